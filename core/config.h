@@ -1,0 +1,150 @@
+/* config.h -- the typed configuration: one struct, filled from YAML by config.c.
+ * Each module's _init receives its own part (config_proxy, config_redirect, ...). */
+#ifndef SNET_CONFIG_H
+#define SNET_CONFIG_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "log.h"
+
+#define CONFIG_HOST_MAX 256
+#define CONFIG_PATH_MAX 4096
+
+/* An address with a prefix; a plain address has prefix 32 or 128. */
+struct cidr {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16]; /* network byte order; IPv4 in the first 4 bytes */
+	uint8_t prefix;
+};
+
+struct cidr_list {
+	struct cidr *v;
+	size_t n;
+};
+
+struct str_list {
+	char **v;
+	size_t n;
+};
+
+struct uid_list {
+	uint32_t *v;
+	size_t n;
+};
+
+/* "host" or "host:port" / "[v6]:port"; host is an IP literal or a name. */
+struct host_port {
+	char host[CONFIG_HOST_MAX];
+	uint16_t port;
+};
+
+struct host_port_list {
+	struct host_port *v;
+	size_t n;
+};
+
+enum run_mode { MODE_TUN = 0, MODE_REDIRECT };
+enum proxy_type { PROXY_TYPE_SS = 0, PROXY_TYPE_HTTP, PROXY_TYPE_SOCKS5, PROXY_TYPE_DIRECT };
+enum rules_scope { SCOPE_GLOBAL = 0, SCOPE_BYPASS_CN };
+
+struct config_proxy {
+	enum proxy_type type;
+	char server[CONFIG_HOST_MAX]; /* required unless type is direct */
+	uint16_t port; /* required unless type is direct */
+	char method[64]; /* ss; default chacha20-ietf-poly1305 */
+	char password[256]; /* ss: required; http/socks5: optional */
+	char username[256];
+	bool udp; /* default true */
+	unsigned connect_timeout; /* seconds, 1..3600, default 10 */
+	unsigned idle_timeout; /* seconds, 0 = never, default 300 */
+};
+
+struct config_tun {
+	char name[16]; /* IFNAMSIZ; default snet0 */
+	struct cidr address; /* default 198.18.255.1/30 */
+	bool has_address6;
+	struct cidr address6;
+	unsigned mtu; /* 576..65535, default 1500 */
+	bool auto_route; /* default true */
+	struct uid_list uids;
+	struct uid_list exclude_uids;
+};
+
+struct config_redirect {
+	struct sockaddr_storage listen; /* default 127.0.0.1:1111 */
+	socklen_t listen_len;
+	bool install_rules; /* default true */
+};
+
+struct config_rules {
+	enum rules_scope scope;
+	char cn_cidr_file[CONFIG_PATH_MAX]; /* required when scope is bypass-cn */
+	struct cidr_list cn_cidrs; /* loaded from cn_cidr_file when scope is bypass-cn */
+	struct cidr_list bypass_cidrs; /* bypass-cidrs plus every bypass-cidr-files entry */
+	struct str_list bypass_cidr_files;
+	struct str_list bypass_domains;
+	struct str_list block_domains;
+};
+
+struct dns_host {
+	char *name;
+	struct cidr *addrs; /* prefix is the full length */
+	size_t n;
+};
+
+struct config_dns {
+	bool enable; /* default true */
+	struct sockaddr_storage listen; /* default 127.0.0.1:1153 */
+	socklen_t listen_len;
+	struct host_port_list domestic; /* port default 53 */
+	struct host_port_list foreign;
+	bool split; /* default true */
+	unsigned cache_size; /* default 10000, 0 disables */
+	unsigned min_ttl; /* default 0 */
+	unsigned max_ttl; /* default 86400 */
+	struct uid_list disable_qtypes; /* numeric qtypes (names like AAAA are mapped) */
+	struct dns_host *hosts;
+	size_t n_hosts;
+	bool prefetch; /* default true */
+	char query_log[CONFIG_PATH_MAX]; /* empty = none */
+};
+
+struct config_stats {
+	bool enable; /* listen was given */
+	struct sockaddr_storage listen;
+	socklen_t listen_len;
+};
+
+struct config {
+	char path[CONFIG_PATH_MAX];
+	enum run_mode mode; /* default tun */
+	enum log_level log_level; /* default info */
+	uint32_t fwmark; /* SO_MARK on our own upstream sockets; default 0x534e, never 0 */
+	struct config_proxy proxy;
+	struct config_tun tun;
+	struct config_redirect redirect;
+	struct config_rules rules;
+	struct config_dns dns;
+	struct config_stats stats;
+};
+
+/* Reads and validates the YAML file at path into *cfg (which it initialises).
+ * On error returns -1, leaves *cfg freed, and writes one line
+ * "FILE:LINE:COL: message" (no newline) into err. */
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+
+/* Same, from a memory buffer; `name` stands for FILE in messages (for tests/fuzzing). */
+int config_load_buffer(const char *name, const char *data, size_t len, struct config *cfg,
+		       char *err, size_t errlen);
+
+void config_free(struct config *cfg);
+
+/* Parses "1.2.3.4", "1.2.3.0/24", "fd00::/8" (a bare address gets the full prefix).
+ * Rejects host bits set beyond the prefix. 0 or -1. */
+int cidr_parse(const char *s, struct cidr *out);
+
+#endif

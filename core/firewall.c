@@ -1,0 +1,171 @@
+/* firewall.c -- the nftables rules redirect mode owns.
+ *
+ * Everything lives in one table, `inet snet_tun`, so removal is one command and
+ * nothing of anyone else's is touched. Install and replace are one atomic nft
+ * transaction ("create if missing, delete, create anew"), so a reload never leaves
+ * a moment without rules. Done through libnftables in-process: no shell, and nft's
+ * own error text comes back to us. The chain redirects locally generated TCP except
+ * our own marked sockets, local addresses, the proxy server and the bypass CIDRs.
+ */
+#include "firewall.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <nftables/libnftables.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "net.h"
+
+/* A growing string; on allocation failure it goes NULL and stays NULL. */
+struct text {
+	char *s;
+	size_t len, cap;
+};
+
+static void text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void text_add(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!t->s && t->cap)
+		return; /* already failed */
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			goto fail;
+		if (t->s && t->len + (size_t)n < t->cap) {
+			t->len += (size_t)n;
+			return;
+		}
+		size_t ncap = t->cap ? t->cap * 2 : 4096;
+		while (ncap < t->len + (size_t)n + 1)
+			ncap *= 2;
+		char *p = realloc(t->s, ncap);
+		if (!p)
+			goto fail;
+		t->s = p;
+		t->cap = ncap;
+	}
+fail:
+	free(t->s);
+	t->s = NULL;
+	t->cap = 1;
+}
+
+static void add_cidr(struct text *t, const struct cidr *c, bool *first)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	inet_ntop(c->family, c->addr, ip, sizeof(ip));
+	text_add(t, "%s%s/%u", *first ? "" : ", ", ip, c->prefix);
+	*first = false;
+}
+
+static void add_list(struct text *t, const struct cidr_list *l, int family, bool *first)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->v[i].family == family)
+			add_cidr(t, &l->v[i], first);
+	}
+}
+
+static void add_set(struct text *t, const struct config *cfg, int family)
+{
+	const char *loopback = family == AF_INET ? "127.0.0.0/8, 0.0.0.0/8" : "::1/128, ::/128";
+	struct cidr server;
+	bool first = false;
+
+	text_add(t, "\tset bypass%c {\n\t\ttype %s\n\t\tflags interval\n\t\tauto-merge\n"
+		 "\t\telements = { %s", family == AF_INET ? '4' : '6',
+		 family == AF_INET ? "ipv4_addr" : "ipv6_addr", loopback);
+	/* The proxy server, when given as an address; a name is covered by the mark. */
+	if (cfg->proxy.type != PROXY_TYPE_DIRECT && cidr_parse(cfg->proxy.server, &server) == 0 &&
+	    server.family == family)
+		add_cidr(t, &server, &first);
+	add_list(t, &cfg->rules.bypass_cidrs, family, &first);
+	if (cfg->rules.scope == SCOPE_BYPASS_CN)
+		add_list(t, &cfg->rules.cn_cidrs, family, &first);
+	text_add(t, " }\n\t}\n");
+}
+
+char *firewall_render(const struct firewall_spec *spec)
+{
+	const struct config *cfg = spec->cfg;
+	struct text t = { 0 };
+
+	text_add(&t, "table inet " FIREWALL_TABLE " {}\ndelete table inet " FIREWALL_TABLE "\n");
+	text_add(&t, "table inet " FIREWALL_TABLE " {\n");
+	add_set(&t, cfg, AF_INET);
+	add_set(&t, cfg, AF_INET6);
+	text_add(&t, "\tchain output {\n"
+		 "\t\ttype nat hook output priority -100; policy accept;\n"
+		 "\t\tmeta l4proto != tcp return\n"
+		 "\t\tmeta mark 0x%x return\n"
+		 "\t\tfib daddr type local return\n"
+		 "\t\tip daddr @bypass4 return\n"
+		 "\t\tip6 daddr @bypass6 return\n",
+		 cfg->fwmark);
+	text_add(&t, "\t\tmeta nfproto ipv4 redirect to :%u\n", spec->redirect_port);
+	if (spec->ipv6)
+		text_add(&t, "\t\tmeta nfproto ipv6 redirect to :%u\n", spec->redirect_port);
+	text_add(&t, "\t}\n}\n");
+	return t.s;
+}
+
+/* Runs one nft script as one transaction. 0 or -1 with nft's message in err. */
+static int nft_run(const char *script, char *err, size_t errlen)
+{
+	struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+	int rc;
+
+	if (!ctx) {
+		snprintf(err, errlen, "nftables: cannot create context");
+		return -1;
+	}
+	nft_ctx_buffer_output(ctx);
+	nft_ctx_buffer_error(ctx);
+	rc = nft_run_cmd_from_buffer(ctx, script);
+	if (rc != 0) {
+		const char *msg = nft_ctx_get_error_buffer(ctx);
+		size_t n;
+
+		snprintf(err, errlen, "nftables: %s", msg && *msg ? msg : "command failed");
+		n = strlen(err);
+		while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+			err[--n] = 0;
+		for (char *p = err; *p; p++) {
+			if (*p == '\n')
+				*p = ' ';
+		}
+	}
+	nft_ctx_free(ctx);
+	return rc == 0 ? 0 : -1;
+}
+
+int firewall_install(const struct firewall_spec *spec, char *err, size_t errlen)
+{
+	char *script = firewall_render(spec);
+	int rc;
+
+	if (!script) {
+		snprintf(err, errlen, "nftables: out of memory building the ruleset");
+		return -1;
+	}
+	rc = nft_run(script, err, errlen);
+	free(script);
+	return rc;
+}
+
+int firewall_remove(char *err, size_t errlen)
+{
+	return nft_run("table inet " FIREWALL_TABLE " {}\ndelete table inet " FIREWALL_TABLE "\n",
+		       err, errlen);
+}

@@ -1,0 +1,31 @@
+/* net.h -- small socket helpers: non-blocking sockets, marks, address text, original destination. */
+#ifndef SNET_NET_H
+#define SNET_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* Longest text net_ntop writes: "[v6%scope]:65535". */
+#define NET_ADDRSTRLEN 64
+
+/* Non-blocking, close-on-exec socket; -1 with errno. */
+int net_socket(int family, int type);
+/* SO_MARK so our own traffic is never captured by our rules. 0 or -1 with errno. */
+int net_set_mark(int fd, uint32_t mark);
+/* Formats "1.2.3.4:80" or "[fd00::1]:80" into buf (NET_ADDRSTRLEN) and returns it. */
+const char *net_ntop(const struct sockaddr_storage *ss, char *buf, size_t len);
+socklen_t net_sockaddr_len(const struct sockaddr_storage *ss);
+bool net_sockaddr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+uint16_t net_port(const struct sockaddr_storage *ss);
+/* Parses an IP literal (no port) with the given port into ss. 0 or -1. */
+int net_pton(const char *ip, uint16_t port, struct sockaddr_storage *ss);
+/* Bound, listening, non-blocking TCP socket; -1 with errno. v6 sockets are V6ONLY. */
+int net_listen_tcp(const struct sockaddr_storage *ss, int backlog);
+/* The destination a NAT REDIRECT rewrote (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST). */
+int net_original_dst(int fd, struct sockaddr_storage *out);
+/* Closes with SO_LINGER 0 so the peer sees a RST. */
+void net_close_reset(int fd);
+
+#endif

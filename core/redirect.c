@@ -1,0 +1,265 @@
+/* redirect.c -- redirect mode capture: accepts connections that nftables REDIRECTed to
+ * our listener, learns each one's original destination (SO_ORIGINAL_DST) and hands it
+ * to the relay with a socket-backed client side. */
+#include "redirect.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "net.h"
+#include "relay.h"
+#include "util.h"
+
+#define MAX_LISTENERS 2
+#define ACCEPT_BURST 64
+#define ACCEPT_PAUSE 0.5 /* seconds to stop accepting when out of descriptors */
+
+struct listener {
+	struct redirect *rd;
+	int fd;
+	ev_io io;
+	struct sockaddr_storage addr;
+};
+
+struct redirect {
+	struct ev_loop *loop;
+	struct relay *relay;
+	struct listener l[MAX_LISTENERS];
+	int n;
+	ev_timer pause;
+};
+
+/* ---- the client side of a redirected connection: its socket ---------- */
+
+static ssize_t sock_read(struct session *s, void *buf, size_t cap)
+{
+	return recv(s->cfd, buf, cap, 0);
+}
+
+static ssize_t sock_write(struct session *s, const void *buf, size_t len)
+{
+	return send(s->cfd, buf, len, MSG_NOSIGNAL);
+}
+
+static void sock_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	relay_client_ready(container_of(w, struct session, cio), revents & EV_READ,
+			   revents & EV_WRITE);
+}
+
+static void sock_want(struct session *s, bool rd, bool wr)
+{
+	struct ev_loop *loop = session_loop(s);
+	int events = (rd ? EV_READ : 0) | (wr ? EV_WRITE : 0);
+
+	ev_io_stop(loop, &s->cio);
+	ev_io_init(&s->cio, sock_io_cb, s->cfd, events);
+	if (events)
+		ev_io_start(loop, &s->cio);
+}
+
+static void sock_shutdown_write(struct session *s)
+{
+	shutdown(s->cfd, SHUT_WR);
+}
+
+static void sock_close(struct session *s, bool reset)
+{
+	if (s->cfd < 0)
+		return;
+	ev_io_stop(session_loop(s), &s->cio);
+	if (reset)
+		net_close_reset(s->cfd);
+	else
+		close(s->cfd);
+	s->cfd = -1;
+}
+
+static const struct client_ops sock_client_ops = {
+	.read = sock_read,
+	.write = sock_write,
+	.want = sock_want,
+	.shutdown_write = sock_shutdown_write,
+	.close = sock_close,
+};
+
+/* ---- accepting -------------------------------------------------------- */
+
+static bool is_own_listener(const struct redirect *rd, const struct sockaddr_storage *a)
+{
+	for (int i = 0; i < rd->n; i++) {
+		if (net_sockaddr_equal(&rd->l[i].addr, a))
+			return true;
+	}
+	return false;
+}
+
+static void redirect_accept_one(struct redirect *rd, struct listener *l, int fd,
+				const struct sockaddr_storage *peer)
+{
+	struct sockaddr_storage dst;
+	char pa[NET_ADDRSTRLEN], da[NET_ADDRSTRLEN], la[NET_ADDRSTRLEN], desc[200];
+	struct target t;
+
+	net_ntop(peer, pa, sizeof(pa));
+	net_ntop(&l->addr, la, sizeof(la));
+	if (net_original_dst(fd, &dst) < 0) {
+		log_warn("%s -> %s: refused: no original destination (not redirected?): %s", pa, la,
+			 strerror(errno));
+		net_close_reset(fd);
+		return;
+	}
+	if (is_own_listener(rd, &dst)) {
+		log_warn("%s -> %s: refused: the original destination is this listener (would loop)",
+			 pa, la);
+		net_close_reset(fd);
+		return;
+	}
+	memset(&t, 0, sizeof(t));
+	t.addr = dst;
+	t.port = net_port(&dst);
+	snprintf(desc, sizeof(desc), "%s -> %s [via %s]", pa, net_ntop(&dst, da, sizeof(da)), la);
+	log_debug("%s: accepted", desc);
+	relay_open(rd->relay, &sock_client_ops, fd, NULL, &t, desc);
+}
+
+static void redirect_resume(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct redirect *rd = container_of(w, struct redirect, pause);
+
+	(void)revents;
+	for (int i = 0; i < rd->n; i++)
+		ev_io_start(loop, &rd->l[i].io);
+}
+
+static void redirect_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct listener *l = container_of(w, struct listener, io);
+	struct redirect *rd = l->rd;
+
+	(void)revents;
+	for (int i = 0; i < ACCEPT_BURST; i++) {
+		struct sockaddr_storage peer;
+		socklen_t len = sizeof(peer);
+		int fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd >= 0) {
+			redirect_accept_one(rd, l, fd, &peer);
+			continue;
+		}
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			log_error("accept: %s; pausing new connections for %.1f s", strerror(errno),
+				  ACCEPT_PAUSE);
+			for (int j = 0; j < rd->n; j++)
+				ev_io_stop(loop, &rd->l[j].io);
+			ev_timer_set(&rd->pause, ACCEPT_PAUSE, 0.);
+			ev_timer_start(loop, &rd->pause);
+		} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+			log_warn("accept: %s", strerror(errno));
+		}
+		return;
+	}
+}
+
+static int listener_open(struct redirect *rd, const struct sockaddr_storage *addr, char *err,
+			 size_t errlen)
+{
+	struct listener *l = &rd->l[rd->n];
+	char a[NET_ADDRSTRLEN];
+
+	l->fd = net_listen_tcp(addr, 1024);
+	if (l->fd < 0) {
+		snprintf(err, errlen, "redirect: cannot listen on %s: %s",
+			 net_ntop(addr, a, sizeof(a)), strerror(errno));
+		return -1;
+	}
+	l->rd = rd;
+	l->addr = *addr;
+	ev_io_init(&l->io, redirect_accept_cb, l->fd, EV_READ);
+	ev_io_start(rd->loop, &l->io);
+	rd->n++;
+	return 0;
+}
+
+/* For 127.0.0.1 the IPv6 twin is ::1; for 0.0.0.0 it is ::; none otherwise. */
+static bool ipv6_twin(const struct sockaddr_storage *v4, struct sockaddr_storage *v6)
+{
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)v4;
+	uint32_t ip = ntohl(s4->sin_addr.s_addr);
+
+	if (v4->ss_family != AF_INET || (ip != INADDR_LOOPBACK && ip != INADDR_ANY))
+		return false;
+	return net_pton(ip == INADDR_ANY ? "::" : "::1", ntohs(s4->sin_port), v6) == 0;
+}
+
+struct redirect *redirect_new(struct ev_loop *loop, struct relay *relay,
+			      const struct config_redirect *cfg, char *err, size_t errlen)
+{
+	struct redirect *rd = calloc(1, sizeof(*rd));
+	struct sockaddr_storage v6;
+	char msg[256];
+
+	if (!rd) {
+		snprintf(err, errlen, "redirect: out of memory");
+		return NULL;
+	}
+	rd->loop = loop;
+	rd->relay = relay;
+	ev_timer_init(&rd->pause, redirect_resume, ACCEPT_PAUSE, 0.);
+	if (listener_open(rd, &cfg->listen, err, errlen) < 0)
+		goto fail;
+	/* IPv6 is optional: a host without it still runs, for IPv4 only. */
+	if (ipv6_twin(&cfg->listen, &v6) && listener_open(rd, &v6, msg, sizeof(msg)) < 0)
+		log_warn("%s; IPv6 connections will not be redirected", msg);
+	return rd;
+fail:
+	redirect_free(rd);
+	return NULL;
+}
+
+void redirect_free(struct redirect *rd)
+{
+	if (!rd)
+		return;
+	ev_timer_stop(rd->loop, &rd->pause);
+	for (int i = 0; i < rd->n; i++) {
+		ev_io_stop(rd->loop, &rd->l[i].io);
+		close(rd->l[i].fd);
+	}
+	free(rd);
+}
+
+int redirect_has_ipv6(const struct redirect *rd)
+{
+	for (int i = 0; i < rd->n; i++) {
+		if (rd->l[i].addr.ss_family == AF_INET6)
+			return 1;
+	}
+	return 0;
+}
+
+unsigned redirect_port(const struct redirect *rd)
+{
+	return net_port(&rd->l[0].addr);
+}
+
+const char *redirect_describe(const struct redirect *rd, char *buf, size_t len)
+{
+	char a[NET_ADDRSTRLEN];
+	size_t off = 0;
+
+	buf[0] = 0;
+	for (int i = 0; i < rd->n && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? " " : "",
+					net_ntop(&rd->l[i].addr, a, sizeof(a)));
+	return buf;
+}

@@ -1,0 +1,749 @@
+/* relay.c -- the one relay: opens the upstream for a captured connection (resolve,
+ * connect, proxy handshake), then moves bytes both ways with backpressure and
+ * half-close, and frees each session in one place.
+ *
+ * Data path per direction: read from the source into a shared scratch buffer,
+ * transform it (ss encode/decode) into a second scratch buffer, write to the
+ * destination. Only a partial write copies the rest into a per-session buffer;
+ * while that buffer holds bytes the source is not read (backpressure). An idle
+ * session therefore holds no buffers at all.
+ */
+#include "relay.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "net.h"
+#include "resolve.h"
+#include "util.h"
+
+#define READ_MAX (64 * 1024)
+#define SCRATCH_OUT (READ_MAX + PROXY_DECODE_SLACK + 1024)
+#define HS_MAX (32 * 1024) /* largest handshake reply we accept */
+#define PUMP_ROUNDS 8 /* reads per event per direction, for fairness */
+
+struct proxy_inst {
+	const struct proxy_ops *ops;
+	void *priv;
+	struct config_proxy cfg;
+	unsigned refs;
+};
+
+struct relay {
+	struct ev_loop *loop;
+	struct resolver *resolver;
+	struct proxy_inst *proxy; /* for new sessions */
+	uint32_t fwmark;
+	struct session *live; /* doubly linked */
+	struct session *dead; /* closed, freed by the check watcher */
+	ev_check reaper;
+	struct relay_stats stats;
+	uint8_t *scratch_in; /* READ_MAX */
+	uint8_t *scratch_out; /* SCRATCH_OUT */
+};
+
+static void proxy_inst_put(struct proxy_inst *p)
+{
+	if (!p || --p->refs > 0)
+		return;
+	if (p->ops->fini)
+		p->ops->fini(p->priv);
+	explicit_bzero(&p->cfg, sizeof(p->cfg));
+	free(p);
+}
+
+static struct proxy_inst *proxy_inst_new(const struct config_proxy *cfg, char *err, size_t errlen)
+{
+	struct proxy_inst *p = calloc(1, sizeof(*p));
+
+	if (!p) {
+		snprintf(err, errlen, "proxy: out of memory");
+		return NULL;
+	}
+	p->ops = proxy_ops_for(cfg);
+	p->cfg = *cfg;
+	p->refs = 1;
+	if (p->ops->init && p->ops->init(cfg, &p->priv, err, errlen) < 0) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* ---- watcher helpers ---------------------------------------------------- */
+
+static void io_set(struct ev_loop *loop, ev_io *w, int events)
+{
+	if (w->fd < 0)
+		return;
+	if ((w->events & (EV_READ | EV_WRITE)) == events && ev_is_active(w) == (events != 0))
+		return;
+	ev_io_stop(loop, w);
+	ev_io_set(w, w->fd, events);
+	if (events)
+		ev_io_start(loop, w);
+}
+
+static void upstream_want(struct session *s, bool rd, bool wr)
+{
+	io_set(s->relay->loop, &s->uio, (rd ? EV_READ : 0) | (wr ? EV_WRITE : 0));
+}
+
+static void client_want(struct session *s, bool rd, bool wr)
+{
+	if (s->c_want_rd == rd && s->c_want_wr == wr)
+		return;
+	s->c_want_rd = rd;
+	s->c_want_wr = wr;
+	s->cops->want(s, rd, wr);
+}
+
+/* ---- the one place a session ends ------------------------------------- */
+
+enum close_how { CLOSE_CLEAN, CLOSE_RESET_CLIENT, CLOSE_RESET_UPSTREAM, CLOSE_RESET_BOTH };
+
+static void session_close(struct session *s, enum close_how how, enum log_level lvl,
+			  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void session_close(struct session *s, enum close_how how, enum log_level lvl,
+			  const char *fmt, ...)
+{
+	struct relay *r = s->relay;
+	char why[256];
+	va_list ap;
+
+	if (s->state == S_CLOSED)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_msg(lvl, "%s: %s (up %llu B, down %llu B, %.1f s)", s->desc, why,
+		(unsigned long long)s->bytes_up, (unsigned long long)s->bytes_down,
+		ev_now(r->loop) - s->started);
+	if (s->state < S_RELAY)
+		r->stats.connect_failures++;
+	s->state = S_CLOSED;
+
+	ev_timer_stop(r->loop, &s->timer);
+	resolver_cancel(s->rreq);
+	s->rreq = NULL;
+	if (s->ufd >= 0) {
+		ev_io_stop(r->loop, &s->uio);
+		if (how == CLOSE_RESET_UPSTREAM || how == CLOSE_RESET_BOTH)
+			net_close_reset(s->ufd);
+		else
+			close(s->ufd);
+		s->ufd = -1;
+	}
+	s->cops->close(s, how == CLOSE_RESET_CLIENT || how == CLOSE_RESET_BOTH);
+	if (s->proxy->ops->conn_fini)
+		s->proxy->ops->conn_fini(s->pconn);
+	proxy_inst_put(s->proxy);
+	s->proxy = NULL;
+	buf_free(&s->to_up);
+	buf_free(&s->to_client);
+	buf_free(&s->hs_in);
+	r->stats.sessions_active--;
+
+	/* Unlink from the live list; the memory goes after this callback returns. */
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		r->live = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->prev = NULL;
+	s->next = r->dead;
+	r->dead = s;
+}
+
+static void relay_reap(struct ev_loop *loop, ev_check *w, int revents)
+{
+	struct relay *r = container_of(w, struct relay, reaper);
+	struct session *s;
+
+	(void)loop;
+	(void)revents;
+	while ((s = r->dead)) {
+		r->dead = s->next;
+		free(s);
+	}
+}
+
+/* Arms exactly the notifications the session's state calls for: a side is read only
+ * while the other side has nothing pending (backpressure), written only while
+ * something waits for it. */
+static void session_arm(struct session *s)
+{
+	bool up_pending = buf_used(&s->to_up) > 0;
+	bool client_pending = buf_used(&s->to_client) > 0;
+
+	client_want(s, !up_pending && !s->client_eof, client_pending);
+	upstream_want(s, !client_pending && !s->upstream_eof, up_pending);
+}
+
+static void session_maybe_done(struct session *s)
+{
+	if (s->state == S_RELAY && s->up_shut && s->client_shut)
+		session_close(s, CLOSE_CLEAN, LOG_DEBUG, "closed");
+}
+
+/* ---- client -> upstream ----------------------------------------------- */
+
+/* Writes what waits for the upstream. 1 drained, 0 still pending, -1 closed the session. */
+static int flush_to_up(struct session *s)
+{
+	while (buf_used(&s->to_up) > 0) {
+		ssize_t n = send(s->ufd, buf_head(&s->to_up), buf_used(&s->to_up), MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 0;
+			session_close(s, CLOSE_RESET_CLIENT, LOG_WARN, "upstream write failed: %s",
+				      strerror(errno));
+			return -1;
+		}
+		buf_consume(&s->to_up, (size_t)n);
+	}
+	return 1;
+}
+
+static void send_fin_up(struct session *s)
+{
+	if (s->up_shut)
+		return;
+	shutdown(s->ufd, SHUT_WR);
+	s->up_shut = true;
+	session_maybe_done(s);
+}
+
+/* Sends data to the upstream, keeping what the socket does not take. 0 or -1 (closed). */
+static int write_up(struct session *s, const uint8_t *p, size_t len)
+{
+	ssize_t n = send(s->ufd, p, len, MSG_NOSIGNAL);
+
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR) {
+			session_close(s, CLOSE_RESET_CLIENT, LOG_WARN, "upstream write failed: %s",
+				      strerror(errno));
+			return -1;
+		}
+		n = 0;
+	}
+	if ((size_t)n < len && buf_append(&s->to_up, p + n, len - (size_t)n) < 0) {
+		session_close(s, CLOSE_RESET_BOTH, LOG_ERROR, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static void pump_up(struct session *s)
+{
+	struct relay *r = s->relay;
+	const struct proxy_ops *ops = s->proxy->ops;
+
+	for (int round = 0; round < PUMP_ROUNDS; round++) {
+		const uint8_t *data = r->scratch_in;
+		size_t len;
+		ssize_t n;
+
+		if (buf_used(&s->to_up) > 0 || s->client_eof)
+			break;
+		n = s->cops->read(s, r->scratch_in, READ_MAX);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			session_close(s, CLOSE_RESET_UPSTREAM, LOG_INFO, "client read failed: %s",
+				      strerror(errno));
+			return;
+		}
+		if (n == 0) {
+			s->client_eof = true;
+			break;
+		}
+		len = (size_t)n;
+		s->bytes_up += len;
+		r->stats.bytes_up += len;
+		if (ops->encode) {
+			ops->encode(s->pconn, r->scratch_in, len, r->scratch_out, &len);
+			data = r->scratch_out;
+		}
+		if (write_up(s, data, len) < 0)
+			return;
+	}
+	s->last_active = ev_now(r->loop);
+	if (s->client_eof && buf_used(&s->to_up) == 0) {
+		send_fin_up(s);
+		if (s->state == S_CLOSED)
+			return;
+	}
+	session_arm(s);
+}
+
+/* ---- upstream -> client ----------------------------------------------- */
+
+static void send_fin_client(struct session *s)
+{
+	if (s->client_shut)
+		return;
+	s->cops->shutdown_write(s);
+	s->client_shut = true;
+	session_maybe_done(s);
+}
+
+/* Writes decoded data to the client, keeping what it does not take. 0 or -1 (closed). */
+static int write_client(struct session *s, const uint8_t *p, size_t len)
+{
+	ssize_t n = 0;
+
+	if (buf_used(&s->to_client) == 0) {
+		n = s->cops->write(s, p, len);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR) {
+				session_close(s, CLOSE_RESET_UPSTREAM, LOG_INFO,
+					      "client write failed: %s", strerror(errno));
+				return -1;
+			}
+			n = 0;
+		}
+	}
+	if ((size_t)n < len && buf_append(&s->to_client, p + n, len - (size_t)n) < 0) {
+		session_close(s, CLOSE_RESET_BOTH, LOG_ERROR, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Decodes (when the proxy transforms) and forwards upstream bytes. 0 or -1 (closed). */
+static int deliver_down(struct session *s, const uint8_t *p, size_t len)
+{
+	struct relay *r = s->relay;
+	const struct proxy_ops *ops = s->proxy->ops;
+	char err[160];
+
+	if (ops->decode) {
+		size_t out = 0;
+		if (ops->decode(s->pconn, p, len, r->scratch_out, &out, err, sizeof(err)) != PROXY_OK) {
+			session_close(s, CLOSE_RESET_BOTH, LOG_WARN, "%s", err);
+			return -1;
+		}
+		p = r->scratch_out;
+		len = out;
+	}
+	s->bytes_down += len;
+	r->stats.bytes_down += len;
+	return len ? write_client(s, p, len) : 0;
+}
+
+static void pump_down(struct session *s)
+{
+	struct relay *r = s->relay;
+
+	for (int round = 0; round < PUMP_ROUNDS; round++) {
+		ssize_t n;
+
+		if (buf_used(&s->to_client) > 0 || s->upstream_eof)
+			break;
+		n = recv(s->ufd, r->scratch_in, READ_MAX, 0);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			/* A RST from the upstream is passed on as a RST. */
+			session_close(s, CLOSE_RESET_CLIENT, LOG_INFO, "upstream read failed: %s",
+				      strerror(errno));
+			return;
+		}
+		if (n == 0) {
+			s->upstream_eof = true;
+			break;
+		}
+		if (deliver_down(s, r->scratch_in, (size_t)n) < 0)
+			return;
+	}
+	s->last_active = ev_now(r->loop);
+	if (s->upstream_eof && buf_used(&s->to_client) == 0) {
+		send_fin_client(s);
+		if (s->state == S_CLOSED)
+			return;
+	}
+	session_arm(s);
+}
+
+/* Writes what waits for the client. 1 drained, 0 pending, -1 closed. */
+static int flush_to_client(struct session *s)
+{
+	while (buf_used(&s->to_client) > 0) {
+		ssize_t n = s->cops->write(s, buf_head(&s->to_client), buf_used(&s->to_client));
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			session_close(s, CLOSE_RESET_UPSTREAM, LOG_INFO, "client write failed: %s",
+				      strerror(errno));
+			return -1;
+		}
+		if (n <= 0)
+			return 0;
+		buf_consume(&s->to_client, (size_t)n);
+	}
+	return 1;
+}
+
+void relay_client_ready(struct session *s, bool readable, bool writable)
+{
+	if (s->state != S_RELAY)
+		return;
+	if (writable) {
+		int rc = flush_to_client(s);
+		if (rc < 0)
+			return;
+		if (rc > 0) {
+			s->last_active = ev_now(s->relay->loop);
+			pump_down(s); /* resumes the upstream and sends a pending FIN */
+			if (s->state == S_CLOSED)
+				return;
+		}
+	}
+	if (readable)
+		pump_up(s);
+}
+
+/* ---- handshake and connect ------------------------------------------- */
+
+static void session_start_relay(struct session *s)
+{
+	struct relay *r = s->relay;
+	size_t left = buf_used(&s->hs_in);
+
+	s->state = S_RELAY;
+	ev_timer_stop(r->loop, &s->timer);
+	s->last_active = ev_now(r->loop);
+	if (s->proxy->cfg.idle_timeout > 0) {
+		ev_timer_set(&s->timer, s->proxy->cfg.idle_timeout, 0.);
+		ev_timer_start(r->loop, &s->timer);
+	}
+	/* Bytes that followed the handshake reply are stream data. */
+	if (left > 0) {
+		struct buf rest = s->hs_in;
+		memset(&s->hs_in, 0, sizeof(s->hs_in));
+		int rc = deliver_down(s, buf_head(&rest), left);
+		buf_free(&rest);
+		if (rc < 0)
+			return;
+	} else {
+		buf_free(&s->hs_in);
+	}
+	pump_up(s);
+	if (s->state != S_CLOSED)
+		pump_down(s);
+}
+
+static void handshake_read(struct session *s)
+{
+	const struct proxy_ops *ops = s->proxy->ops;
+	char err[256];
+	ssize_t n;
+	int rc;
+
+	if (buf_reserve(&s->hs_in, 4096) < 0) {
+		session_close(s, CLOSE_RESET_BOTH, LOG_ERROR, "out of memory");
+		return;
+	}
+	n = recv(s->ufd, s->hs_in.data + s->hs_in.len, s->hs_in.cap - s->hs_in.len, 0);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		session_close(s, CLOSE_RESET_CLIENT, LOG_WARN, "%s handshake with %s failed: %s",
+			      ops->name, "upstream", strerror(errno));
+		return;
+	}
+	if (n == 0) {
+		session_close(s, CLOSE_RESET_CLIENT, LOG_WARN,
+			      "%s upstream closed the connection during the handshake", ops->name);
+		return;
+	}
+	s->hs_in.len += (size_t)n;
+	if (buf_used(&s->hs_in) > HS_MAX) {
+		session_close(s, CLOSE_RESET_BOTH, LOG_WARN, "%s handshake reply too long", ops->name);
+		return;
+	}
+	rc = ops->handshake(s->proxy->priv, s->pconn, &s->hs_in, &s->to_up, err, sizeof(err));
+	if (rc == PROXY_ERROR) {
+		session_close(s, CLOSE_RESET_BOTH, LOG_WARN, "%s", err);
+		return;
+	}
+	if (flush_to_up(s) < 0)
+		return;
+	if (rc == PROXY_OK)
+		session_start_relay(s);
+	else
+		upstream_want(s, true, buf_used(&s->to_up) > 0);
+}
+
+static void session_connected(struct session *s)
+{
+	const struct proxy_ops *ops = s->proxy->ops;
+	char err[256];
+	int rc;
+
+	rc = ops->start(s->proxy->priv, s->pconn, &s->target, &s->to_up, err, sizeof(err));
+	if (rc == PROXY_ERROR) {
+		session_close(s, CLOSE_RESET_BOTH, LOG_WARN, "%s", err);
+		return;
+	}
+	if (flush_to_up(s) < 0)
+		return;
+	if (rc == PROXY_OK) {
+		session_start_relay(s);
+		return;
+	}
+	s->state = S_HANDSHAKE;
+	upstream_want(s, true, buf_used(&s->to_up) > 0);
+}
+
+static void upstream_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct session *s = container_of(w, struct session, uio);
+	char addr[NET_ADDRSTRLEN];
+	int soerr = 0;
+	socklen_t len = sizeof(soerr);
+
+	(void)loop;
+	switch (s->state) {
+	case S_CONNECTING:
+		getsockopt(s->ufd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+		if (soerr) {
+			session_close(s, CLOSE_RESET_CLIENT, LOG_WARN, "connect to %s failed: %s",
+				      net_ntop(&s->uaddr, addr, sizeof(addr)), strerror(soerr));
+			return;
+		}
+		session_connected(s);
+		return;
+	case S_HANDSHAKE:
+		if ((revents & EV_WRITE) && flush_to_up(s) < 0)
+			return;
+		if (revents & EV_READ)
+			handshake_read(s);
+		else
+			upstream_want(s, true, buf_used(&s->to_up) > 0);
+		return;
+	case S_RELAY:
+		if (revents & EV_WRITE) {
+			int rc = flush_to_up(s);
+			if (rc < 0)
+				return;
+			if (rc > 0) {
+				s->last_active = ev_now(s->relay->loop);
+				pump_up(s); /* resumes the client and sends a pending FIN */
+				if (s->state == S_CLOSED)
+					return;
+			}
+		}
+		if (revents & EV_READ)
+			pump_down(s);
+		return;
+	default:
+		return;
+	}
+}
+
+static void session_connect(struct session *s, const struct sockaddr_storage *addr)
+{
+	struct relay *r = s->relay;
+	char a[NET_ADDRSTRLEN];
+	int fd;
+
+	s->uaddr = *addr;
+	fd = net_socket(addr->ss_family, SOCK_STREAM);
+	if (fd < 0) {
+		session_close(s, CLOSE_RESET_CLIENT, LOG_ERROR, "upstream socket: %s", strerror(errno));
+		return;
+	}
+	s->ufd = fd;
+	ev_io_init(&s->uio, upstream_io_cb, fd, 0);
+	if (net_set_mark(fd, r->fwmark) < 0) {
+		session_close(s, CLOSE_RESET_CLIENT, LOG_ERROR, "SO_MARK 0x%x: %s (needs CAP_NET_ADMIN)",
+			      r->fwmark, strerror(errno));
+		return;
+	}
+	if (connect(fd, (const struct sockaddr *)addr, net_sockaddr_len(addr)) < 0 &&
+	    errno != EINPROGRESS) {
+		session_close(s, CLOSE_RESET_CLIENT, LOG_WARN, "connect to %s failed: %s",
+			      net_ntop(addr, a, sizeof(a)), strerror(errno));
+		return;
+	}
+	s->state = S_CONNECTING;
+	upstream_want(s, false, true);
+}
+
+static void session_resolved(void *arg, int err, const struct sockaddr_storage *addr)
+{
+	struct session *s = arg;
+
+	s->rreq = NULL;
+	if (err) {
+		session_close(s, CLOSE_RESET_CLIENT, LOG_WARN, "cannot resolve upstream: %s",
+			      gai_strerror(err));
+		return;
+	}
+	session_connect(s, addr);
+}
+
+static void session_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct session *s = container_of(w, struct session, timer);
+	ev_tstamp left;
+
+	(void)revents;
+	if (s->state != S_RELAY) {
+		session_close(s, CLOSE_RESET_BOTH, LOG_WARN, "upstream connect timed out after %u s",
+			      s->proxy->cfg.connect_timeout);
+		return;
+	}
+	left = s->last_active + s->proxy->cfg.idle_timeout - ev_now(loop);
+	if (left <= 0) {
+		session_close(s, CLOSE_RESET_BOTH, LOG_INFO, "idle for %u s",
+			      s->proxy->cfg.idle_timeout);
+		return;
+	}
+	ev_timer_set(w, left, 0.);
+	ev_timer_start(loop, w);
+}
+
+struct session *relay_open(struct relay *r, const struct client_ops *ops, int cfd, void *cpriv,
+			   const struct target *t, const char *desc)
+{
+	const struct proxy_inst *p = r->proxy;
+	struct sockaddr_storage addr;
+	const char *host;
+	uint16_t port;
+	struct session *s;
+	int rc;
+
+	s = calloc(1, sizeof(*s) + p->ops->conn_size);
+	if (!s) {
+		log_error("%s: out of memory", desc);
+		struct session tmp = { .relay = r, .cfd = cfd, .cpriv = cpriv };
+		ops->close(&tmp, true);
+		return NULL;
+	}
+	s->relay = r;
+	s->proxy = r->proxy;
+	s->proxy->refs++;
+	s->pconn = s + 1;
+	s->target = *t;
+	snprintf(s->desc, sizeof(s->desc), "%s", desc);
+	s->cops = ops;
+	s->cfd = cfd;
+	s->cpriv = cpriv;
+	s->ufd = -1;
+	s->state = S_RESOLVING;
+	s->started = s->last_active = ev_now(r->loop);
+	ev_timer_init(&s->timer, session_timer_cb, p->cfg.connect_timeout, 0.);
+	ev_timer_start(r->loop, &s->timer);
+	s->next = r->live;
+	if (r->live)
+		r->live->prev = s;
+	r->live = s;
+	r->stats.sessions_total++;
+	r->stats.sessions_active++;
+
+	if (p->ops->dial_target) {
+		if (!t->host[0]) {
+			session_connect(s, &t->addr);
+			return s;
+		}
+		host = t->host;
+		port = t->port;
+	} else {
+		host = p->cfg.server;
+		port = p->cfg.port;
+	}
+	rc = resolver_query(r->resolver, host, port, &addr, session_resolved, s, &s->rreq);
+	if (rc < 0)
+		session_close(s, CLOSE_RESET_CLIENT, LOG_ERROR, "cannot resolve %s: %s", host,
+			      strerror(errno));
+	else if (rc == 1)
+		session_connect(s, &addr);
+	return s;
+}
+
+/* ---- the relay context ------------------------------------------------ */
+
+struct relay *relay_new(struct ev_loop *loop, struct resolver *res, const struct config *cfg,
+			char *err, size_t errlen)
+{
+	struct relay *r = calloc(1, sizeof(*r));
+
+	if (!r) {
+		snprintf(err, errlen, "relay: out of memory");
+		return NULL;
+	}
+	r->loop = loop;
+	r->resolver = res;
+	r->scratch_in = malloc(READ_MAX);
+	r->scratch_out = malloc(SCRATCH_OUT);
+	if (!r->scratch_in || !r->scratch_out) {
+		snprintf(err, errlen, "relay: out of memory");
+		goto fail;
+	}
+	if (relay_reconfigure(r, cfg, err, errlen) < 0)
+		goto fail;
+	ev_check_init(&r->reaper, relay_reap);
+	ev_check_start(loop, &r->reaper);
+	ev_unref(loop);
+	return r;
+fail:
+	free(r->scratch_in);
+	free(r->scratch_out);
+	free(r);
+	return NULL;
+}
+
+int relay_reconfigure(struct relay *r, const struct config *cfg, char *err, size_t errlen)
+{
+	struct proxy_inst *p = proxy_inst_new(&cfg->proxy, err, errlen);
+
+	if (!p)
+		return -1;
+	proxy_inst_put(r->proxy);
+	r->proxy = p;
+	r->fwmark = cfg->fwmark;
+	return 0;
+}
+
+void relay_free(struct relay *r)
+{
+	struct session *s;
+
+	if (!r)
+		return;
+	while (r->live)
+		session_close(r->live, CLOSE_CLEAN, LOG_DEBUG, "shutting down");
+	while ((s = r->dead)) {
+		r->dead = s->next;
+		free(s);
+	}
+	ev_ref(r->loop);
+	ev_check_stop(r->loop, &r->reaper);
+	proxy_inst_put(r->proxy);
+	free(r->scratch_in);
+	free(r->scratch_out);
+	free(r);
+}
+
+struct ev_loop *session_loop(const struct session *s)
+{
+	return s->relay->loop;
+}
+
+const struct relay_stats *relay_stats(const struct relay *r)
+{
+	return &r->stats;
+}

@@ -1,0 +1,102 @@
+/* relay.h -- sessions: one captured client connection relayed to an upstream through a proxy.
+ *
+ * Both capture modes feed this one relay: redirect mode's client side is an accepted
+ * socket, tun mode's will be an lwIP pcb. The capture side supplies `client_ops` and
+ * tells the relay when its side became readable or writable; the relay owns the
+ * upstream socket, the proxy state, the buffers and the timers, and frees all of a
+ * session in one place (session_close).
+ */
+#ifndef SNET_RELAY_H
+#define SNET_RELAY_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../proxy/proxy.h"
+#include "buf.h"
+
+struct config;
+struct resolver;
+struct relay;
+struct session;
+
+/* How the relay reads from and writes to the captured (client) connection. */
+struct client_ops {
+	/* >0 bytes, 0 at EOF, -1 with errno (EAGAIN: nothing now, the capture side will
+	 * call relay_client_ready when there is). */
+	ssize_t (*read)(struct session *s, void *buf, size_t cap);
+	/* Bytes taken (>= 0), or -1 with errno (EAGAIN counts as 0 taken). */
+	ssize_t (*write)(struct session *s, const void *buf, size_t len);
+	/* Asks to be told (relay_client_ready) when the side is readable / writable. */
+	void (*want)(struct session *s, bool read, bool write);
+	void (*shutdown_write)(struct session *s);
+	/* Releases the client side; reset: make the peer see a RST. */
+	void (*close)(struct session *s, bool reset);
+};
+
+enum session_state { S_RESOLVING, S_CONNECTING, S_HANDSHAKE, S_RELAY, S_CLOSED };
+
+struct proxy_inst;
+
+struct session {
+	struct relay *relay;
+	struct session *prev, *next; /* relay's live list, or next on the dead list */
+	struct proxy_inst *proxy; /* a reference */
+	enum session_state state;
+	struct target target;
+	char desc[200]; /* "client -> original destination" for every log line */
+
+	/* client side, owned through client_ops */
+	const struct client_ops *cops;
+	int cfd;
+	ev_io cio;
+	void *cpriv; /* tun mode: the pcb */
+	bool c_want_rd, c_want_wr;
+
+	/* upstream side */
+	int ufd;
+	ev_io uio;
+	struct resolve_req *rreq;
+	struct sockaddr_storage uaddr;
+
+	ev_timer timer; /* connect deadline, then idle check */
+	ev_tstamp last_active;
+
+	struct buf to_up; /* encoded bytes waiting for the upstream */
+	struct buf to_client; /* decoded bytes waiting for the client */
+	struct buf hs_in; /* handshake reply bytes */
+
+	bool client_eof, upstream_eof; /* FIN read from that side */
+	bool up_shut, client_shut; /* FIN sent to that side */
+	uint64_t bytes_up, bytes_down;
+	ev_tstamp started;
+
+	void *pconn; /* proxy per-connection state, allocated after this struct */
+};
+
+struct relay_stats {
+	uint64_t sessions_total, sessions_active, connect_failures;
+	uint64_t bytes_up, bytes_down;
+};
+
+/* Builds the relay for cfg (the proxy instance, timeouts, fwmark). NULL with err set. */
+struct relay *relay_new(struct ev_loop *loop, struct resolver *res, const struct config *cfg,
+			char *err, size_t errlen);
+/* Takes a new proxy/timeouts for sessions opened from now on; live sessions keep theirs. */
+int relay_reconfigure(struct relay *r, const struct config *cfg, char *err, size_t errlen);
+/* Closes every session and frees the relay. */
+void relay_free(struct relay *r);
+const struct relay_stats *relay_stats(const struct relay *r);
+
+/* Starts relaying a captured connection to target. The session takes the client side
+ * (cfd or cpriv): on failure it is closed through ops->close. desc is for logs. */
+struct session *relay_open(struct relay *r, const struct client_ops *ops, int cfd, void *cpriv,
+			   const struct target *t, const char *desc);
+/* The loop a session runs on (for the capture side's watchers). */
+struct ev_loop *session_loop(const struct session *s);
+/* The capture side reports that the client became readable and/or writable. */
+void relay_client_ready(struct session *s, bool readable, bool writable);
+
+#endif

@@ -1,0 +1,81 @@
+/* proxy.h -- the upstream proxy interface.
+ *
+ * Each proxy type is a protocol state machine with no I/O of its own (sans-IO):
+ * the core connects a socket to the upstream, hands what `start` writes to the
+ * socket, feeds the upstream's reply bytes to `handshake` until it says PROXY_OK,
+ * and from then on passes stream bytes through `encode`/`decode` (or untouched
+ * when those are NULL). This keeps every proxy testable and fuzzable without a
+ * network, and lets one relay (core/relay.c) serve every proxy and capture mode.
+ */
+#ifndef SNET_PROXY_H
+#define SNET_PROXY_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "../core/buf.h"
+
+struct config_proxy;
+
+enum { PROXY_OK = 0, PROXY_NEED_MORE = 1, PROXY_ERROR = -1 };
+
+/* Extra room, beyond the input length, that `decode` may need in its output. */
+#define PROXY_DECODE_SLACK (16 * 1024 + 64)
+
+/* Where a stream should go: by name when host[0] != 0, else by addr. */
+struct target {
+	char host[256];
+	uint16_t port; /* host byte order */
+	struct sockaddr_storage addr; /* family AF_INET/AF_INET6, port set too */
+};
+
+struct proxy_ops {
+	const char *name;
+	/* true: the upstream socket connects to the target itself (direct). */
+	bool dial_target;
+	/* Bytes of per-connection state the caller allocates (zeroed) for conn_*. */
+	size_t conn_size;
+
+	/* Validates the proxy config and builds the per-proxy state (e.g. the ss
+	 * master key). On error writes a message to err and returns -1. */
+	int (*init)(const struct config_proxy *cfg, void **priv, char *err, size_t errlen);
+	void (*fini)(void *priv);
+
+	/* Writes the first bytes for the upstream into out. Returns PROXY_OK when the
+	 * stream is open at once (data may follow), PROXY_NEED_MORE when a reply must
+	 * be read through `handshake` first, PROXY_ERROR with err set. */
+	int (*start)(void *priv, void *conn, const struct target *t, struct buf *out,
+		     char *err, size_t errlen);
+	/* Feeds the upstream's bytes during the handshake. Consumes from `in` what it
+	 * used and may append to `out`. PROXY_OK: open; bytes left in `in` are stream
+	 * data from the upstream, to be handled as if read after the handshake.
+	 * NULL when `start` always returns PROXY_OK. */
+	int (*handshake)(void *priv, void *conn, struct buf *in, struct buf *out, char *err,
+			 size_t errlen);
+
+	/* Upper bound of encode's output for `len` input bytes. NULL with encode. */
+	size_t (*encode_bound)(size_t len);
+	/* client->upstream transform; writes at most encode_bound(len) bytes. */
+	int (*encode)(void *conn, const uint8_t *in, size_t len, uint8_t *out, size_t *outlen);
+	/* upstream->client transform; consumes all of `in` (keeping partial units
+	 * internally) and writes at most len + PROXY_DECODE_SLACK bytes to out.
+	 * PROXY_OK or PROXY_ERROR (err set: authentication failure, bad framing). */
+	int (*decode)(void *conn, const uint8_t *in, size_t len, uint8_t *out, size_t *outlen,
+		      char *err, size_t errlen);
+
+	/* Frees what conn holds (never the conn memory itself); wipes secrets. */
+	void (*conn_fini)(void *conn);
+};
+
+/* The ops for a config's proxy type. */
+const struct proxy_ops *proxy_ops_for(const struct config_proxy *cfg);
+
+extern const struct proxy_ops proxy_ss_ops;
+extern const struct proxy_ops proxy_http_ops;
+extern const struct proxy_ops proxy_socks5_ops;
+extern const struct proxy_ops proxy_direct_ops;
+
+#endif

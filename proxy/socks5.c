@@ -1,0 +1,349 @@
+/* socks5.c -- the SOCKS5 proxy (RFC 1928 CONNECT, RFC 1929 username/password): the greeting,
+ * the optional authentication and the CONNECT request as a state machine that reads each
+ * reply through a bounded cursor and consumes exactly its bytes. */
+#include "proxy.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "../core/config.h"
+
+#define SOCKS5_VER 5
+#define SOCKS5_AUTH_VER 1 /* RFC 1929 sub-negotiation version */
+#define SOCKS5_NAME_MAX 255
+
+enum { SOCKS5_METHOD_NONE = 0x00, SOCKS5_METHOD_USERPASS = 0x02, SOCKS5_METHOD_REJECT = 0xff };
+enum { SOCKS5_CMD_CONNECT = 1 };
+enum { SOCKS5_ATYP_IPV4 = 1, SOCKS5_ATYP_DOMAIN = 3, SOCKS5_ATYP_IPV6 = 4 };
+
+enum socks5_state { SOCKS5_IDLE = 0, SOCKS5_METHOD, SOCKS5_AUTH, SOCKS5_REPLY, SOCKS5_OPEN };
+
+struct socks5_priv {
+	/* The RFC 1929 request (VER ULEN UNAME PLEN PASSWD), built once; len 0 without a
+	 * username. */
+	uint8_t auth[3 + 2 * SOCKS5_NAME_MAX];
+	size_t auth_len;
+};
+
+struct socks5_conn {
+	enum socks5_state state;
+	/* The CONNECT request for this connection's target, encoded by start and sent once a
+	 * method is agreed: VER CMD RSV ATYP DST.ADDR DST.PORT. */
+	uint16_t req_len;
+	uint8_t req[4 + 1 + SOCKS5_NAME_MAX + 2];
+};
+
+static int socks5_init(const struct config_proxy *cfg, void **priv, char *err, size_t errlen)
+{
+	struct socks5_priv *sp;
+	size_t ulen, plen;
+
+	ulen = strnlen(cfg->username, sizeof(cfg->username));
+	plen = strnlen(cfg->password, sizeof(cfg->password));
+	if (ulen > SOCKS5_NAME_MAX || plen > SOCKS5_NAME_MAX) {
+		snprintf(err, errlen, "socks5 proxy: username and password are at most %d bytes",
+			 SOCKS5_NAME_MAX);
+		return -1;
+	}
+	if (ulen == 0 && plen > 0) {
+		snprintf(err, errlen, "socks5 proxy: password given without a username");
+		return -1;
+	}
+	sp = calloc(1, sizeof(*sp));
+	if (!sp) {
+		snprintf(err, errlen, "socks5 proxy: out of memory");
+		return -1;
+	}
+	if (ulen > 0) {
+		sp->auth[0] = SOCKS5_AUTH_VER;
+		sp->auth[1] = (uint8_t)ulen;
+		memcpy(sp->auth + 2, cfg->username, ulen);
+		sp->auth[2 + ulen] = (uint8_t)plen;
+		memcpy(sp->auth + 3 + ulen, cfg->password, plen);
+		sp->auth_len = 3 + ulen + plen;
+	}
+	*priv = sp;
+	return 0;
+}
+
+static void socks5_fini(void *priv)
+{
+	struct socks5_priv *sp = priv;
+
+	if (!sp)
+		return;
+	sodium_memzero(sp, sizeof(*sp));
+	free(sp);
+}
+
+/* Encodes the CONNECT request for t into c->req: an IP literal name goes as an address,
+ * any other name as ATYP 3. 0 or -1 with err set. */
+static int socks5_encode_request(struct socks5_conn *c, const struct target *t, char *err,
+				 size_t errlen)
+{
+	uint8_t *p = c->req;
+	uint16_t port;
+	size_t len;
+
+	*p++ = SOCKS5_VER;
+	*p++ = SOCKS5_CMD_CONNECT;
+	*p++ = 0;
+	if (t->host[0]) {
+		char literal[SOCKS5_NAME_MAX + 1];
+		uint8_t ip[16];
+
+		len = strnlen(t->host, sizeof(t->host));
+		if (len > SOCKS5_NAME_MAX) {
+			snprintf(err, errlen, "socks5 proxy: target host name longer than %d bytes",
+				 SOCKS5_NAME_MAX);
+			return -1;
+		}
+		/* "[v6]" is an IPv6 literal too. */
+		if (len > 2 && t->host[0] == '[' && t->host[len - 1] == ']')
+			snprintf(literal, sizeof(literal), "%.*s", (int)(len - 2), t->host + 1);
+		else
+			memcpy(literal, t->host, len + 1);
+		if (inet_pton(AF_INET, literal, ip) == 1) {
+			*p++ = SOCKS5_ATYP_IPV4;
+			memcpy(p, ip, 4);
+			p += 4;
+		} else if (inet_pton(AF_INET6, literal, ip) == 1) {
+			*p++ = SOCKS5_ATYP_IPV6;
+			memcpy(p, ip, 16);
+			p += 16;
+		} else {
+			*p++ = SOCKS5_ATYP_DOMAIN;
+			*p++ = (uint8_t)len;
+			memcpy(p, t->host, len);
+			p += len;
+		}
+		port = t->port;
+	} else if (t->addr.ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)&t->addr;
+
+		*p++ = SOCKS5_ATYP_IPV4;
+		memcpy(p, &sin->sin_addr, 4);
+		p += 4;
+		port = ntohs(sin->sin_port);
+	} else if (t->addr.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&t->addr;
+
+		*p++ = SOCKS5_ATYP_IPV6;
+		memcpy(p, &sin6->sin6_addr, 16);
+		p += 16;
+		port = ntohs(sin6->sin6_port);
+	} else {
+		snprintf(err, errlen, "socks5 proxy: target has neither a name nor an address");
+		return -1;
+	}
+	*p++ = (uint8_t)(port >> 8);
+	*p++ = (uint8_t)port;
+	c->req_len = (uint16_t)(p - c->req);
+	return 0;
+}
+
+static int socks5_start(void *priv, void *conn, const struct target *t, struct buf *out, char *err,
+			size_t errlen)
+{
+	static const uint8_t greet_none[] = { SOCKS5_VER, 1, SOCKS5_METHOD_NONE };
+	static const uint8_t greet_auth[] = { SOCKS5_VER, 2, SOCKS5_METHOD_NONE,
+					      SOCKS5_METHOD_USERPASS };
+	const struct socks5_priv *sp = priv;
+	struct socks5_conn *c = conn;
+	int rc;
+
+	if (socks5_encode_request(c, t, err, errlen) < 0)
+		return PROXY_ERROR;
+	if (sp->auth_len)
+		rc = buf_append(out, greet_auth, sizeof(greet_auth));
+	else
+		rc = buf_append(out, greet_none, sizeof(greet_none));
+	if (rc < 0) {
+		snprintf(err, errlen, "socks5 proxy: out of memory");
+		return PROXY_ERROR;
+	}
+	c->state = SOCKS5_METHOD;
+	return PROXY_NEED_MORE;
+}
+
+/* Each step below reads one reply from cur. PROXY_OK: the reply is complete (cur->off is
+ * its length) and the state has moved on; PROXY_NEED_MORE: it is not all there yet (only
+ * what is there was checked); PROXY_ERROR with err set. */
+
+static int socks5_send(struct buf *out, const uint8_t *p, size_t len, char *err, size_t errlen)
+{
+	if (buf_append(out, p, len) < 0) {
+		snprintf(err, errlen, "socks5 proxy: out of memory");
+		return PROXY_ERROR;
+	}
+	return PROXY_OK;
+}
+
+static int socks5_method_reply(const struct socks5_priv *sp, struct socks5_conn *c,
+			       struct cursor *cur, struct buf *out, char *err, size_t errlen)
+{
+	uint8_t ver, method;
+
+	if (!cursor_u8(cur, &ver))
+		return PROXY_NEED_MORE;
+	if (ver != SOCKS5_VER) {
+		snprintf(err, errlen, "socks5 proxy sent version %u in its method reply, not 5",
+			 ver);
+		return PROXY_ERROR;
+	}
+	if (!cursor_u8(cur, &method))
+		return PROXY_NEED_MORE;
+	if (method == SOCKS5_METHOD_NONE) {
+		c->state = SOCKS5_REPLY;
+		return socks5_send(out, c->req, c->req_len, err, errlen);
+	}
+	if (method == SOCKS5_METHOD_USERPASS && sp->auth_len) {
+		c->state = SOCKS5_AUTH;
+		return socks5_send(out, sp->auth, sp->auth_len, err, errlen);
+	}
+	if (method == SOCKS5_METHOD_REJECT)
+		snprintf(err, errlen, "socks5 proxy: no acceptable auth method%s",
+			 sp->auth_len ? "" : " (the proxy may need a username and password)");
+	else
+		snprintf(err, errlen, "socks5 proxy chose auth method 0x%02x, which was not offered",
+			 method);
+	return PROXY_ERROR;
+}
+
+static int socks5_auth_reply(struct socks5_conn *c, struct cursor *cur, struct buf *out,
+			     char *err, size_t errlen)
+{
+	uint8_t ver, status;
+
+	if (!cursor_u8(cur, &ver))
+		return PROXY_NEED_MORE;
+	if (ver != SOCKS5_AUTH_VER) {
+		snprintf(err, errlen, "socks5 proxy sent version %u in its auth reply, not 1", ver);
+		return PROXY_ERROR;
+	}
+	if (!cursor_u8(cur, &status))
+		return PROXY_NEED_MORE;
+	if (status != 0) {
+		snprintf(err, errlen, "socks5 proxy: authentication failed (status 0x%02x)", status);
+		return PROXY_ERROR;
+	}
+	c->state = SOCKS5_REPLY;
+	return socks5_send(out, c->req, c->req_len, err, errlen);
+}
+
+static const char *socks5_rep_text(uint8_t rep)
+{
+	static const char *const text[] = {
+		[1] = "general SOCKS server failure",
+		[2] = "connection not allowed by ruleset",
+		[3] = "network unreachable",
+		[4] = "host unreachable",
+		[5] = "connection refused",
+		[6] = "TTL expired",
+		[7] = "command not supported",
+		[8] = "address type not supported",
+	};
+
+	if (rep < sizeof(text) / sizeof(text[0]) && text[rep])
+		return text[rep];
+	return "unknown reply code";
+}
+
+static int socks5_connect_reply(struct socks5_conn *c, struct cursor *cur, char *err,
+				size_t errlen)
+{
+	uint8_t ver, rep, rsv, atyp, namelen;
+	size_t addrlen;
+
+	if (!cursor_u8(cur, &ver))
+		return PROXY_NEED_MORE;
+	if (ver != SOCKS5_VER) {
+		snprintf(err, errlen, "socks5 proxy sent version %u in its connect reply, not 5",
+			 ver);
+		return PROXY_ERROR;
+	}
+	if (!cursor_u8(cur, &rep))
+		return PROXY_NEED_MORE;
+	if (rep != 0) {
+		snprintf(err, errlen, "socks5 proxy: connect failed: %s (0x%02x)",
+			 socks5_rep_text(rep), rep);
+		return PROXY_ERROR;
+	}
+	/* RSV should be 0; its value changes nothing about the reply's length, so any is
+	 * accepted. */
+	if (!cursor_u8(cur, &rsv) || !cursor_u8(cur, &atyp))
+		return PROXY_NEED_MORE;
+	switch (atyp) {
+	case SOCKS5_ATYP_IPV4:
+		addrlen = 4;
+		break;
+	case SOCKS5_ATYP_IPV6:
+		addrlen = 16;
+		break;
+	case SOCKS5_ATYP_DOMAIN:
+		if (!cursor_u8(cur, &namelen))
+			return PROXY_NEED_MORE;
+		addrlen = namelen;
+		break;
+	default:
+		snprintf(err, errlen, "socks5 proxy sent unknown address type 0x%02x in its reply",
+			 atyp);
+		return PROXY_ERROR;
+	}
+	if (!cursor_skip(cur, addrlen + 2)) /* BND.ADDR, BND.PORT */
+		return PROXY_NEED_MORE;
+	c->state = SOCKS5_OPEN;
+	return PROXY_OK;
+}
+
+static int socks5_handshake(void *priv, void *conn, struct buf *in, struct buf *out, char *err,
+			    size_t errlen)
+{
+	const struct socks5_priv *sp = priv;
+	struct socks5_conn *c = conn;
+
+	for (;;) {
+		size_t avail = buf_used(in);
+		struct cursor cur = cursor_make(avail ? buf_head(in) : NULL, avail);
+		int rc;
+
+		switch (c->state) {
+		case SOCKS5_METHOD:
+			rc = socks5_method_reply(sp, c, &cur, out, err, errlen);
+			break;
+		case SOCKS5_AUTH:
+			rc = socks5_auth_reply(c, &cur, out, err, errlen);
+			break;
+		case SOCKS5_REPLY:
+			rc = socks5_connect_reply(c, &cur, err, errlen);
+			break;
+		default:
+			snprintf(err, errlen, "socks5 proxy: handshake called out of order");
+			return PROXY_ERROR;
+		}
+		if (rc != PROXY_OK)
+			return rc;
+		if (cur.off)
+			buf_consume(in, cur.off);
+		if (c->state == SOCKS5_OPEN)
+			return PROXY_OK;
+	}
+}
+
+const struct proxy_ops proxy_socks5_ops = {
+	.name = "socks5",
+	.dial_target = false,
+	.conn_size = sizeof(struct socks5_conn),
+	.init = socks5_init,
+	.fini = socks5_fini,
+	.start = socks5_start,
+	.handshake = socks5_handshake,
+	.encode_bound = NULL,
+	.encode = NULL,
+	.decode = NULL,
+	.conn_fini = NULL,
+};
