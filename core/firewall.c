@@ -113,9 +113,9 @@ char *firewall_render(const struct firewall_spec *spec)
 		 "\t\tip daddr @bypass4 return\n"
 		 "\t\tip6 daddr @bypass6 return\n",
 		 cfg->fwmark);
-	text_add(&t, "\t\tmeta nfproto ipv4 redirect to :%u\n", spec->redirect_port);
+	text_add(&t, "\t\tmeta nfproto ipv4 meta l4proto tcp redirect to :%u\n", spec->redirect_port);
 	if (spec->ipv6)
-		text_add(&t, "\t\tmeta nfproto ipv6 redirect to :%u\n", spec->redirect_port);
+		text_add(&t, "\t\tmeta nfproto ipv6 meta l4proto tcp redirect to :%u\n", spec->redirect_port);
 	text_add(&t, "\t}\n}\n");
 	return t.s;
 }

@@ -143,11 +143,11 @@ static int app_run(struct app *a)
 	if (a->cfg.stats.enable)
 		log_warn("stats: not available in this version; stats.listen is ignored");
 
-	log_info("ready: mode redirect, listening on %s, proxy %s %s%s%s:%u, rules %s",
+	log_info("ready: mode redirect, listening on %s, proxy %s %s:%u%s%s, rules %s",
 		 redirect_describe(a->redirect, where, sizeof(where)),
-		 proxy_ops_for(&a->cfg.proxy)->name,
-		 a->cfg.proxy.server, a->cfg.proxy.type == PROXY_TYPE_SS ? " " : "",
-		 a->cfg.proxy.type == PROXY_TYPE_SS ? a->cfg.proxy.method : "", a->cfg.proxy.port,
+		 proxy_ops_for(&a->cfg.proxy)->name, a->cfg.proxy.server, a->cfg.proxy.port,
+		 a->cfg.proxy.type == PROXY_TYPE_SS ? " " : "",
+		 a->cfg.proxy.type == PROXY_TYPE_SS ? a->cfg.proxy.method : "",
 		 a->rules_installed ? "installed (table inet " FIREWALL_TABLE ")" : "not installed");
 	ev_run(a->loop, 0);
 	rc = 0;

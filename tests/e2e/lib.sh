@@ -1,0 +1,222 @@
+# tests/e2e/lib.sh -- sourced by the end-to-end tests: two network namespaces joined by a
+# veth pair, the real proxy peers started inside them, snet-tun started in the client
+# namespace, PASS/FAIL reporting, and cleanup of every process, namespace and file on exit.
+#
+#   client ns  $NC: 198.18.0.1/24, fd00::1/64     routes 198.18.1.0/24, fd00:1::/64 via server
+#   server ns  $NS: 198.18.0.2/24, fd00::2/64     proxies listen here
+#                   198.18.1.2/32, fd00:1::2/128  the target (peer.py server) listens here
+# Nothing is routed anywhere else, so no packet can leave the machine.
+
+set -uo pipefail
+
+SRC=${SNET_SRC_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+BIN=${SNET_TUN_BIN:-$SRC/build/snet-tun}
+PEER="python3 $SRC/tests/e2e/peer.py"
+ID=$(printf '%x' $$)
+NC=snc$ID
+NS=sns$ID
+T=$(mktemp -d /tmp/snet-e2e.XXXXXX)
+chmod 755 "$T"
+PIDS=()
+FAILS=0
+TARGET4=198.18.1.2
+TARGET6=fd00:1::2
+TPORT=9000
+
+pass() { echo "PASS $1"; }
+fail() {
+	echo "FAIL $1: $2"
+	FAILS=$((FAILS + 1))
+}
+# check NAME CMD...: PASS when CMD succeeds, else FAIL with CMD's last output line.
+check() {
+	local name=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		pass "$name"
+	else
+		fail "$name" "$(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
+	fi
+}
+
+in_nc() { ip netns exec "$NC" "$@"; }
+in_ns() { ip netns exec "$NS" "$@"; }
+
+# stop_pid PID: TERM, wait up to 5 s, then KILL. Returns the exit status when it exited.
+stop_pid() {
+	local p=$1 i
+	kill -TERM "$p" 2>/dev/null || return 0
+	for i in $(seq 50); do
+		kill -0 "$p" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$p" 2>/dev/null
+	wait "$p" 2>/dev/null
+}
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -0 "$p" 2>/dev/null && stop_pid "$p"
+	done
+	ip netns del "$NC" 2>/dev/null
+	ip netns del "$NS" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+net_up() {
+	ip netns add "$NC" || return 1
+	ip netns add "$NS" || return 1
+	ip link add "vc$ID" netns "$NC" type veth peer name "vs$ID" netns "$NS" || return 1
+	in_nc ip link set lo up
+	in_ns ip link set lo up
+	in_nc ip addr add 198.18.0.1/24 dev "vc$ID"
+	in_nc ip -6 addr add fd00::1/64 dev "vc$ID" nodad
+	in_ns ip addr add 198.18.0.2/24 dev "vs$ID"
+	in_ns ip -6 addr add fd00::2/64 dev "vs$ID" nodad
+	in_ns ip addr add 198.18.1.2/32 dev lo
+	in_ns ip -6 addr add fd00:1::2/128 dev lo nodad
+	in_nc ip link set "vc$ID" up
+	in_ns ip link set "vs$ID" up
+	in_nc ip route add 198.18.1.0/24 via 198.18.0.2
+	in_nc ip -6 route add fd00:1::/64 via fd00::2
+}
+
+# bg NAME NS CMD...: starts CMD in namespace NS (nc|ns), output to $T/NAME.log; sets LAST_PID.
+bg() {
+	local name=$1 where=$2
+	shift 2
+	if [ "$where" = nc ]; then
+		ip netns exec "$NC" "$@" >"$T/$name.log" 2>&1 &
+	else
+		ip netns exec "$NS" "$@" >"$T/$name.log" 2>&1 &
+	fi
+	LAST_PID=$!
+	PIDS+=("$LAST_PID")
+}
+
+# wait_port NS(nc|ns) ADDR PORT: waits up to 10 s for a TCP listener.
+wait_port() {
+	local where=$1 addr=$2 port=$3 i ns=$NC
+	[ "$where" = ns ] && ns=$NS
+	for i in $(seq 100); do
+		ip netns exec "$ns" ss -Hltn "src $addr and sport = :$port" 2>/dev/null | grep -q . && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_log FILE PATTERN [SECONDS]
+wait_log() {
+	local i
+	for i in $(seq $((${3:-10} * 10))); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+start_target() {
+	bg target4 ns $PEER server $TARGET4 $TPORT
+	bg target6 ns $PEER server $TARGET6 $TPORT
+	wait_port ns $TARGET4 $TPORT && wait_port ns "[$TARGET6]" $TPORT
+}
+
+# Writes $T/NAME.yaml for redirect mode with the given proxy block (YAML lines, indented).
+write_config() {
+	local name=$1 proxy=$2
+	cat >"$T/$name.yaml" <<EOF
+mode: redirect
+log-level: ${LOG_LEVEL:-info}
+proxy:
+$proxy
+redirect:
+  listen: 127.0.0.1:1111
+  install-rules: true
+dns:
+  enable: false
+EOF
+}
+
+# start_snet NAME: runs snet-tun -c $T/NAME.yaml in the client namespace, waits for ready.
+start_snet() {
+	bg "snet-$1" nc "$BIN" -c "$T/$1.yaml"
+	SNET_PID=$LAST_PID
+	wait_log "$T/snet-$1.log" ready 15
+}
+
+# stop_snet NAME: SIGTERM; succeeds when it exited 0 (ASan reports leaks as non-zero).
+stop_snet() {
+	local rc
+	kill -TERM "$SNET_PID" 2>/dev/null
+	for _ in $(seq 100); do
+		kill -0 "$SNET_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$SNET_PID" 2>/dev/null; then
+		kill -KILL "$SNET_PID"
+		wait "$SNET_PID" 2>/dev/null
+		echo "snet-tun did not exit within 10 s of SIGTERM"
+		return 1
+	fi
+	wait "$SNET_PID"
+	rc=$?
+	if [ $rc -ne 0 ]; then
+		echo "snet-tun exited $rc after SIGTERM"
+		tail -n 20 "$T/snet-$1.log"
+		return 1
+	fi
+}
+
+rules_present() { in_nc nft list table inet snet_tun >/dev/null 2>&1; }
+
+# via_proxy HOST: the target saw a connection from the server namespace, not from us.
+via_proxy() {
+	local who
+	who=$(in_nc timeout 20 $PEER who "$1" $TPORT) || { echo "who failed: $who"; return 1; }
+	case $who in
+	198.18.0.1 | fd00::1) echo "connection reached $1 directly from $who, not through the proxy"; return 1 ;;
+	"") echo "no answer"; return 1 ;;
+	esac
+}
+
+finish() {
+	[ "$FAILS" -eq 0 ]
+}
+
+# check_exit NAME CONFIG: stop_snet in this shell (a subshell cannot wait for it).
+check_exit() {
+	if stop_snet "$2" >"$T/stop.out" 2>&1; then
+		pass "$1"
+	else
+		fail "$1" "$(tail -n 5 "$T/stop.out" | tr '\n' ' ')"
+	fi
+}
+
+# suite NAME [nohalf]: the standard checks for the running proxy config $T/NAME.yaml:
+# ready + rules, both families go through the proxy, 50 MB each way with SHA-256,
+# 200 concurrent connections, half-close, clean SIGTERM exit with the rules removed.
+BIG=${BIG:-50000000}
+suite() {
+	local n=$1
+	if ! start_snet "$n"; then
+		fail "$n-ready" "no ready line: $(tail -n 3 "$T/snet-$n.log" | tr '\n' ' ')"
+		stop_pid "$SNET_PID"
+		return
+	fi
+	pass "$n-ready"
+	check "$n-rules-present" rules_present
+	check "$n-ipv4-through-proxy" via_proxy $TARGET4
+	check "$n-ipv6-through-proxy" via_proxy $TARGET6
+	check "$n-get-50MB-sha256" in_nc timeout 120 $PEER get $TARGET4 $TPORT "$BIG"
+	check "$n-put-50MB-sha256" in_nc timeout 120 $PEER put $TARGET4 $TPORT "$BIG"
+	check "$n-ipv6-get-1MB" in_nc timeout 60 $PEER get $TARGET6 $TPORT 1000000
+	check "$n-200-concurrent" in_nc timeout 120 $PEER many $TARGET4 $TPORT 200 65536
+	if [ "${2:-}" != nohalf ]; then
+		check "$n-half-close" in_nc timeout 60 $PEER half $TARGET4 $TPORT 300000
+	fi
+	check_exit "$n-sigterm-exit-0" "$n"
+	if rules_present; then fail "$n-rules-removed" "table inet snet_tun still there"; else pass "$n-rules-removed"; fi
+}

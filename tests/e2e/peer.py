@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""peer.py -- the far end and the near end of the end-to-end tests.
+
+server ADDR PORT                 a threaded TCP server speaking a one-line protocol:
+    GET n        sends n bytes of the deterministic stream, then closes
+    PUT n        reads n bytes, answers "<sha256 hex>\n", closes
+    HALF         reads until EOF (the client's FIN), then answers "<sha256> <bytes>\n"
+    WHO          answers "<peer ip>\n" (shows whether a proxy was in the path)
+    HOLD         keeps the connection open until the client closes it
+Clients (exit 0 on success, print one line saying what happened):
+    get HOST PORT n | put HOST PORT n | half HOST PORT n | who HOST PORT
+    many HOST PORT COUNT n   COUNT simultaneous GETs of n bytes, all checked
+    hold HOST PORT COUNT SECONDS  COUNT idle connections held for SECONDS
+The stream is 1 MiB of seeded random bytes, each repetition stamped with its index, so
+loss, duplication and reordering all change the SHA-256.
+"""
+import hashlib
+import random
+import socket
+import sys
+import threading
+import time
+
+BLOCK = random.Random(20261125).randbytes(1 << 20)
+TIMEOUT = 60
+
+
+def stream_blocks(n):
+    i = 0
+    while n > 0:
+        b = i.to_bytes(8, "big") + BLOCK[8:]
+        yield b[:n]
+        n -= min(n, len(b))
+        i += 1
+
+
+def expected_sha(n):
+    h = hashlib.sha256()
+    for b in stream_blocks(n):
+        h.update(b)
+    return h.hexdigest()
+
+
+def readline(s):
+    buf = b""
+    while not buf.endswith(b"\n"):
+        c = s.recv(1)
+        if not c:
+            break
+        buf += c
+        if len(buf) > 200:
+            break
+    return buf.decode(errors="replace").strip()
+
+
+def handle(c, addr):
+    try:
+        c.settimeout(TIMEOUT)
+        words = readline(c).split()
+        if not words:
+            return
+        cmd = words[0]
+        if cmd == "GET":
+            for b in stream_blocks(int(words[1])):
+                c.sendall(b)
+        elif cmd == "PUT":
+            n, h = int(words[1]), hashlib.sha256()
+            while n > 0:
+                d = c.recv(min(n, 1 << 18))
+                if not d:
+                    break
+                h.update(d)
+                n -= len(d)
+            c.sendall((h.hexdigest() + "\n").encode())
+        elif cmd == "HALF":
+            h, total = hashlib.sha256(), 0
+            while True:
+                d = c.recv(1 << 18)
+                if not d:
+                    break
+                h.update(d)
+                total += len(d)
+            c.sendall(("%s %d\n" % (h.hexdigest(), total)).encode())
+        elif cmd == "WHO":
+            c.sendall((addr[0] + "\n").encode())
+        elif cmd == "HOLD":
+            c.settimeout(None)
+            while c.recv(4096):
+                pass
+    except OSError:
+        pass
+    finally:
+        c.close()
+
+
+def serve(addr, port):
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, int(port)))
+    s.listen(1024)
+    while True:
+        c, a = s.accept()
+        threading.Thread(target=handle, args=(c, a), daemon=True).start()
+
+
+def connect(host, port):
+    s = socket.create_connection((host, int(port)), timeout=TIMEOUT)
+    return s
+
+
+def recv_all(s):
+    h, total = hashlib.sha256(), 0
+    while True:
+        d = s.recv(1 << 18)
+        if not d:
+            return h.hexdigest(), total
+        h.update(d)
+        total += len(d)
+
+
+def do_get(host, port, n):
+    s = connect(host, port)
+    s.sendall(b"GET %d\n" % n)
+    sha, total = recv_all(s)
+    s.close()
+    if total != n or sha != expected_sha(n):
+        return "get: received %d of %d bytes, sha256 %s" % (total, n, "ok" if sha == expected_sha(n) else "WRONG")
+    return None
+
+
+def cmd_get(host, port, n):
+    t = time.monotonic()
+    err = do_get(host, port, int(n))
+    dt = time.monotonic() - t
+    if err:
+        print(err)
+        return 1
+    print("get: %s bytes sha256 ok in %.2f s (%.1f MB/s)" % (n, dt, int(n) / dt / 1e6))
+    return 0
+
+
+def cmd_put(host, port, n):
+    n = int(n)
+    t = time.monotonic()
+    s = connect(host, port)
+    s.sendall(b"PUT %d\n" % n)
+    for b in stream_blocks(n):
+        s.sendall(b)
+    reply = readline(s)
+    s.close()
+    dt = time.monotonic() - t
+    if reply != expected_sha(n):
+        print("put: server saw sha256 %r, expected %s" % (reply, expected_sha(n)))
+        return 1
+    print("put: %d bytes sha256 ok in %.2f s (%.1f MB/s)" % (n, dt, n / dt / 1e6))
+    return 0
+
+
+def cmd_half(host, port, n):
+    n = int(n)
+    s = connect(host, port)
+    s.sendall(b"HALF\n")
+    for b in stream_blocks(n):
+        s.sendall(b)
+    s.shutdown(socket.SHUT_WR)
+    reply = readline(s)
+    s.close()
+    want = "%s %d" % (expected_sha(n), n)
+    if reply != want:
+        print("half: after shutdown(SHUT_WR) got %r, expected %r" % (reply, want))
+        return 1
+    print("half: reply received after our FIN, %d bytes sha256 ok" % n)
+    return 0
+
+
+def cmd_who(host, port):
+    s = connect(host, port)
+    s.sendall(b"WHO\n")
+    print(readline(s))
+    s.close()
+    return 0
+
+
+def cmd_many(host, port, count, n):
+    count, n = int(count), int(n)
+    errors = []
+    lock = threading.Lock()
+
+    def one():
+        try:
+            e = do_get(host, port, n)
+        except OSError as ex:
+            e = "get: %s" % ex
+        if e:
+            with lock:
+                errors.append(e)
+
+    t = time.monotonic()
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(TIMEOUT * 2)
+    dt = time.monotonic() - t
+    if errors:
+        print("many: %d of %d failed, first: %s" % (len(errors), count, errors[0]))
+        return 1
+    print("many: %d concurrent connections of %d bytes, all sha256 ok in %.2f s" % (count, n, dt))
+    return 0
+
+
+def cmd_hold(host, port, count, seconds):
+    socks = []
+    for _ in range(int(count)):
+        s = connect(host, port)
+        s.sendall(b"HOLD\n")
+        socks.append(s)
+    time.sleep(float(seconds))
+    for s in socks:
+        s.close()
+    print("hold: %d connections held" % len(socks))
+    return 0
+
+
+def main(argv):
+    cmds = {"get": cmd_get, "put": cmd_put, "half": cmd_half, "who": cmd_who,
+            "many": cmd_many, "hold": cmd_hold}
+    if len(argv) >= 3 and argv[0] == "server":
+        serve(argv[1], argv[2])
+        return 0
+    if argv and argv[0] in cmds:
+        try:
+            return cmds[argv[0]](*argv[1:])
+        except OSError as e:
+            print("%s: %s" % (argv[0], e))
+            return 1
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,670 @@
+/* test_config.c -- unit tests for the configuration loader (core/config.c over core/yaml_walk.c):
+ * the defaults of a minimal config, a config using every list kind (freed under ASan), and for
+ * each kind of error the one line "NAME:LINE:COL: message" with its position; plus config_load
+ * from real files (relative cidr files, unreadable paths). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "tests/unit/check.h"
+
+#define NAME "cfg.yaml"
+
+/* A valid proxy section, lines 2-6 of every test config that starts with MINIMAL. */
+#define MINIMAL                                                                                \
+	"mode: redirect\n"   /* 1 */                                                            \
+	"proxy:\n"           /* 2 */                                                            \
+	"  type: ss\n"       /* 3 */                                                            \
+	"  server: 198.18.0.2\n" /* 4 */                                                        \
+	"  port: 8388\n"     /* 5 */                                                            \
+	"  password: secret\n" /* 6 */
+
+static int load(const char *yaml, struct config *cfg, char *err, size_t errlen)
+{
+	return config_load_buffer(NAME, yaml, strlen(yaml), cfg, err, errlen);
+}
+
+/* Parses "NAME:LINE:COL: " at the start of err; returns the message after it or NULL. */
+static const char *err_pos(const char *err, const char *name, unsigned *line, unsigned *col)
+{
+	size_t n = strlen(name);
+	int used = -1;
+
+	if (strncmp(err, name, n) != 0 || err[n] != ':')
+		return NULL;
+	if (sscanf(err + n, ":%u:%u: %n", line, col, &used) != 2 || used < 0)
+		return NULL;
+	return err + n + (size_t)used;
+}
+
+/* Loads yaml, which must fail with exactly one line at line:col (col 0: any column) whose
+ * message contains every one of the (up to two) fragments. Prints the line on a mismatch. */
+static int expect_err(const char *yaml, unsigned line, unsigned col, const char *frag1,
+		      const char *frag2)
+{
+	struct config cfg;
+	char err[512];
+	unsigned l = 0, c = 0;
+	const char *msg;
+	int ok = 1;
+
+	memset(err, 'x', sizeof(err));
+	if (load(yaml, &cfg, err, sizeof(err)) != -1) {
+		config_free(&cfg);
+		printf("  (loaded, expected an error at %u:%u)\n", line, col);
+		return 0;
+	}
+	msg = err_pos(err, NAME, &l, &c);
+	if (!msg || l != line || (col && c != col) || strchr(err, '\n') || !*msg)
+		ok = 0;
+	if (msg && frag1 && !strstr(msg, frag1))
+		ok = 0;
+	if (msg && frag2 && !strstr(msg, frag2))
+		ok = 0;
+	/* *cfg is left freed: no list survives */
+	if (cfg.rules.bypass_cidrs.v || cfg.rules.bypass_domains.v || cfg.dns.hosts ||
+	    cfg.dns.domestic.v || cfg.tun.uids.v)
+		ok = 0;
+	if (!ok)
+		printf("  (expected %u:%u '%s'; got \"%s\")\n", line, col, frag1 ? frag1 : "", err);
+	return ok;
+}
+
+static bool sa_is(const struct sockaddr_storage *ss, socklen_t len, const char *ip, uint16_t port)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, ip, &a) != 1)
+		return false;
+	return ss->ss_family == AF_INET && len == sizeof(*sin) &&
+	       sin->sin_addr.s_addr == a.s_addr && ntohs(sin->sin_port) == port;
+}
+
+static bool cidr_is(const struct cidr *c, int family, const char *ip, unsigned prefix)
+{
+	uint8_t a[16] = { 0 };
+
+	if (inet_pton(family, ip, a) != 1)
+		return false;
+	return c->family == family && c->prefix == prefix &&
+	       memcmp(c->addr, a, family == AF_INET ? 4 : 16) == 0;
+}
+
+static void test_minimal_defaults(void)
+{
+	struct config cfg;
+	char err[256] = "unchanged";
+
+	CHECK(load(MINIMAL, &cfg, err, sizeof(err)) == 0);
+	CHECK(err[0] == '\0');
+	CHECK(strcmp(cfg.path, NAME) == 0);
+	CHECK(cfg.mode == MODE_REDIRECT);
+	CHECK(cfg.log_level == LOG_INFO);
+	CHECK(cfg.fwmark == 0x534e);
+	CHECK(cfg.proxy.type == PROXY_TYPE_SS);
+	CHECK(strcmp(cfg.proxy.server, "198.18.0.2") == 0);
+	CHECK(cfg.proxy.port == 8388);
+	CHECK(strcmp(cfg.proxy.method, "chacha20-ietf-poly1305") == 0);
+	CHECK(strcmp(cfg.proxy.password, "secret") == 0);
+	CHECK(cfg.proxy.username[0] == '\0');
+	CHECK(cfg.proxy.udp);
+	CHECK(cfg.proxy.connect_timeout == 10);
+	CHECK(cfg.proxy.idle_timeout == 300);
+	CHECK(strcmp(cfg.tun.name, "snet0") == 0);
+	CHECK(cidr_is(&cfg.tun.address, AF_INET, "198.18.255.1", 30));
+	CHECK(!cfg.tun.has_address6);
+	CHECK(cfg.tun.mtu == 1500);
+	CHECK(cfg.tun.auto_route);
+	CHECK(cfg.tun.uids.n == 0 && cfg.tun.exclude_uids.n == 0);
+	CHECK(sa_is(&cfg.redirect.listen, cfg.redirect.listen_len, "127.0.0.1", 1111));
+	CHECK(cfg.redirect.install_rules);
+	CHECK(cfg.rules.scope == SCOPE_GLOBAL);
+	CHECK(cfg.rules.cn_cidr_file[0] == '\0');
+	CHECK(cfg.rules.bypass_cidrs.n == 0 && cfg.rules.cn_cidrs.n == 0);
+	CHECK(cfg.rules.bypass_domains.n == 0 && cfg.rules.block_domains.n == 0);
+	CHECK(cfg.dns.enable);
+	CHECK(sa_is(&cfg.dns.listen, cfg.dns.listen_len, "127.0.0.1", 1153));
+	CHECK(cfg.dns.domestic.n == 1 && strcmp(cfg.dns.domestic.v[0].host, "198.18.0.53") == 0 &&
+	      cfg.dns.domestic.v[0].port == 53);
+	CHECK(cfg.dns.foreign.n == 1 && strcmp(cfg.dns.foreign.v[0].host, "198.18.1.53") == 0 &&
+	      cfg.dns.foreign.v[0].port == 53);
+	CHECK(cfg.dns.split);
+	CHECK(cfg.dns.cache_size == 10000);
+	CHECK(cfg.dns.min_ttl == 0 && cfg.dns.max_ttl == 86400);
+	CHECK(cfg.dns.disable_qtypes.n == 0 && cfg.dns.n_hosts == 0);
+	CHECK(cfg.dns.prefetch);
+	CHECK(cfg.dns.query_log[0] == '\0');
+	CHECK(!cfg.stats.enable);
+	config_free(&cfg);
+	/* freed: the password is wiped and a second free is a no-op */
+	CHECK(cfg.proxy.password[0] == '\0' && cfg.dns.domestic.v == NULL);
+	config_free(&cfg);
+	config_free(NULL);
+}
+
+static void test_direct_needs_no_proxy_keys(void)
+{
+	struct config cfg;
+	char err[256];
+
+	CHECK(load("proxy:\n  type: direct\n", &cfg, err, sizeof(err)) == 0);
+	CHECK(cfg.mode == MODE_TUN && cfg.proxy.type == PROXY_TYPE_DIRECT);
+	config_free(&cfg);
+	CHECK(load("proxy: {type: socks5, server: proxy.example, port: 1080}\n", &cfg, err,
+		   sizeof(err)) == 0);
+	CHECK(cfg.proxy.type == PROXY_TYPE_SOCKS5 && strcmp(cfg.proxy.server, "proxy.example") == 0);
+	config_free(&cfg);
+}
+
+static void test_full_config(void)
+{
+	static const char yaml[] =
+		"mode: tun\n"
+		"log-level: debug\n"
+		"fwmark: 0x1234\n"
+		"proxy:\n"
+		"  type: ss\n"
+		"  server: \"[fd00::2]\"\n"
+		"  port: 8388\n"
+		"  method: aes-128-gcm\n"
+		"  password: \"p@ss: word\"\n"
+		"  udp: no\n"
+		"  connect-timeout: 3600\n"
+		"  idle-timeout: 0\n"
+		"tun:\n"
+		"  name: tun9\n"
+		"  address: 198.18.255.5/30\n"
+		"  address6: fdfe:dcba:9876::1/126\n"
+		"  mtu: 1280\n"
+		"  auto-route: off\n"
+		"  uids: [0, 1000, 4294967294]\n"
+		"  exclude-uids:\n"
+		"    - 65534\n"
+		"redirect:\n"
+		"  listen: \"[::1]:1112\"\n"
+		"  install-rules: false\n"
+		"rules:\n"
+		"  bypass-cidrs: [10.0.0.0/8, 192.168.1.1, \"fd00::/8\", 0.0.0.0/0]\n"
+		"  bypass-domains: [.Example.COM, lan., a-b_c.d]\n"
+		"  block-domains: [ads.example]\n"
+		"dns:\n"
+		"  listen: 127.0.0.1:5353\n"
+		"  domestic: [198.18.0.53, \"198.18.0.54:5353\", \"[fd00::53]:53\", fd00::54, ns.example]\n"
+		"  foreign: [198.18.1.53]\n"
+		"  split: false\n"
+		"  cache-size: 0\n"
+		"  min-ttl: 60\n"
+		"  max-ttl: 60\n"
+		"  disable-qtypes: [AAAA, https, 255, 65535]\n"
+		"  hosts:\n"
+		"    router.lan: 198.18.0.1\n"
+		"    multi.lan: [198.18.0.2, fd00::2]\n"
+		"  prefetch: false\n"
+		"  query-log: /tmp/q.log\n"
+		"stats:\n"
+		"  listen: 127.0.0.1:9090\n";
+	struct config cfg;
+	char err[256];
+
+	CHECK(load(yaml, &cfg, err, sizeof(err)) == 0);
+	if (err[0])
+		printf("  (%s)\n", err);
+	CHECK(cfg.mode == MODE_TUN && cfg.log_level == LOG_DEBUG && cfg.fwmark == 0x1234);
+	CHECK(strcmp(cfg.proxy.server, "fd00::2") == 0);
+	CHECK(strcmp(cfg.proxy.method, "aes-128-gcm") == 0);
+	CHECK(strcmp(cfg.proxy.password, "p@ss: word") == 0);
+	CHECK(!cfg.proxy.udp && cfg.proxy.connect_timeout == 3600 && cfg.proxy.idle_timeout == 0);
+	CHECK(strcmp(cfg.tun.name, "tun9") == 0);
+	CHECK(cidr_is(&cfg.tun.address, AF_INET, "198.18.255.5", 30));
+	CHECK(cfg.tun.has_address6 && cidr_is(&cfg.tun.address6, AF_INET6, "fdfe:dcba:9876::1", 126));
+	CHECK(cfg.tun.mtu == 1280 && !cfg.tun.auto_route);
+	CHECK(cfg.tun.uids.n == 3 && cfg.tun.uids.v[2] == 4294967294u);
+	CHECK(cfg.tun.exclude_uids.n == 1 && cfg.tun.exclude_uids.v[0] == 65534);
+	CHECK(cfg.redirect.listen.ss_family == AF_INET6 && !cfg.redirect.install_rules);
+	CHECK(cfg.rules.bypass_cidrs.n == 4);
+	if (cfg.rules.bypass_cidrs.n == 4) {
+		CHECK(cidr_is(&cfg.rules.bypass_cidrs.v[0], AF_INET, "10.0.0.0", 8));
+		CHECK(cidr_is(&cfg.rules.bypass_cidrs.v[1], AF_INET, "192.168.1.1", 32));
+		CHECK(cidr_is(&cfg.rules.bypass_cidrs.v[2], AF_INET6, "fd00::", 8));
+		CHECK(cidr_is(&cfg.rules.bypass_cidrs.v[3], AF_INET, "0.0.0.0", 0));
+	}
+	CHECK(cfg.rules.bypass_domains.n == 3);
+	if (cfg.rules.bypass_domains.n == 3) {
+		CHECK(strcmp(cfg.rules.bypass_domains.v[0], "example.com") == 0);
+		CHECK(strcmp(cfg.rules.bypass_domains.v[1], "lan") == 0);
+	}
+	CHECK(cfg.rules.block_domains.n == 1);
+	CHECK(sa_is(&cfg.dns.listen, cfg.dns.listen_len, "127.0.0.1", 5353));
+	CHECK(cfg.dns.domestic.n == 5);
+	if (cfg.dns.domestic.n == 5) {
+		CHECK(cfg.dns.domestic.v[1].port == 5353);
+		CHECK(strcmp(cfg.dns.domestic.v[2].host, "fd00::53") == 0);
+		CHECK(strcmp(cfg.dns.domestic.v[3].host, "fd00::54") == 0 &&
+		      cfg.dns.domestic.v[3].port == 53);
+		CHECK(strcmp(cfg.dns.domestic.v[4].host, "ns.example") == 0);
+	}
+	CHECK(cfg.dns.foreign.n == 1 && !cfg.dns.split && cfg.dns.cache_size == 0);
+	CHECK(cfg.dns.min_ttl == 60 && cfg.dns.max_ttl == 60);
+	CHECK(cfg.dns.disable_qtypes.n == 4);
+	if (cfg.dns.disable_qtypes.n == 4)
+		CHECK(cfg.dns.disable_qtypes.v[0] == 28 && cfg.dns.disable_qtypes.v[1] == 65 &&
+		      cfg.dns.disable_qtypes.v[2] == 255 && cfg.dns.disable_qtypes.v[3] == 65535);
+	CHECK(cfg.dns.n_hosts == 2);
+	if (cfg.dns.n_hosts == 2) {
+		CHECK(strcmp(cfg.dns.hosts[0].name, "router.lan") == 0 && cfg.dns.hosts[0].n == 1);
+		CHECK(cfg.dns.hosts[1].n == 2 &&
+		      cidr_is(&cfg.dns.hosts[1].addrs[1], AF_INET6, "fd00::2", 128));
+	}
+	CHECK(!cfg.dns.prefetch && strcmp(cfg.dns.query_log, "/tmp/q.log") == 0);
+	CHECK(cfg.stats.enable && sa_is(&cfg.stats.listen, cfg.stats.listen_len, "127.0.0.1", 9090));
+	config_free(&cfg);
+}
+
+static void test_many_items(void)
+{
+	/* lists grow past several powers of two */
+	char yaml[16384];
+	size_t o = (size_t)snprintf(yaml, sizeof(yaml), MINIMAL "rules:\n  bypass-cidrs:\n");
+	struct config cfg;
+	char err[256];
+	int i;
+
+	for (i = 0; i < 300; i++)
+		o += (size_t)snprintf(yaml + o, sizeof(yaml) - o, "    - 10.%d.%d.0/24\n", i / 256,
+				      i % 256);
+	CHECK(o < sizeof(yaml));
+	CHECK(load(yaml, &cfg, err, sizeof(err)) == 0);
+	CHECK(cfg.rules.bypass_cidrs.n == 300);
+	CHECK(cfg.rules.bypass_cidrs.n == 300 &&
+	      cidr_is(&cfg.rules.bypass_cidrs.v[299], AF_INET, "10.1.43.0", 24));
+	config_free(&cfg);
+	/* an error after 300 items frees them all (ASan checks the leak) */
+	o += (size_t)snprintf(yaml + o, sizeof(yaml) - o, "    - 10.0.0.1/8\n");
+	CHECK(expect_err(yaml, 309, 7, "host bits set beyond the /8 prefix", NULL));
+}
+
+static void test_unknown_key(void)
+{
+	CHECK(expect_err(MINIMAL "bogus: 1\n", 7, 1, "unknown key 'bogus' in top level", NULL));
+	CHECK(expect_err("mode: tun\nprox:\n  type: direct\n", 2, 1, "unknown key 'prox'",
+			 "did you mean 'proxy'?"));
+	CHECK(expect_err(MINIMAL "  passwrd: x\n", 7, 3, "unknown key 'passwrd' in proxy",
+			 "did you mean 'password'?"));
+	CHECK(expect_err(MINIMAL "tun:\n  bogus:\n    deeper: 1\n", 8, 3, "unknown key 'bogus' in tun",
+			 NULL));
+	CHECK(expect_err(MINIMAL "dns:\n  hosts:\n    a.lan: 198.18.0.1\n  hostz: {}\n", 10, 3,
+			 "unknown key 'hostz' in dns", NULL));
+	/* a key that is not a plain scalar */
+	CHECK(expect_err(MINIMAL "[a]: 1\n", 7, 1, "a key must be a plain name", NULL));
+}
+
+static void test_wrong_type(void)
+{
+	CHECK(expect_err("mode: redirect\nproxy:\n  type: ss\n  server: 198.18.0.2\n  port: {a: 1}\n"
+			 "  password: x\n",
+			 5, 9, "proxy.port: expected an integer, got a mapping", NULL));
+	CHECK(expect_err("mode: redirect\nproxy:\n  type: ss\n  server: 198.18.0.2\n  port: abc\n"
+			 "  password: x\n",
+			 5, 9, "proxy.port: expected an integer, got 'abc'", NULL));
+	CHECK(expect_err("mode: redirect\nproxy:\n  type: ss\n  server: 198.18.0.2\n  port: 8388.0\n"
+			 "  password: x\n",
+			 5, 9, "expected an integer", NULL));
+	CHECK(expect_err(MINIMAL "tun:\n  mtu: [1500]\n", 8, 8, "tun.mtu: expected an integer, got a "
+			 "sequence", NULL));
+	CHECK(expect_err(MINIMAL "proxy2: 1\n", 7, 1, "unknown key", NULL));
+	CHECK(expect_err("mode: {a: b}\n", 1, 7, "mode: expected a name, got a mapping", NULL));
+	CHECK(expect_err(MINIMAL "tun: 5\n", 7, 6, "tun: expected a mapping, got '5'", NULL));
+	CHECK(expect_err(MINIMAL "tun:\n  auto-route: maybe\n", 8, 15, "expected a boolean", NULL));
+	CHECK(expect_err(MINIMAL "rules:\n  bypass-cidrs: 10.0.0.0/8\n", 8, 17,
+			 "rules.bypass-cidrs: expected a sequence", NULL));
+	CHECK(expect_err(MINIMAL "rules:\n  bypass-cidrs:\n    - [10.0.0.0/8]\n", 9, 7,
+			 "expected a single value in each list item, got a sequence", NULL));
+	CHECK(expect_err(MINIMAL "log-level: verbose\n", 7, 12,
+			 "invalid value 'verbose' (expected one of: error, warn, info, debug)", NULL));
+	CHECK(expect_err("just a scalar\n", 1, 1, "expected a mapping of settings at top level", NULL));
+	CHECK(expect_err("- a\n- b\n", 1, 1, "expected a mapping of settings at top level, got a "
+			 "sequence", NULL));
+	CHECK(expect_err(MINIMAL "dns:\n  hosts: [a]\n", 8, 10, "expected a mapping of host names",
+			 NULL));
+}
+
+static void test_out_of_range(void)
+{
+	CHECK(expect_err("mode: redirect\nproxy:\n  type: ss\n  server: 198.18.0.2\n  port: 0\n"
+			 "  password: x\n",
+			 5, 9, "proxy.port: 0 is out of range 1..65535", NULL));
+	CHECK(expect_err("mode: redirect\nproxy:\n  type: ss\n  server: 198.18.0.2\n  port: 70000\n"
+			 "  password: x\n",
+			 5, 9, "proxy.port: 70000 is out of range 1..65535", NULL));
+	CHECK(expect_err("mode: redirect\nproxy:\n  type: ss\n  server: 198.18.0.2\n  port: -1\n"
+			 "  password: x\n",
+			 5, 9, "-1 is out of range", NULL));
+	CHECK(expect_err("mode: redirect\nproxy:\n  type: ss\n  server: 198.18.0.2\n"
+			 "  port: 99999999999999999999999\n  password: x\n",
+			 5, 9, "is out of range 1..65535", NULL));
+	CHECK(expect_err(MINIMAL "  connect-timeout: 0\n", 7, 20,
+			 "proxy.connect-timeout: 0 is out of range 1..3600", NULL));
+	CHECK(expect_err(MINIMAL "  connect-timeout: 3601\n", 7, 20, "out of range 1..3600", NULL));
+	CHECK(expect_err(MINIMAL "tun:\n  mtu: 575\n", 8, 8, "tun.mtu: 575 is out of range 576..65535",
+			 NULL));
+	CHECK(expect_err(MINIMAL "tun:\n  mtu: 65536\n", 8, 8, "out of range 576..65535", NULL));
+	CHECK(expect_err(MINIMAL "fwmark: 0\n", 7, 9, "fwmark: 0 is out of range", NULL));
+	CHECK(expect_err(MINIMAL "fwmark: 0x100000000\n", 7, 9, "out of range 1..4294967295", NULL));
+	CHECK(expect_err(MINIMAL "tun:\n  uids: [1, 4294967295]\n", 8, 13,
+			 "'4294967295' is out of range 0..4294967294", NULL));
+	CHECK(expect_err(MINIMAL "dns:\n  disable-qtypes: [0]\n", 8, 20, "out of range 1..65535",
+			 NULL));
+	CHECK(expect_err(MINIMAL "dns:\n  disable-qtypes: [AAAA, BOGUS]\n", 8, 26,
+			 "unknown DNS type 'BOGUS'", NULL));
+	/* cross-key checks point at the offending value */
+	CHECK(expect_err(MINIMAL "dns:\n  min-ttl: 100\n  max-ttl: 10\n", 9, 12,
+			 "dns.max-ttl (10) is below dns.min-ttl (100)", NULL));
+	CHECK(expect_err(MINIMAL "tun:\n  mtu: 1000\n  address6: fd00::1/64\n", 8, 8,
+			 "tun.mtu: 1000 is below 1280", NULL));
+	CHECK(expect_err(MINIMAL "dns:\n  foreign: []\n", 8, 12, "dns.foreign: at least one server",
+			 NULL));
+}
+
+static void test_bad_address(void)
+{
+	CHECK(expect_err(MINIMAL "rules:\n  bypass-cidrs: [10.0.0.1/33]\n", 8, 18,
+			 "rules.bypass-cidrs: invalid CIDR '10.0.0.1/33'", NULL));
+	CHECK(expect_err(MINIMAL "rules:\n  bypass-cidrs:\n    - 10.0.0.0/8\n    - \"1.2.3.0/8\"\n",
+			 10, 7, "invalid CIDR '1.2.3.0/8': host bits set beyond the /8 prefix", NULL));
+	CHECK(expect_err(MINIMAL "rules:\n  bypass-cidrs: [\"fd00::1/8\"]\n", 8, 18,
+			 "host bits set beyond the /8 prefix", NULL));
+	CHECK(expect_err(MINIMAL "rules:\n  bypass-cidrs: [300.1.1.1]\n", 8, 18,
+			 "invalid CIDR '300.1.1.1'", NULL));
+	CHECK(expect_err(MINIMAL "rules:\n  bypass-cidrs: [10.0.0.0/]\n", 8, 18, "invalid CIDR", NULL));
+	CHECK(expect_err(MINIMAL "redirect:\n  listen: 127.0.0.1\n", 8, 11,
+			 "redirect.listen: invalid address '127.0.0.1'", NULL));
+	CHECK(expect_err(MINIMAL "redirect:\n  listen: 127.0.0.1:0\n", 8, 11, "invalid address",
+			 NULL));
+	CHECK(expect_err(MINIMAL "dns:\n  listen: localhost:53\n", 8, 11, "dns.listen: invalid address",
+			 NULL));
+	CHECK(expect_err(MINIMAL "tun:\n  address: 198.18.255.1\n", 8, 12,
+			 "tun.address: invalid interface address '198.18.255.1'", NULL));
+	CHECK(expect_err(MINIMAL "tun:\n  address6: 198.18.255.1/30\n", 8, 13,
+			 "invalid interface address", NULL));
+	CHECK(expect_err(MINIMAL "tun:\n  name: a/b\n", 8, 9, "invalid interface name 'a/b'", NULL));
+	CHECK(expect_err(MINIMAL "tun:\n  name: abcdefghijklmnop\n", 8, 9, "too long (16 bytes, at "
+			 "most 15)", NULL));
+	CHECK(expect_err("mode: redirect\nproxy:\n  type: ss\n  server: 198.18.0.2:8388\n  port: 8388\n"
+			 "  password: x\n",
+			 4, 11, "(the port goes in proxy.port)", NULL));
+	CHECK(expect_err("mode: redirect\nproxy:\n  type: ss\n  server: 10.0.0.300\n  port: 8388\n"
+			 "  password: x\n",
+			 4, 11, "invalid IP address or host name '10.0.0.300'", NULL));
+	CHECK(expect_err(MINIMAL "dns:\n  domestic: [\"1.2.3.4:99999\"]\n", 8, 14,
+			 "dns.domestic: invalid server '1.2.3.4:99999'", NULL));
+	CHECK(expect_err(MINIMAL "dns:\n  hosts:\n    a.lan: 198.18.0.1/32\n", 9, 12,
+			 "dns.hosts.a.lan: invalid IP address '198.18.0.1/32'", NULL));
+	CHECK(expect_err(MINIMAL "dns:\n  hosts:\n    a.lan: []\n", 9, 12,
+			 "expected at least one IP address", NULL));
+	CHECK(expect_err(MINIMAL "dns:\n  hosts:\n    a.lan: 198.18.0.1\n    A.lan: 198.18.0.2\n", 10, 5,
+			 "duplicate host name 'a.lan'", NULL));
+	CHECK(expect_err(MINIMAL "rules:\n  bypass-domains: [\"bad..name\"]\n", 8, 20,
+			 "invalid domain name 'bad..name'", NULL));
+}
+
+static void test_cidr_files(void)
+{
+	CHECK(expect_err(MINIMAL "rules:\n  bypass-cidr-files: [/nonexistent]\n", 8, 23,
+			 "rules.bypass-cidr-files: cannot read cidr file '/nonexistent': ",
+			 strerror(ENOENT)));
+	CHECK(expect_err(MINIMAL "rules:\n  bypass-cidr-files:\n    - /\n", 9, 7,
+			 "cannot read cidr file '/'", strerror(EISDIR)));
+	CHECK(expect_err(MINIMAL "rules:\n  bypass-cidr-files:\n    - /dev/null\n", 9, 7,
+			 "cannot read cidr file '/dev/null': not a regular file", NULL));
+	CHECK(expect_err(MINIMAL "rules:\n  bypass-cidr-files: [\"\"]\n", 8, 23,
+			 "expected a file path, got ''", NULL));
+	CHECK(expect_err(MINIMAL "rules:\n  scope: bypass-cn\n  cn-cidr-file: /nonexistent/cn.txt\n", 9,
+			 17, "rules.cn-cidr-file: cannot read cidr file '/nonexistent/cn.txt'",
+			 strerror(ENOENT)));
+	CHECK(expect_err(MINIMAL "rules:\n  scope: bypass-cn\n", 7, 1,
+			 "missing required key 'cn-cidr-file' in rules", NULL));
+	CHECK(expect_err(MINIMAL "rules:\n  scope: bypass-cn\n  cn-cidr-file: \"\"\n", 9, 17,
+			 "must not be empty", NULL));
+}
+
+static void test_missing_required(void)
+{
+	CHECK(expect_err("mode: redirect\nproxy:\n  type: ss\n  server: 198.18.0.2\n  port: 8388\n",
+			 2, 1, "missing required key 'password' in proxy (required for type ss)",
+			 NULL));
+	CHECK(expect_err("mode: redirect\nproxy:\n  type: ss\n  port: 8388\n  password: x\n", 2, 1,
+			 "missing required key 'server' in proxy", NULL));
+	CHECK(expect_err("mode: redirect\nproxy:\n  type: http\n  server: 198.18.0.2\n", 2, 1,
+			 "missing required key 'port' in proxy", NULL));
+	CHECK(expect_err("mode: redirect\nproxy:\n  type: ss\n  server: 198.18.0.2\n  port: 8388\n"
+			 "  password: \"\"\n",
+			 6, 13, "proxy.password: must not be empty for type ss", NULL));
+	CHECK(expect_err("mode: redirect\nproxy:\n  type: socks5\n  server: 198.18.0.2\n  port: 1080\n"
+			 "  password: x\n",
+			 6, 13, "needs proxy.username too", NULL));
+	/* proxy absent altogether; the position is the top-level mapping */
+	CHECK(expect_err("mode: redirect\n", 1, 1, "missing required key 'proxy' in top level", NULL));
+	/* proxy present but null */
+	CHECK(expect_err("mode: redirect\nproxy:\n", 2, 1, "missing required key 'server' in proxy",
+			 NULL));
+	CHECK(expect_err("mode: redirect\nproxy:\n  type: ss\n  server:\n  port: 8388\n  password: x\n",
+			 4, 10, "expected an IP address or host name, got an empty value", NULL));
+}
+
+static void test_stream_cipher(void)
+{
+	/* config.c rejects stream ciphers itself (proxy/aead.c would too, see test_aead) */
+	CHECK(expect_err(MINIMAL "  method: aes-256-cfb\n", 7, 11,
+			 "proxy.method: 'aes-256-cfb' is a stream cipher", "aes-256-gcm"));
+	CHECK(expect_err(MINIMAL "  method: RC4-MD5\n", 7, 11, "is a stream cipher", NULL));
+	CHECK(expect_err(MINIMAL "  method: 2022-blake3-aes-256-gcm\n", 7, 11,
+			 "unknown method '2022-blake3-aes-256-gcm'", NULL));
+	CHECK(expect_err(MINIMAL "  method: [a]\n", 7, 11, "expected a cipher name, got a sequence",
+			 NULL));
+
+	struct config cfg;
+	char err[256];
+	static const char *const ok[] = { "chacha20-ietf-poly1305", "aes-256-gcm", "aes-128-gcm",
+					  "xchacha20-ietf-poly1305" };
+	for (size_t i = 0; i < 4; i++) {
+		char yaml[512];
+		snprintf(yaml, sizeof(yaml), MINIMAL "  method: %s\n", ok[i]);
+		CHECK(load(yaml, &cfg, err, sizeof(err)) == 0);
+		CHECK(strcmp(cfg.proxy.method, ok[i]) == 0);
+		config_free(&cfg);
+	}
+}
+
+static void test_duplicate_key(void)
+{
+	CHECK(expect_err("mode: redirect\nproxy:\n  type: ss\n  server: 198.18.0.2\n  port: 8388\n"
+			 "  port: 8389\n  password: x\n",
+			 6, 3, "duplicate key 'port' in proxy (first at line 5)", NULL));
+	CHECK(expect_err(MINIMAL "mode: tun\n", 7, 1, "duplicate key 'mode' in top level (first at "
+			 "line 1)", NULL));
+	CHECK(expect_err(MINIMAL "proxy:\n  type: direct\n", 7, 1, "duplicate key 'proxy'", NULL));
+}
+
+static void test_yaml_syntax(void)
+{
+	CHECK(expect_err("mode: redirect\nproxy: {type: ss\n", 3, 1, "YAML syntax error:",
+			 "while parsing a flow mapping at line 2"));
+	CHECK(expect_err("mode: redirect\n\tproxy: 1\n", 2, 1, "YAML syntax error:", "tab"));
+	CHECK(expect_err("mode: redirect\nlog-level: 'info\n", 3, 1, "YAML syntax error:", NULL));
+	CHECK(expect_err("mode: redirect\nlog-level: info: x\n", 2, 16,
+			 "YAML syntax error: mapping values are not allowed in this context", NULL));
+	/* aliases, several documents, NUL and invalid UTF-8 */
+	CHECK(expect_err(MINIMAL "tun:\n  name: &n tun1\nlog-level: *n\n", 9, 12,
+			 "YAML aliases are not supported (*n)", NULL));
+	CHECK(expect_err(MINIMAL "---\nmode: tun\n", 7, 1, "only one YAML document is allowed", NULL));
+	CHECK(expect_err(MINIMAL "tun:\n  name: \"a\\0b\"\n", 8, 9, "value contains a NUL character",
+			 NULL));
+	CHECK(expect_err("mode: tun\n\xff\n", 2, 1, "invalid input: invalid leading UTF-8 octet",
+			 NULL));
+	/* a NUL byte inside the buffer itself */
+	{
+		static const char bin[] = "mode: tun\nlog-level: in\0fo\n";
+		struct config cfg;
+		char err[256];
+		unsigned l = 0, c = 0;
+
+		CHECK(config_load_buffer(NAME, bin, sizeof(bin) - 1, &cfg, err, sizeof(err)) == -1);
+		CHECK(err_pos(err, NAME, &l, &c) != NULL && l == 2);
+	}
+}
+
+static void test_empty(void)
+{
+	struct config cfg;
+	char err[256];
+
+	CHECK(expect_err("", 1, 1, "empty document: expected a mapping of settings", NULL));
+	CHECK(expect_err("# only a comment\n", 2, 1, "empty document", NULL));
+	CHECK(expect_err("---\n...\n", 2, 1, "empty document", NULL));
+	CHECK(expect_err("~\n", 1, 1, "empty document", NULL));
+	/* zero bytes of a non-empty buffer */
+	CHECK(config_load_buffer(NAME, "mode: tun\n", 0, &cfg, err, sizeof(err)) == -1);
+	CHECK(strncmp(err, NAME ":1:1: empty document", strlen(NAME) + 20) == 0);
+}
+
+static void test_err_buffer_limits(void)
+{
+	static const char yaml[] = MINIMAL "bogus: 1\n";
+	struct config cfg;
+	char err[8];
+
+	memset(err, 'x', sizeof(err));
+	CHECK(load(yaml, &cfg, err, sizeof(err)) == -1);
+	CHECK(memchr(err, '\0', sizeof(err)) != NULL);
+	CHECK(strncmp(err, "cfg.yam", 7) == 0);
+	CHECK(load(yaml, &cfg, NULL, 0) == -1);
+	CHECK(load(yaml, &cfg, err, 0) == -1);
+	/* a very long value is quoted cut, the line stays bounded */
+	{
+		char big[2048];
+		char msg[1024];
+		size_t o = (size_t)snprintf(big, sizeof(big), MINIMAL "log-level: ");
+
+		memset(big + o, 'v', 1500);
+		big[o + 1500] = '\n';
+		big[o + 1501] = '\0';
+		CHECK(load(big, &cfg, msg, sizeof(msg)) == -1);
+		CHECK(strlen(msg) < 300 && strstr(msg, "...'") != NULL);
+	}
+}
+
+/* ---- config_load on real files ---- */
+
+static char tmpdir[64];
+
+static int write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -1;
+	fputs(text, f);
+	return fclose(f);
+}
+
+static void test_load_file(void)
+{
+	char path[256], cidrs[256], err[512];
+	struct config cfg;
+	unsigned l = 0, c = 0;
+	const char *msg;
+
+	snprintf(path, sizeof(path), "%s/snet.yaml", tmpdir);
+	snprintf(cidrs, sizeof(cidrs), "%s/extra.txt", tmpdir);
+	CHECK(write_file(cidrs, "# comment\n\n10.1.0.0/16  # trailing\n \tfd00::/8\r\n192.0.2.1") == 0);
+	CHECK(write_file(path, MINIMAL "rules:\n  bypass-cidrs: [10.0.0.0/8]\n"
+				     "  bypass-cidr-files: [extra.txt]\n") == 0);
+	CHECK(config_load(path, &cfg, err, sizeof(err)) == 0);
+	CHECK(strcmp(cfg.path, path) == 0);
+	CHECK(cfg.rules.bypass_cidr_files.n == 1 &&
+	      strcmp(cfg.rules.bypass_cidr_files.v[0], cidrs) == 0);
+	CHECK(cfg.rules.bypass_cidrs.n == 4);
+	if (cfg.rules.bypass_cidrs.n == 4) {
+		CHECK(cidr_is(&cfg.rules.bypass_cidrs.v[1], AF_INET, "10.1.0.0", 16));
+		CHECK(cidr_is(&cfg.rules.bypass_cidrs.v[2], AF_INET6, "fd00::", 8));
+		CHECK(cidr_is(&cfg.rules.bypass_cidrs.v[3], AF_INET, "192.0.2.1", 32));
+	}
+	config_free(&cfg);
+
+	/* bypass-cn reads cn-cidr-file (relative to the config's directory) */
+	CHECK(write_file(path, MINIMAL "rules:\n  scope: bypass-cn\n  cn-cidr-file: extra.txt\n") == 0);
+	CHECK(config_load(path, &cfg, err, sizeof(err)) == 0);
+	CHECK(cfg.rules.scope == SCOPE_BYPASS_CN && cfg.rules.cn_cidrs.n == 3);
+	CHECK(strcmp(cfg.rules.cn_cidr_file, cidrs) == 0);
+	config_free(&cfg);
+
+	/* a bad line inside a cidr file is reported at that file's line */
+	CHECK(write_file(cidrs, "10.0.0.0/8\n# c\n1.2.3.4/40\n") == 0);
+	CHECK(write_file(path, MINIMAL "rules:\n  bypass-cidr-files: [extra.txt]\n") == 0);
+	CHECK(config_load(path, &cfg, err, sizeof(err)) == -1);
+	msg = err_pos(err, cidrs, &l, &c);
+	CHECK(msg != NULL && l == 3 && c == 1 && strcmp(msg, "invalid CIDR '1.2.3.4/40'") == 0);
+	CHECK(cfg.rules.bypass_cidrs.v == NULL && cfg.rules.bypass_cidr_files.v == NULL);
+
+	/* an error in the file itself names the path */
+	CHECK(write_file(path, MINIMAL "tun:\n  mtu: 70000\n") == 0);
+	CHECK(config_load(path, &cfg, err, sizeof(err)) == -1);
+	msg = err_pos(err, path, &l, &c);
+	CHECK(msg != NULL && l == 8 && c == 8 && strstr(msg, "tun.mtu: 70000 is out of range"));
+
+	unlink(cidrs);
+	unlink(path);
+}
+
+static void test_load_unreadable(void)
+{
+	char err[512], dir[128];
+	struct config cfg;
+	unsigned l = 0, c = 0;
+	const char *msg;
+
+	CHECK(config_load("/nonexistent/snet.yaml", &cfg, err, sizeof(err)) == -1);
+	msg = err_pos(err, "/nonexistent/snet.yaml", &l, &c);
+	CHECK(msg != NULL && l == 1 && c == 1);
+	CHECK(msg && strstr(msg, "cannot read") && strstr(msg, strerror(ENOENT)));
+	CHECK(strchr(err, '\n') == NULL);
+	snprintf(dir, sizeof(dir), "%s", tmpdir);
+	CHECK(config_load(dir, &cfg, err, sizeof(err)) == -1);
+	msg = err_pos(err, dir, &l, &c);
+	CHECK(msg && strstr(msg, strerror(EISDIR)));
+	CHECK(config_load("/nonexistent", &cfg, NULL, 0) == -1);
+}
+
+int main(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/snet-test-config.XXXXXX");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	RUN(test_minimal_defaults);
+	RUN(test_direct_needs_no_proxy_keys);
+	RUN(test_full_config);
+	RUN(test_many_items);
+	RUN(test_unknown_key);
+	RUN(test_wrong_type);
+	RUN(test_out_of_range);
+	RUN(test_bad_address);
+	RUN(test_cidr_files);
+	RUN(test_missing_required);
+	RUN(test_stream_cipher);
+	RUN(test_duplicate_key);
+	RUN(test_yaml_syntax);
+	RUN(test_empty);
+	RUN(test_err_buffer_limits);
+	RUN(test_load_file);
+	RUN(test_load_unreadable);
+	rmdir(tmpdir);
+	CHECK_EXIT();
+}
