@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Redirect mode with the direct "proxy" (bypassed traffic): the standard suite including
+# half-close, plus the command line: --check, --version, --help, a bad config, SIGHUP.
+. "$(dirname "$0")/lib.sh"
+net_up || { fail direct-netns "cannot create namespaces"; exit 1; }
+start_target || { fail direct-target "peer server did not start"; exit 1; }
+
+write_config direct "$(printf '  type: direct\n')"
+# With direct the connection comes from us, so "through the proxy" is checked as "not
+# refused and correct"; via_proxy does not apply.
+if start_snet direct; then
+	pass direct-ready
+	check direct-rules-present rules_present
+	check direct-get-50MB-sha256 in_nc timeout 120 $PEER get $TARGET4 $TPORT "$BIG"
+	check direct-put-50MB-sha256 in_nc timeout 120 $PEER put $TARGET4 $TPORT "$BIG"
+	check direct-ipv6-get-1MB in_nc timeout 60 $PEER get $TARGET6 $TPORT 1000000
+	check direct-200-concurrent in_nc timeout 120 $PEER many $TARGET4 $TPORT 200 65536
+	check direct-half-close in_nc timeout 60 $PEER half $TARGET4 $TPORT 300000
+	check direct-ipv6-half-close in_nc timeout 60 $PEER half $TARGET6 $TPORT 300000
+	# SIGHUP with an invalid file keeps the old config and the process.
+	cp "$T/direct.yaml" "$T/direct.good"
+	echo "bogus-key: 1" >>"$T/direct.yaml"
+	kill -HUP "$SNET_PID"
+	if wait_log "$T/snet-direct.log" "keeping the running configuration" 5; then pass direct-hup-invalid-kept
+	else fail direct-hup-invalid-kept "$(tail -n 2 "$T/snet-direct.log" | tr '\n' ' ')"; fi
+	check direct-hup-still-serving in_nc timeout 30 $PEER get $TARGET4 $TPORT 100000
+	cp "$T/direct.good" "$T/direct.yaml"
+	kill -HUP "$SNET_PID"
+	if wait_log "$T/snet-direct.log" "reloaded" 5; then pass direct-hup-reload; else fail direct-hup-reload "no reloaded line"; fi
+	check direct-rules-after-reload rules_present
+	check_exit direct-sigterm-exit-0 direct
+	if rules_present; then fail direct-rules-removed "table still there"; else pass direct-rules-removed; fi
+else
+	fail direct-ready "$(tail -n 3 "$T/snet-direct.log" | tr '\n' ' ')"
+fi
+
+# A connection to the listener itself is refused (no loop) and logged.
+write_config loop "$(printf '  type: direct\n')"
+sed -i 's/install-rules: true/install-rules: false/' "$T/loop.yaml"
+if start_snet loop; then
+	in_nc timeout 10 $PEER who 127.0.0.1 1111 >/dev/null 2>&1
+	if wait_log "$T/snet-loop.log" "is this listener (would loop)" 5; then pass loop-refused
+	else fail loop-refused "no refusal logged: $(tail -n 2 "$T/snet-loop.log" | tr '\n' ' ')"; fi
+	check loop-still-serving kill -0 "$SNET_PID"
+	check_exit loop-exit-0 loop
+else
+	fail loop-ready "no ready line"
+fi
+
+# Command line.
+check cli-check-valid "$BIN" -c "$SRC/config.yaml" --check
+out=$("$BIN" -c "$SRC/config.yaml" --check 2>&1)
+[ -z "$out" ] && pass cli-check-silent || fail cli-check-silent "printed: $out"
+printf 'mode: redirect\nproxy:\n  type: ss\n  serverr: x\n' >"$T/bad.yaml"
+out=$("$BIN" -c "$T/bad.yaml" --check 2>&1)
+rc=$?
+case "$rc:$out" in
+"1:$T/bad.yaml:4:"*) pass cli-check-invalid ;;
+*) fail cli-check-invalid "exit $rc: $out" ;;
+esac
+[ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] && pass cli-error-one-line || fail cli-error-one-line "$out"
+out=$("$BIN" -c "$T/nonexistent.yaml" --check 2>&1)
+rc=$?
+[ $rc -eq 1 ] && [ "${out#"$T/nonexistent.yaml"}" != "$out" ] && pass cli-missing-file || fail cli-missing-file "exit $rc: $out"
+check cli-version "$BIN" --version
+"$BIN" --help | grep -q -- --cleanup && pass cli-help || fail cli-help "no usage text"
+"$BIN" --bogus >/dev/null 2>&1
+rc=$?
+[ $rc -ne 0 ] && pass cli-bad-flag || fail cli-bad-flag "exit 0 on an unknown flag"
+finish
