@@ -94,7 +94,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 static int app_run(struct app *a)
 {
-	char err[1024], where[256];
+	char err[1024], where[256], upstream[CONFIG_HOST_MAX + 96];
 	int rc = 1;
 
 	a->loop = ev_default_loop(EVFLAG_AUTO);
@@ -143,11 +143,15 @@ static int app_run(struct app *a)
 	if (a->cfg.stats.enable)
 		log_warn("stats: not available in this version; stats.listen is ignored");
 
-	log_info("ready: mode redirect, listening on %s, proxy %s %s:%u%s%s, rules %s",
-		 redirect_describe(a->redirect, where, sizeof(where)),
-		 proxy_ops_for(&a->cfg.proxy)->name, a->cfg.proxy.server, a->cfg.proxy.port,
-		 a->cfg.proxy.type == PROXY_TYPE_SS ? " " : "",
-		 a->cfg.proxy.type == PROXY_TYPE_SS ? a->cfg.proxy.method : "",
+	if (a->cfg.proxy.type == PROXY_TYPE_DIRECT)
+		snprintf(upstream, sizeof(upstream), "direct");
+	else
+		snprintf(upstream, sizeof(upstream), "%s %s:%u%s%s",
+			 proxy_ops_for(&a->cfg.proxy)->name, a->cfg.proxy.server, a->cfg.proxy.port,
+			 a->cfg.proxy.type == PROXY_TYPE_SS ? " " : "",
+			 a->cfg.proxy.type == PROXY_TYPE_SS ? a->cfg.proxy.method : "");
+	log_info("ready: mode redirect, listening on %s, proxy %s, rules %s",
+		 redirect_describe(a->redirect, where, sizeof(where)), upstream,
 		 a->rules_installed ? "installed (table inet " FIREWALL_TABLE ")" : "not installed");
 	ev_run(a->loop, 0);
 	rc = 0;
