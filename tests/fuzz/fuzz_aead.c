@@ -75,7 +75,7 @@ static int decrypt_pieces(struct aead_stream *d, const uint8_t *in, size_t len, 
 		if (rc < 0) {
 			size_t n2 = 1;
 			/* refused from now on */
-			if (aead_stream_decrypt(d, in, len, tmp, &n2) != rc || n2 != 0)
+			if (aead_stream_decrypt(d, in, take, tmp, &n2) != rc || n2 != 0)
 				__builtin_trap();
 			free(tmp);
 			return rc;
