@@ -170,6 +170,18 @@ stop_snet() {
 	fi
 }
 
+fd_count() { ls "/proc/$SNET_PID/fd" 2>/dev/null | wc -l; }
+# fds_back_to N: within 5 s snet-tun holds no more descriptors than N (all sessions gone).
+fds_back_to() {
+	local i
+	for i in $(seq 50); do
+		[ "$(fd_count)" -le "$1" ] && return 0
+		sleep 0.1
+	done
+	echo "snet-tun holds $(fd_count) descriptors, $1 before the connections"
+	return 1
+}
+
 rules_present() { in_nc nft list table inet snet_tun >/dev/null 2>&1; }
 
 # via_proxy HOST: the target saw a connection from the server namespace, not from us.
@@ -207,6 +219,8 @@ suite() {
 		return
 	fi
 	pass "$n-ready"
+	local fds0
+	fds0=$(fd_count)
 	check "$n-rules-present" rules_present
 	check "$n-ipv4-through-proxy" via_proxy $TARGET4
 	check "$n-ipv6-through-proxy" via_proxy $TARGET6
@@ -214,6 +228,7 @@ suite() {
 	check "$n-put-50MB-sha256" in_nc timeout 120 $PEER put $TARGET4 $TPORT "$BIG"
 	check "$n-ipv6-get-1MB" in_nc timeout 60 $PEER get $TARGET6 $TPORT 1000000
 	check "$n-200-concurrent" in_nc timeout 120 $PEER many $TARGET4 $TPORT 200 65536
+	check "$n-no-fd-leak" fds_back_to "$fds0"
 	if [ "${2:-}" != nohalf ]; then
 		check "$n-half-close" in_nc timeout 60 $PEER half $TARGET4 $TPORT 300000
 	fi

@@ -56,6 +56,7 @@ fi
 # Upstream down: nothing listens on the proxy port; a clear error naming it, no leak.
 write_config ss-down "$(ss_block chacha20-ietf-poly1305 8499)"
 if start_snet ss-down; then
+	fds_down=$(fd_count)
 	out=$(in_nc timeout 30 $PEER get $TARGET4 $TPORT 1000)
 	case $out in *"sha256 ok"*) fail ss-upstream-down "transfer succeeded with no upstream" ;; *) pass ss-upstream-down ;; esac
 	if grep -q '198.18.0.2:8499' "$T/snet-ss-down.log" && grep -qi 'refused' "$T/snet-ss-down.log"; then
@@ -63,6 +64,7 @@ if start_snet ss-down; then
 	else
 		fail ss-upstream-down-logged "no log line naming the upstream and the refusal: $(tail -n 2 "$T/snet-ss-down.log" | tr '\n' ' ')"
 	fi
+	check ss-upstream-down-no-fd-leak fds_back_to "$fds_down"
 	check_exit ss-upstream-down-exit-0 ss-down
 else
 	fail ss-down-ready "$(tail -n 3 "$T/snet-ss-down.log")"
