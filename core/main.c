@@ -8,10 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "config.h"
-#include "firewall.h"
 #include "log.h"
-#include "redirect.h"
 #include "relay.h"
 #include "resolve.h"
 
@@ -20,8 +19,8 @@ struct app {
 	struct config cfg;
 	struct resolver *resolver;
 	struct relay *relay;
-	struct redirect *redirect;
-	bool rules_installed;
+	const struct capture_ops *capture;
+	void *cap; /* the capture's state */
 	ev_signal sig_term, sig_int, sig_hup;
 };
 
@@ -37,16 +36,6 @@ static void usage(FILE *f)
 		   "Signals: TERM/INT stop and remove everything added; HUP reloads FILE.\n");
 }
 
-static int app_install_rules(struct app *a, const struct config *cfg, char *err, size_t errlen)
-{
-	struct firewall_spec spec = {
-		.cfg = cfg,
-		.redirect_port = (uint16_t)redirect_port(a->redirect),
-		.ipv6 = redirect_has_ipv6(a->redirect),
-	};
-	return firewall_install(&spec, err, errlen);
-}
-
 static void app_reload(struct app *a)
 {
 	struct config next;
@@ -58,21 +47,30 @@ static void app_reload(struct app *a)
 	}
 	if (next.mode != a->cfg.mode ||
 	    memcmp(&next.redirect.listen, &a->cfg.redirect.listen, sizeof(next.redirect.listen)) ||
-	    next.redirect.install_rules != a->cfg.redirect.install_rules)
-		log_warn("reload: mode, redirect.listen and redirect.install-rules take effect only "
-			 "after a restart");
+	    next.redirect.install_rules != a->cfg.redirect.install_rules ||
+	    memcmp(&next.tun.address, &a->cfg.tun.address, sizeof(next.tun.address)) ||
+	    strcmp(next.tun.name, a->cfg.tun.name) || next.tun.mtu != a->cfg.tun.mtu ||
+	    next.tun.auto_route != a->cfg.tun.auto_route)
+		log_warn("reload: mode, redirect.listen, redirect.install-rules and the tun "
+			 "device settings take effect only after a restart");
 	if (relay_reconfigure(a->relay, &next, err, sizeof(err)) < 0) {
 		log_error("reload: %s; keeping the running configuration", err);
 		config_free(&next);
 		return;
 	}
-	if (a->rules_installed && app_install_rules(a, &next, err, sizeof(err)) < 0) {
-		/* The old table is still in place: the transaction is all or nothing. */
-		log_error("reload: %s; the previous rules stay in force", err);
-	}
 	/* Keep what cannot change without a restart. */
 	next.mode = a->cfg.mode;
 	next.redirect = a->cfg.redirect;
+	memcpy(next.tun.name, a->cfg.tun.name, sizeof(next.tun.name));
+	next.tun.address = a->cfg.tun.address;
+	next.tun.has_address6 = a->cfg.tun.has_address6;
+	next.tun.address6 = a->cfg.tun.address6;
+	next.tun.mtu = a->cfg.tun.mtu;
+	next.tun.auto_route = a->cfg.tun.auto_route;
+	if (a->capture->reload(a->cap, &next, err, sizeof(err)) < 0) {
+		/* The old rules are still in place: the swap is all or nothing. */
+		log_error("reload: %s; the previous rules stay in force", err);
+	}
 	config_free(&a->cfg);
 	a->cfg = next;
 	log_set_level(a->cfg.log_level);
@@ -94,7 +92,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 static int app_run(struct app *a)
 {
-	char err[1024], where[256], upstream[CONFIG_HOST_MAX + 96];
+	char err[1024], where[512], upstream[CONFIG_HOST_MAX + 96];
 	int rc = 1;
 
 	a->loop = ev_default_loop(EVFLAG_AUTO);
@@ -111,11 +109,6 @@ static int app_run(struct app *a)
 	ev_signal_start(a->loop, &a->sig_int);
 	ev_signal_start(a->loop, &a->sig_hup);
 
-	if (a->cfg.mode != MODE_REDIRECT) {
-		log_error("%s: mode tun is not available in this version; use mode: redirect",
-			  a->cfg.path);
-		goto out;
-	}
 	a->resolver = resolver_new(a->loop);
 	if (!a->resolver) {
 		log_error("resolver: out of memory");
@@ -126,17 +119,11 @@ static int app_run(struct app *a)
 		log_error("%s", err);
 		goto out;
 	}
-	a->redirect = redirect_new(a->loop, a->relay, &a->cfg.redirect, err, sizeof(err));
-	if (!a->redirect) {
+	a->capture = capture_ops_for(&a->cfg);
+	a->cap = a->capture->start(a->loop, a->relay, &a->cfg, err, sizeof(err));
+	if (!a->cap) {
 		log_error("%s", err);
 		goto out;
-	}
-	if (a->cfg.redirect.install_rules) {
-		if (app_install_rules(a, &a->cfg, err, sizeof(err)) < 0) {
-			log_error("%s", err);
-			goto out;
-		}
-		a->rules_installed = true;
 	}
 	if (a->cfg.dns.enable)
 		log_warn("dns: the resolver is not available in this version; dns.enable is ignored");
@@ -150,19 +137,19 @@ static int app_run(struct app *a)
 			 proxy_ops_for(&a->cfg.proxy)->name, a->cfg.proxy.server, a->cfg.proxy.port,
 			 a->cfg.proxy.type == PROXY_TYPE_SS ? " " : "",
 			 a->cfg.proxy.type == PROXY_TYPE_SS ? a->cfg.proxy.method : "");
-	log_info("ready: mode redirect, listening on %s, proxy %s, rules %s",
-		 redirect_describe(a->redirect, where, sizeof(where)), upstream,
-		 a->rules_installed ? "installed (table inet " FIREWALL_TABLE ")" : "not installed");
+	log_info("ready: %s, proxy %s", a->capture->describe(a->cap, where, sizeof(where)),
+		 upstream);
 	ev_run(a->loop, 0);
 	rc = 0;
 out:
 	/* Rules first: from here on, new connections must go straight out again. */
-	if (a->rules_installed && firewall_remove(err, sizeof(err)) < 0) {
+	if (a->cap && a->capture->stop_capture(a->cap, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		rc = 1;
 	}
-	redirect_free(a->redirect);
 	relay_free(a->relay);
+	if (a->cap)
+		a->capture->free(a->cap);
 	resolver_free(a->resolver);
 	ev_signal_stop(a->loop, &a->sig_term);
 	ev_signal_stop(a->loop, &a->sig_int);
@@ -209,11 +196,12 @@ int main(int argc, char **argv)
 	}
 	log_set_level(a.cfg.log_level);
 	if (cleanup) {
-		rc = firewall_remove(err, sizeof(err)) < 0 ? 1 : 0;
+		const struct capture_ops *ops = capture_ops_for(&a.cfg);
+		rc = ops->cleanup(&a.cfg, err, sizeof(err)) < 0 ? 1 : 0;
 		if (rc)
 			log_error("cleanup: %s", err);
 		else
-			log_info("cleanup: removed table inet " FIREWALL_TABLE " (if it was there)");
+			log_info("cleanup: removed what mode %s may have left behind", ops->name);
 		config_free(&a.cfg);
 		return rc;
 	}

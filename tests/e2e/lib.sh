@@ -80,8 +80,17 @@ net_up() {
 	in_ns ip -6 addr add fd00:1::2/128 dev lo nodad
 	in_nc ip link set "vc$ID" up
 	in_ns ip link set "vs$ID" up
-	in_nc ip route add 198.18.1.0/24 via 198.18.0.2
-	in_nc ip -6 route add fd00:1::/64 via fd00::2
+	if [ -z "${TUN_MODE:-}" ]; then
+		in_nc ip route add 198.18.1.0/24 via 198.18.0.2
+		in_nc ip -6 route add fd00:1::/64 via fd00::2
+	else
+		# Tun mode: only snet-tun's own (marked) sockets reach the targets directly,
+		# through table 100; everything else can reach them only through the tun.
+		in_nc ip route add 198.18.1.0/24 via 198.18.0.2 table 100
+		in_nc ip -6 route add fd00:1::/64 via fd00::2 table 100
+		in_nc ip rule add fwmark 0x534e lookup 100 pref 100
+		in_nc ip -6 rule add fwmark 0x534e lookup 100 pref 100
+	fi
 }
 
 # bg NAME NS CMD...: starts CMD in namespace NS (nc|ns), output to $T/NAME.log; sets LAST_PID.
@@ -139,6 +148,27 @@ dns:
   enable: false
 EOF
 }
+
+# Writes $T/NAME.yaml for tun mode (device st$ID, auto-route) with the given proxy block.
+write_tun_config() {
+	local name=$1 proxy=$2
+	cat >"$T/$name.yaml" <<EOF
+mode: tun
+log-level: ${LOG_LEVEL:-info}
+proxy:
+$proxy
+tun:
+  name: st$ID
+  address: 198.18.255.1/30
+  address6: fd00:255::1/126
+  mtu: ${TUN_MTU:-1500}
+  auto-route: true
+dns:
+  enable: false
+EOF
+}
+
+routes_present() { in_nc ip rule show | grep -q 'lookup 21326'; }
 
 # start_snet NAME: runs snet-tun -c $T/NAME.yaml in the client namespace, waits for ready.
 start_snet() {

@@ -808,7 +808,7 @@ static void test_udp(void)
 		/* a fresh salt each time */
 		{
 			uint8_t a[64], b[64];
-			size_t na, nb;
+			size_t na = 0, nb = 0;
 			CHECK(aead_udp_seal(k, pt, 8, a, &na) == 0 && aead_udp_seal(k, pt, 8, b, &nb) == 0);
 			CHECK(na == nb && memcmp(a, b, na) != 0);
 		}

@@ -1,0 +1,41 @@
+/* capture.h -- the two capture modes behind one ops table: how traffic reaches the relay.
+ *
+ * redirect: nftables REDIRECT to a listener (core/capture_redirect.c);
+ * tun: a tun device, policy routes into it, lwIP (core/capture_tun.c).
+ * main.c drives either through these calls, in this order: start; (reload)*;
+ * stop_capture (rules/routes go first, so nothing new is captured); relay_free;
+ * free. cleanup removes what a killed instance left behind.
+ */
+#ifndef SNET_CAPTURE_H
+#define SNET_CAPTURE_H
+
+#include <stddef.h>
+
+struct config;
+struct ev_loop;
+struct relay;
+
+struct capture_ops {
+	const char *name;
+	/* Sets everything up for cfg. NULL with err set; nothing is left behind then. */
+	void *(*start)(struct ev_loop *loop, struct relay *relay, const struct config *cfg,
+		       char *err, size_t errlen);
+	/* Takes the new config's rules (bypass lists, proxy address) atomically. 0 or -1;
+	 * on failure the old rules stay. */
+	int (*reload)(void *priv, const struct config *cfg, char *err, size_t errlen);
+	/* What is running, for the ready line. */
+	const char *(*describe)(void *priv, char *buf, size_t len);
+	/* Removes rules/routes (first step of shutdown). 0 or -1. */
+	int (*stop_capture)(void *priv, char *err, size_t errlen);
+	/* Frees the rest, after the relay closed its sessions. NULL is fine. */
+	void (*free)(void *priv);
+	/* --cleanup: removes what an instance with cfg may have left. 0 or -1. */
+	int (*cleanup)(const struct config *cfg, char *err, size_t errlen);
+};
+
+extern const struct capture_ops capture_redirect_ops;
+extern const struct capture_ops capture_tun_ops;
+
+const struct capture_ops *capture_ops_for(const struct config *cfg);
+
+#endif

@@ -1,0 +1,223 @@
+/* capture_tun.c -- tun mode as a capture: the tun device (tun/tun.c), its link settings
+ * and policy routes (tun/netlink.c), and lwIP on top of it (netstack/). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../netstack/netstack.h"
+#include "../tun/netlink.h"
+#include "../tun/tun.h"
+#include "capture.h"
+#include "config.h"
+
+#define TUN_TABLE 0x534e /* our routing table */
+#define TUN_RULE_PRIORITY 5200 /* our ip rules use 5200..5202 */
+
+struct capture_tun {
+	struct tun *tun;
+	struct netstack *ns;
+	bool routes;
+	struct nl_routes spec;
+	struct cidr *bypass; /* spec's arrays, owned here */
+	uint32_t *uids, *exclude;
+	unsigned mtu;
+};
+
+static void spec_free(struct capture_tun *c)
+{
+	free(c->bypass);
+	free(c->uids);
+	free(c->exclude);
+	c->bypass = NULL;
+	c->uids = c->exclude = NULL;
+}
+
+/* Fills c->spec from cfg: what stays out of the tun, whose traffic goes in. */
+static int spec_build(struct capture_tun *c, const struct config *cfg, const char *ifname,
+		      char *err, size_t errlen)
+{
+	const struct config_rules *r = &cfg->rules;
+	size_t n = 0, cap = r->bypass_cidrs.n + 1 + (r->scope == SCOPE_BYPASS_CN ? r->cn_cidrs.n : 0);
+	struct cidr *v = calloc(cap, sizeof(*v));
+	uint32_t *u = calloc(cfg->tun.uids.n + 1, sizeof(*u));
+	uint32_t *x = calloc(cfg->tun.exclude_uids.n + 1, sizeof(*x));
+
+	if (!v || !u || !x) {
+		free(v);
+		free(u);
+		free(x);
+		snprintf(err, errlen, "tun: out of memory");
+		return -1;
+	}
+	/* The proxy server itself, when given as an address (a name is covered by the
+	 * fwmark on our own sockets). */
+	if (cfg->proxy.type != PROXY_TYPE_DIRECT && cidr_parse(cfg->proxy.server, &v[n]) == 0)
+		n++;
+	for (size_t i = 0; i < r->bypass_cidrs.n; i++)
+		v[n++] = r->bypass_cidrs.v[i];
+	if (r->scope == SCOPE_BYPASS_CN)
+		for (size_t i = 0; i < r->cn_cidrs.n; i++)
+			v[n++] = r->cn_cidrs.v[i];
+	memcpy(u, cfg->tun.uids.v, cfg->tun.uids.n * sizeof(*u));
+	memcpy(x, cfg->tun.exclude_uids.v, cfg->tun.exclude_uids.n * sizeof(*x));
+	spec_free(c);
+	c->bypass = v;
+	c->uids = u;
+	c->exclude = x;
+	c->spec = (struct nl_routes){
+		.ifname = ifname,
+		.table = TUN_TABLE,
+		.fwmark = cfg->fwmark,
+		.priority = TUN_RULE_PRIORITY,
+		.ipv6 = cfg->tun.has_address6,
+		.bypass = v,
+		.n_bypass = n,
+		.uids = u,
+		.n_uids = cfg->tun.uids.n,
+		.exclude_uids = x,
+		.n_exclude = cfg->tun.exclude_uids.n,
+	};
+	return 0;
+}
+
+static void ct_free(void *priv);
+
+static void *ct_start(struct ev_loop *loop, struct relay *relay, const struct config *cfg,
+		      char *err, size_t errlen)
+{
+	struct capture_tun *c = calloc(1, sizeof(*c));
+	char why[512];
+
+	if (!c) {
+		snprintf(err, errlen, "tun: out of memory");
+		return NULL;
+	}
+	c->mtu = cfg->tun.mtu;
+	c->tun = tun_open(cfg->tun.name, err, errlen);
+	if (!c->tun)
+		goto fail;
+	if (nl_link_configure(tun_name(c->tun), cfg->tun.mtu, &cfg->tun.address,
+			      cfg->tun.has_address6 ? &cfg->tun.address6 : NULL, why,
+			      sizeof(why)) < 0) {
+		snprintf(err, errlen, "tun %s: %s", tun_name(c->tun), why);
+		goto fail;
+	}
+	c->ns = netstack_new(loop, tun_fd(c->tun), cfg->tun.mtu, relay, err, errlen);
+	if (!c->ns)
+		goto fail;
+	if (cfg->tun.auto_route) {
+		if (spec_build(c, cfg, tun_name(c->tun), err, errlen) < 0)
+			goto fail;
+		if (nl_routes_install(&c->spec, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "tun %s: routes: %s", tun_name(c->tun), why);
+			goto fail;
+		}
+		c->routes = true;
+	}
+	return c;
+fail:
+	ct_free(c);
+	return NULL;
+}
+
+static int ct_reload(void *priv, const struct config *cfg, char *err, size_t errlen)
+{
+	struct capture_tun *c = priv;
+	struct nl_routes old = c->spec;
+	struct cidr *ob = c->bypass;
+	uint32_t *ou = c->uids, *ox = c->exclude;
+	char why[512];
+
+	if (!c->routes)
+		return 0;
+	/* Build the new spec without freeing the old arrays yet. */
+	c->bypass = NULL;
+	c->uids = c->exclude = NULL;
+	if (spec_build(c, cfg, tun_name(c->tun), err, errlen) < 0)
+		goto restore;
+	if (nl_routes_install(&c->spec, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "tun routes: %s", why);
+		spec_free(c);
+		/* install removed everything on failure: put the old routes back. */
+		goto restore_install;
+	}
+	free(ob);
+	free(ou);
+	free(ox);
+	return 0;
+restore_install:
+	c->spec = old;
+	c->bypass = ob;
+	c->uids = ou;
+	c->exclude = ox;
+	if (nl_routes_install(&c->spec, why, sizeof(why)) < 0)
+		c->routes = false;
+	return -1;
+restore:
+	c->spec = old;
+	c->bypass = ob;
+	c->uids = ou;
+	c->exclude = ox;
+	return -1;
+}
+
+static const char *ct_describe(void *priv, char *buf, size_t len)
+{
+	struct capture_tun *c = priv;
+
+	snprintf(buf, len, "mode tun, device %s mtu %u, routes %s", tun_name(c->tun), c->mtu,
+		 c->routes ? "installed (table 0x534e)" : "not installed");
+	return buf;
+}
+
+static int ct_stop_capture(void *priv, char *err, size_t errlen)
+{
+	struct capture_tun *c = priv;
+
+	if (!c->routes)
+		return 0;
+	c->routes = false;
+	return nl_routes_remove(&c->spec, err, errlen);
+}
+
+static void ct_free(void *priv)
+{
+	struct capture_tun *c = priv;
+	char err[256];
+
+	if (!c)
+		return;
+	if (c->routes)
+		nl_routes_remove(&c->spec, err, sizeof(err));
+	netstack_free(c->ns);
+	if (c->tun)
+		tun_close(c->tun);
+	spec_free(c);
+	free(c);
+}
+
+static int ct_cleanup(const struct config *cfg, char *err, size_t errlen)
+{
+	struct capture_tun c;
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	if (spec_build(&c, cfg, cfg->tun.name, err, errlen) < 0)
+		return -1;
+	rc = nl_routes_remove(&c.spec, err, errlen);
+	spec_free(&c);
+	return rc;
+}
+
+const struct capture_ops capture_tun_ops = {
+	.name = "tun",
+	.start = ct_start,
+	.reload = ct_reload,
+	.describe = ct_describe,
+	.stop_capture = ct_stop_capture,
+	.free = ct_free,
+	.cleanup = ct_cleanup,
+};

@@ -1,0 +1,661 @@
+/* netstack.c -- owns lwIP: its init, the netif that writes to the tun, the packet input
+ * path (validation, the "accept everything" trick), its timers, and the TCP client side
+ * of tun-mode sessions (client_ops over a tcp_pcb).
+ *
+ * Accept everything with the unpatched Debian build: before each packet goes into
+ * lwIP, the netif's address (IPv4, or IPv6 slot 0) is set to the packet's destination by
+ * writing the field (netif_set_ipaddr would abort pcbs bound to the old address), so
+ * lwIP takes the packet as its own; a TCP SYN to a port nobody listens on first gets a
+ * listener bound to any address on that port (kept until exit). An accepted pcb's local
+ * address and port are then the original destination. Replies carry the pcb's own
+ * local address as source, so they leave with the right addresses whatever the netif's
+ * field says at that moment.
+ *
+ * lwIP callbacks never call into the relay directly: they queue data and mark the
+ * connection pending; after each batch of packets (and each timer run) the pending
+ * connections are opened as sessions or told they became readable/writable. So the
+ * relay never re-enters lwIP from inside lwIP, and tcp_abort is never called from a
+ * callback.
+ */
+#include "netstack.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lwip/init.h>
+#include <lwip/ip.h>
+#include <lwip/ip_addr.h>
+#include <lwip/netif.h>
+#include <lwip/pbuf.h>
+#include <lwip/tcp.h>
+#include <lwip/timeouts.h>
+
+#include "../core/log.h"
+#include "../core/net.h"
+#include "../core/relay.h"
+
+#define READ_BATCH 64 /* packets per tun readiness callback */
+#define TIMER_INTERVAL 0.1 /* seconds between lwIP timer runs (TCP's fast timer is 250 ms) */
+
+struct ns_tcp {
+	struct netstack *ns;
+	struct tcp_pcb *pcb; /* NULL once lwIP freed it (error) or we closed it */
+	struct session *s; /* set by the relay's first want() */
+	struct pbuf *rxq; /* received, not yet read by the relay (its window is not reopened) */
+	int err; /* errno after lwIP reported an error */
+	bool rx_fin; /* the client's FIN arrived */
+	bool want_rd, want_wr;
+	bool ev_rd, ev_wr; /* what to tell the relay at the next flush */
+	bool opened; /* relay_open was called */
+	struct ns_tcp *pnext, *pprev; /* the pending list */
+	bool pending;
+	struct ns_tcp *next, *prev; /* all connections */
+	char desc[120];
+};
+
+struct netstack {
+	struct ev_loop *loop;
+	struct relay *relay;
+	int fd;
+	unsigned mtu;
+	struct netif netif;
+	ev_io io;
+	ev_timer timer;
+	ev_prepare prepare; /* flushes what relay-side calls left pending */
+	struct tcp_pcb **listeners; /* by port */
+	struct ns_tcp *conns;
+	struct ns_tcp *pending;
+	uint8_t *outbuf; /* for the rare chained pbuf */
+	struct netstack_stats stats;
+};
+
+static struct netstack *the_ns; /* lwIP is global; so is its one glue */
+
+/* ---- pending notifications -------------------------------------------- */
+
+static void pending_add(struct ns_tcp *c)
+{
+	struct netstack *ns = c->ns;
+
+	if (c->pending)
+		return;
+	c->pending = true;
+	c->pprev = NULL;
+	c->pnext = ns->pending;
+	if (ns->pending)
+		ns->pending->pprev = c;
+	ns->pending = c;
+}
+
+static void pending_del(struct ns_tcp *c)
+{
+	if (!c->pending)
+		return;
+	if (c->pprev)
+		c->pprev->pnext = c->pnext;
+	else
+		c->ns->pending = c->pnext;
+	if (c->pnext)
+		c->pnext->pprev = c->pprev;
+	c->pending = false;
+}
+
+static void notify(struct ns_tcp *c, bool rd, bool wr)
+{
+	c->ev_rd |= rd;
+	c->ev_wr |= wr;
+	pending_add(c);
+}
+
+/* ---- connection lifetime ----------------------------------------------- */
+
+static void conn_detach_pcb(struct ns_tcp *c)
+{
+	if (!c->pcb)
+		return;
+	tcp_arg(c->pcb, NULL);
+	tcp_recv(c->pcb, NULL);
+	tcp_sent(c->pcb, NULL);
+	tcp_err(c->pcb, NULL);
+	tcp_poll(c->pcb, NULL, 0);
+}
+
+/* Releases the connection: the pcb is closed (FIN) or reset, queued data freed. */
+static void conn_free(struct ns_tcp *c, bool reset)
+{
+	struct netstack *ns = c->ns;
+
+	pending_del(c);
+	if (c->pcb) {
+		conn_detach_pcb(c);
+		if (reset || tcp_close(c->pcb) != ERR_OK)
+			tcp_abort(c->pcb);
+		c->pcb = NULL;
+	}
+	if (c->rxq)
+		pbuf_free(c->rxq);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		ns->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	ns->stats.tcp_active--;
+	free(c);
+}
+
+/* ---- client_ops over a pcb --------------------------------------------- */
+
+static ssize_t ns_read(struct session *s, void *buf, size_t cap)
+{
+	struct ns_tcp *c = s->cpriv;
+	size_t n;
+
+	if (c->rxq) {
+		if (cap > 0xFFFF)
+			cap = 0xFFFF;
+		n = pbuf_copy_partial(c->rxq, buf, (u16_t)cap, 0);
+		c->rxq = pbuf_free_header(c->rxq, (u16_t)n);
+		if (c->pcb)
+			tcp_recved(c->pcb, (u16_t)n); /* reopens the client's window */
+		return (ssize_t)n;
+	}
+	if (c->err) {
+		errno = c->err;
+		return -1;
+	}
+	if (c->rx_fin)
+		return 0;
+	errno = EAGAIN;
+	return -1;
+}
+
+static ssize_t ns_write(struct session *s, const void *buf, size_t len)
+{
+	struct ns_tcp *c = s->cpriv;
+	size_t n;
+	err_t e;
+
+	if (!c->pcb) {
+		errno = c->err ? c->err : EPIPE;
+		return -1;
+	}
+	n = tcp_sndbuf(c->pcb);
+	if (n > len)
+		n = len;
+	while (n > 0) {
+		e = tcp_write(c->pcb, buf, (u16_t)n, TCP_WRITE_FLAG_COPY);
+		if (e == ERR_OK)
+			break;
+		if (e != ERR_MEM) {
+			errno = EPIPE;
+			return -1;
+		}
+		n /= 2; /* out of queue slots: try a smaller piece */
+	}
+	if (n > 0)
+		tcp_output(c->pcb);
+	return (ssize_t)n;
+}
+
+static void ns_want(struct session *s, bool rd, bool wr)
+{
+	struct ns_tcp *c = s->cpriv;
+
+	c->s = s;
+	c->want_rd = rd;
+	c->want_wr = wr;
+	/* Data (or FIN, or an error) that arrived before the relay asked. */
+	if (rd && (c->rxq || c->rx_fin || c->err))
+		notify(c, true, false);
+	if (wr && c->pcb && tcp_sndbuf(c->pcb) > 0)
+		notify(c, false, true);
+}
+
+static void ns_shutdown_write(struct session *s)
+{
+	struct ns_tcp *c = s->cpriv;
+
+	if (c->pcb) {
+		tcp_shutdown(c->pcb, 0, 1);
+		tcp_output(c->pcb);
+	}
+}
+
+static void ns_close(struct session *s, bool reset)
+{
+	conn_free(s->cpriv, reset);
+}
+
+static const struct client_ops ns_client_ops = {
+	.read = ns_read,
+	.write = ns_write,
+	.want = ns_want,
+	.shutdown_write = ns_shutdown_write,
+	.close = ns_close,
+};
+
+/* ---- lwIP callbacks (no calls into the relay from here) -------------- */
+
+static err_t tcp_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+	struct ns_tcp *c = arg;
+
+	(void)pcb;
+	(void)err;
+	if (!p) {
+		c->rx_fin = true;
+	} else if (c->rxq) {
+		pbuf_cat(c->rxq, p);
+	} else {
+		c->rxq = p;
+	}
+	notify(c, true, false);
+	return ERR_OK;
+}
+
+static err_t tcp_sent_cb(void *arg, struct tcp_pcb *pcb, u16_t len)
+{
+	struct ns_tcp *c = arg;
+
+	(void)pcb;
+	(void)len;
+	if (c->want_wr)
+		notify(c, false, true);
+	return ERR_OK;
+}
+
+static void tcp_err_cb(void *arg, err_t err)
+{
+	struct ns_tcp *c = arg;
+
+	/* lwIP has freed the pcb already. */
+	c->pcb = NULL;
+	c->err = err == ERR_RST ? ECONNRESET : err == ERR_ABRT ? ECONNABORTED : EPIPE;
+	notify(c, true, true);
+}
+
+static void addr_to_sockaddr(const ip_addr_t *a, u16_t port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (IP_IS_V6(a)) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		s6->sin6_family = AF_INET6;
+		memcpy(&s6->sin6_addr, ip_2_ip6(a)->addr, 16);
+		s6->sin6_port = htons(port);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+		s4->sin_family = AF_INET;
+		s4->sin_addr.s_addr = ip_2_ip4(a)->addr;
+		s4->sin_port = htons(port);
+	}
+}
+
+static err_t tcp_accept_cb(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+	struct netstack *ns = arg;
+	struct sockaddr_storage src, dst;
+	char a[64], b[64];
+	struct ns_tcp *c;
+
+	if (err != ERR_OK || !pcb)
+		return ERR_VAL;
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		log_error("tun: out of memory accepting a connection");
+		tcp_abort(pcb);
+		return ERR_ABRT;
+	}
+	c->ns = ns;
+	c->pcb = pcb;
+	addr_to_sockaddr(&pcb->remote_ip, pcb->remote_port, &src);
+	addr_to_sockaddr(&pcb->local_ip, pcb->local_port, &dst);
+	snprintf(c->desc, sizeof(c->desc), "%s -> %s [tun]", net_ntop(&src, a, sizeof(a)),
+		 net_ntop(&dst, b, sizeof(b)));
+	tcp_arg(pcb, c);
+	tcp_recv(pcb, tcp_recv_cb);
+	tcp_sent(pcb, tcp_sent_cb);
+	tcp_err(pcb, tcp_err_cb);
+	tcp_nagle_disable(pcb);
+	c->next = ns->conns;
+	if (ns->conns)
+		ns->conns->prev = c;
+	ns->conns = c;
+	ns->stats.tcp_accepted++;
+	ns->stats.tcp_active++;
+	pending_add(c); /* opened as a session at the next flush */
+	return ERR_OK;
+}
+
+/* ---- after lwIP ran: open new sessions, deliver readiness ------------- */
+
+static void flush(struct netstack *ns)
+{
+	struct ns_tcp *c;
+
+	while ((c = ns->pending)) {
+		bool rd = c->ev_rd, wr = c->ev_wr;
+
+		pending_del(c);
+		c->ev_rd = c->ev_wr = false;
+		if (!c->opened) {
+			struct target t;
+
+			c->opened = true;
+			if (!c->pcb) { /* reset before it got a session */
+				conn_free(c, false);
+				continue;
+			}
+			memset(&t, 0, sizeof(t));
+			addr_to_sockaddr(&c->pcb->local_ip, c->pcb->local_port, &t.addr);
+			t.port = c->pcb->local_port;
+			/* On failure the relay closes the client side, i.e. frees c. */
+			relay_open(ns->relay, &ns_client_ops, -1, c, &t, c->desc);
+			continue;
+		}
+		if (!c->s)
+			continue;
+		relay_client_ready(c->s, rd && c->want_rd, wr && c->want_wr);
+	}
+}
+
+/* ---- packets in --------------------------------------------------------- */
+
+static bool ensure_listener(struct netstack *ns, u16_t port)
+{
+	struct tcp_pcb *pcb, *l;
+
+	if (ns->listeners[port])
+		return true;
+	pcb = tcp_new_ip_type(IPADDR_TYPE_ANY);
+	if (!pcb)
+		return false;
+	ip_set_option(pcb, SOF_REUSEADDR);
+	if (tcp_bind(pcb, IP_ANY_TYPE, port) != ERR_OK) {
+		tcp_abort(pcb);
+		return false;
+	}
+	l = tcp_listen_with_backlog(pcb, 255);
+	if (!l) {
+		tcp_abort(pcb);
+		return false;
+	}
+	tcp_arg(l, ns);
+	tcp_accept(l, tcp_accept_cb);
+	ns->listeners[port] = l;
+	ns->stats.listeners++;
+	return true;
+}
+
+static bool dst_usable4(const uint8_t *a)
+{
+	/* 0/8, multicast and broadcast are never connection endpoints. */
+	return a[0] != 0 && a[0] < 224;
+}
+
+static bool dst_usable6(const uint8_t *a)
+{
+	static const uint8_t zero[16];
+	return a[0] != 0xff && memcmp(a, zero, 16) != 0;
+}
+
+/* Checks the header, points the netif at the destination, prepares a listener for a
+ * SYN. false: drop the packet. */
+static bool prepare_input(struct netstack *ns, const uint8_t *p, size_t n)
+{
+	size_t l4 = 0;
+	uint8_t proto;
+
+	if (n < 1)
+		return false;
+	if ((p[0] >> 4) == 4) {
+		size_t ihl = (size_t)(p[0] & 0x0f) * 4;
+		size_t total;
+		if (n < 20 || ihl < 20 || ihl > n)
+			return false;
+		total = (size_t)p[2] << 8 | p[3];
+		if (total < ihl || total > n)
+			return false;
+		if (!dst_usable4(p + 16))
+			return false;
+		proto = p[9];
+		memcpy(&ip_2_ip4(&ns->netif.ip_addr)->addr, p + 16, 4);
+		IP_SET_TYPE_VAL(ns->netif.ip_addr, IPADDR_TYPE_V4);
+		/* Only a first fragment carries the TCP header. */
+		if ((((size_t)p[6] & 0x1f) << 8 | p[7]) == 0)
+			l4 = ihl;
+		n = total;
+	} else if ((p[0] >> 4) == 6) {
+		size_t total;
+		if (n < 40)
+			return false;
+		total = 40 + ((size_t)p[4] << 8 | p[5]);
+		if (total > n)
+			return false;
+		if (!dst_usable6(p + 24))
+			return false;
+		proto = p[6];
+		memcpy(ip_2_ip6(&ns->netif.ip6_addr[0])->addr, p + 24, 16);
+		IP_SET_TYPE_VAL(ns->netif.ip6_addr[0], IPADDR_TYPE_V6);
+		ip6_addr_clear_zone(ip_2_ip6(&ns->netif.ip6_addr[0]));
+		ns->netif.ip6_addr_state[0] = IP6_ADDR_PREFERRED;
+		l4 = 40;
+		n = total;
+	} else {
+		return false;
+	}
+	if (proto == IPPROTO_TCP && l4 && n >= l4 + 20) {
+		const uint8_t *t = p + l4;
+		uint8_t flags = t[13];
+		/* SYN without ACK: a new connection; make sure its port has a listener. */
+		if ((flags & 0x12) == 0x02 && !ensure_listener(ns, (u16_t)(t[2] << 8 | t[3]))) {
+			log_warn("tun: cannot listen on port %u: out of memory",
+				 (unsigned)(t[2] << 8 | t[3]));
+			return false;
+		}
+	}
+	return true;
+}
+
+static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct netstack *ns = w->data;
+
+	(void)loop;
+	(void)revents;
+	for (int i = 0; i < READ_BATCH; i++) {
+		struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)ns->mtu, PBUF_RAM);
+		ssize_t n;
+
+		if (!p) {
+			log_warn("tun: out of memory for a packet");
+			break;
+		}
+		n = read(ns->fd, p->payload, ns->mtu);
+		if (n <= 0) {
+			pbuf_free(p);
+			if (n < 0 && errno != EAGAIN && errno != EINTR)
+				log_warn("tun: read: %s", strerror(errno));
+			break;
+		}
+		ns->stats.packets_in++;
+		ns->stats.bytes_in += (uint64_t)n;
+		if (!prepare_input(ns, p->payload, (size_t)n)) {
+			ns->stats.dropped_in++;
+			pbuf_free(p);
+			continue;
+		}
+		pbuf_realloc(p, (u16_t)n);
+		if (ns->netif.input(p, &ns->netif) != ERR_OK) {
+			ns->stats.dropped_in++;
+			pbuf_free(p);
+		}
+	}
+	flush(ns);
+}
+
+/* ---- packets out -------------------------------------------------------- */
+
+static err_t output_packet(struct netif *netif, struct pbuf *p)
+{
+	struct netstack *ns = netif->state;
+	const void *data = p->payload;
+	size_t len = p->tot_len;
+
+	if (p->next) {
+		if (len > 65535)
+			return ERR_BUF;
+		pbuf_copy_partial(p, ns->outbuf, (u16_t)len, 0);
+		data = ns->outbuf;
+	}
+	if (write(ns->fd, data, len) < 0) {
+		/* A full tun queue drops the packet; TCP retransmits. */
+		ns->stats.dropped_out++;
+		return ERR_OK;
+	}
+	ns->stats.packets_out++;
+	ns->stats.bytes_out += len;
+	return ERR_OK;
+}
+
+static err_t output4(struct netif *netif, struct pbuf *p, const ip4_addr_t *dst)
+{
+	(void)dst;
+	return output_packet(netif, p);
+}
+
+static err_t output6(struct netif *netif, struct pbuf *p, const ip6_addr_t *dst)
+{
+	(void)dst;
+	return output_packet(netif, p);
+}
+
+static err_t netif_init_cb(struct netif *netif)
+{
+	struct netstack *ns = netif->state;
+
+	netif->name[0] = 's';
+	netif->name[1] = 'n';
+	netif->mtu = (u16_t)ns->mtu;
+	netif->output = output4;
+	netif->output_ip6 = output6;
+	return ERR_OK;
+}
+
+/* ---- timers ---------------------------------------------------------- */
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct netstack *ns = w->data;
+
+	(void)loop;
+	(void)revents;
+	sys_check_timeouts();
+	flush(ns);
+}
+
+static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct netstack *ns = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (ns->pending)
+		flush(ns);
+}
+
+/* ---- lifetime -------------------------------------------------------- */
+
+struct netstack *netstack_new(struct ev_loop *loop, int tun_fd, unsigned mtu, struct relay *relay,
+			      char *err, size_t errlen)
+{
+	static bool lwip_ready;
+	struct netstack *ns;
+
+	if (the_ns) {
+		snprintf(err, errlen, "netstack: only one instance per process");
+		return NULL;
+	}
+	if (mtu < 576 || mtu > 65535) {
+		snprintf(err, errlen, "netstack: mtu %u out of range", mtu);
+		return NULL;
+	}
+	ns = calloc(1, sizeof(*ns));
+	if (!ns)
+		goto oom;
+	ns->listeners = calloc(65536, sizeof(*ns->listeners));
+	ns->outbuf = malloc(65536);
+	if (!ns->listeners || !ns->outbuf)
+		goto oom;
+	ns->loop = loop;
+	ns->relay = relay;
+	ns->fd = tun_fd;
+	ns->mtu = mtu;
+	if (!lwip_ready) {
+		lwip_init();
+		lwip_ready = true;
+	}
+	if (!netif_add_noaddr(&ns->netif, ns, netif_init_cb, ip_input)) {
+		snprintf(err, errlen, "netstack: lwIP refused the interface");
+		goto fail;
+	}
+	netif_set_default(&ns->netif);
+	netif_set_link_up(&ns->netif);
+	netif_set_up(&ns->netif);
+#if LWIP_IPV6_SEND_ROUTER_SOLICIT
+	ns->netif.rs_count = 0; /* no router solicitations into the tun */
+#endif
+	ev_io_init(&ns->io, tun_read_cb, tun_fd, EV_READ);
+	ns->io.data = ns;
+	ev_io_start(loop, &ns->io);
+	ev_timer_init(&ns->timer, timer_cb, TIMER_INTERVAL, TIMER_INTERVAL);
+	ns->timer.data = ns;
+	ev_timer_start(loop, &ns->timer);
+	ev_unref(loop); /* the timer alone does not keep the loop running */
+	ev_prepare_init(&ns->prepare, prepare_cb);
+	ns->prepare.data = ns;
+	ev_prepare_start(loop, &ns->prepare);
+	ev_unref(loop);
+	the_ns = ns;
+	return ns;
+oom:
+	snprintf(err, errlen, "netstack: out of memory");
+fail:
+	if (ns) {
+		free(ns->listeners);
+		free(ns->outbuf);
+		free(ns);
+	}
+	return NULL;
+}
+
+void netstack_free(struct netstack *ns)
+{
+	if (!ns)
+		return;
+	ev_io_stop(ns->loop, &ns->io);
+	ev_ref(ns->loop);
+	ev_timer_stop(ns->loop, &ns->timer);
+	ev_ref(ns->loop);
+	ev_prepare_stop(ns->loop, &ns->prepare);
+	while (ns->conns)
+		conn_free(ns->conns, true);
+	for (unsigned port = 0; port < 65536; port++) {
+		if (ns->listeners[port])
+			tcp_close(ns->listeners[port]);
+	}
+	netif_remove(&ns->netif);
+	free(ns->listeners);
+	free(ns->outbuf);
+	free(ns);
+	the_ns = NULL;
+}
+
+const struct netstack_stats *netstack_stats(const struct netstack *ns)
+{
+	return &ns->stats;
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Tun mode, TCP: the client namespace's traffic is routed into snet-tun's tun device
+# (policy routing, auto-route), lwIP terminates it, and the relay sends it through
+# ss-server, microsocks, tinyproxy or direct: 50 MB each way over IPv4 and IPv6,
+# concurrent connections, half-close (direct), a closed port, the upstream killed
+# mid-transfer, routes gone after SIGTERM and after kill -9 + --cleanup.
+TUN_MODE=1
+. "$(dirname "$0")/lib.sh"
+net_up || { fail tun-netns "cannot create namespaces"; exit 1; }
+start_target || { fail tun-target "peer server did not start"; exit 1; }
+
+PW=tun-secret-$ID
+bg ss-server ns ss-server -s 198.18.0.2 -s ::0 -p 8388 -k "$PW" -m chacha20-ietf-poly1305 -u
+SS_PID=$LAST_PID
+bg microsocks ns microsocks -i 198.18.0.2 -p 1080
+wait_port ns 198.18.0.2 1080
+wait_port ns 198.18.0.2 8388
+
+tun_suite() { # NAME [nohalf]
+	local n=$1 fds0
+	if ! start_snet "$n"; then
+		fail "$n-ready" "no ready line: $(tail -n 3 "$T/snet-$n.log" | tr '\n' ' ')"
+		stop_pid "$SNET_PID"
+		return 1
+	fi
+	pass "$n-ready"
+	fds0=$(fd_count)
+	check "$n-routes-present" routes_present
+	if [ "${VIA_PROXY:-1}" = 1 ]; then
+		check "$n-ipv4-through-proxy" via_proxy $TARGET4
+		check "$n-ipv6-through-proxy" via_proxy $TARGET6
+	fi
+	check "$n-get-50MB-sha256" in_nc timeout 120 $PEER get $TARGET4 $TPORT "$BIG"
+	check "$n-put-50MB-sha256" in_nc timeout 120 $PEER put $TARGET4 $TPORT "$BIG"
+	check "$n-ipv6-get-50MB-sha256" in_nc timeout 120 $PEER get $TARGET6 $TPORT "$BIG"
+	check "$n-ipv6-put-50MB-sha256" in_nc timeout 120 $PEER put $TARGET6 $TPORT "$BIG"
+	check "$n-200-concurrent" in_nc timeout 120 $PEER many $TARGET4 $TPORT 200 65536
+	[ "${2:-}" != nohalf ] && check "$n-half-close" in_nc timeout 60 $PEER half $TARGET4 $TPORT 300000
+	check "$n-no-fd-leak" fds_back_to "$fds0"
+	return 0
+}
+
+tun_stop() { # NAME
+	check_exit "$1-sigterm-exit-0" "$1"
+	if routes_present; then fail "$1-routes-removed" "$(in_nc ip rule show | tr '\n' ' ')"; else pass "$1-routes-removed"; fi
+	if in_nc ip link show "st$ID" >/dev/null 2>&1; then fail "$1-tun-removed" "device st$ID still there"; else pass "$1-tun-removed"; fi
+}
+
+write_tun_config tun-ss "$(printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW")"
+if tun_suite tun-ss nohalf; then
+	# A closed port: ss-server's connect fails and closes; the client sees the
+	# connection end (reset or EOF) instead of hanging.
+	out=$(in_nc timeout 20 $PEER get $TARGET4 9999 10)
+	rc=$?
+	[ $rc -ne 124 ] && [ "${out#*sha256 ok}" = "$out" ] && pass tun-ss-closed-port || fail tun-ss-closed-port "rc $rc: $out"
+	tun_stop tun-ss
+fi
+
+write_tun_config tun-socks5 "$(printf '  type: socks5\n  server: 198.18.0.2\n  port: 1080\n')"
+tun_suite tun-socks5 nohalf && tun_stop tun-socks5
+
+write_tun_config tun-direct "$(printf '  type: direct\n')"
+if VIA_PROXY=0 tun_suite tun-direct; then
+	# direct to a closed port: the upstream connect is refused, the client gets a RST.
+	out=$(in_nc timeout 20 $PEER get $TARGET4 9999 10)
+	case $out in *refused* | *reset*) pass tun-direct-closed-port-reset ;; *) fail tun-direct-closed-port-reset "got: $out" ;; esac
+	# kill -9 leaves routes; --cleanup removes them.
+	kill -KILL "$SNET_PID"
+	wait "$SNET_PID" 2>/dev/null
+	check tun-routes-left-after-kill-9 routes_present
+	check tun-cleanup-exit-0 in_nc "$BIN" --cleanup -c "$T/tun-direct.yaml"
+	if routes_present; then fail tun-cleanup-removes-routes "$(in_nc ip rule show | tr '\n' ' ')"; else pass tun-cleanup-removes-routes; fi
+fi
+finish
