@@ -12,9 +12,14 @@ _Static_assert(sizeof(unsigned) == 4, "walk_uint stores unsigned as 32 bits");
 int walk_init(struct walk *w, const char *name, const char *data, size_t len, char *err,
 	      size_t errlen)
 {
+	static const unsigned char empty[1];
+
 	memset(w, 0, sizeof(*w));
 	w->name = name;
-	w->input = (const unsigned char *)data;
+	/* libyaml asserts on a NULL input; an empty one is simply an empty document. */
+	if (!data)
+		len = 0;
+	w->input = data ? (const unsigned char *)data : empty;
 	w->input_len = len;
 	w->err = err;
 	w->errlen = errlen;

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """peer.py -- the far end and the near end of the end-to-end tests.
 
-server ADDR PORT                 a threaded TCP server speaking a one-line protocol:
+server ADDR PORT[-LAST]          a threaded TCP server (on each port of the range)
+                                 speaking a one-line protocol:
     GET n        sends n bytes of the deterministic stream, then closes
     PUT n        reads n bytes, answers "<sha256 hex>\n", closes
     HALF         reads until EOF (the client's FIN), then answers "<sha256> <bytes>\n"
@@ -11,6 +12,8 @@ Clients (exit 0 on success, print one line saying what happened):
     get HOST PORT n | put HOST PORT n | half HOST PORT n | who HOST PORT
     many HOST PORT COUNT n   COUNT simultaneous GETs of n bytes, all checked
     hold HOST PORT COUNT SECONDS  COUNT idle connections held for SECONDS
+    spread HOSTS PORT-LAST n      one GET of n bytes to every host (comma-separated)
+                                  and port pair, all at once, all checked
 The stream is 1 MiB of seeded random bytes, each repetition stamped with its index, so
 loss, duplication and reordering all change the SHA-256.
 """
@@ -93,15 +96,29 @@ def handle(c, addr):
         c.close()
 
 
-def serve(addr, port):
-    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
-    s = socket.socket(fam, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((addr, int(port)))
-    s.listen(1024)
+def port_range(spec):
+    lo, _, hi = spec.partition("-")
+    return range(int(lo), int(hi or lo) + 1)
+
+
+def accept_loop(s):
     while True:
         c, a = s.accept()
         threading.Thread(target=handle, args=(c, a), daemon=True).start()
+
+
+def serve(addr, ports):
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    socks = []
+    for port in port_range(ports):
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((addr, port))
+        s.listen(1024)
+        socks.append(s)
+    for s in socks[1:]:
+        threading.Thread(target=accept_loop, args=(s,), daemon=True).start()
+    accept_loop(socks[0])
 
 
 def connect(host, port):
@@ -182,31 +199,40 @@ def cmd_who(host, port):
     return 0
 
 
+def cmd_spread(hosts, ports, n):
+    pairs = [(h, p) for h in hosts.split(",") for p in port_range(ports)]
+    return run_all(pairs, int(n), "spread")
+
+
 def cmd_many(host, port, count, n):
-    count, n = int(count), int(n)
+    return run_all([(host, port)] * int(count), int(n), "many")
+
+
+def run_all(pairs, n, what):
+    count = len(pairs)
     errors = []
     lock = threading.Lock()
 
-    def one():
+    def one(host, port):
         try:
             e = do_get(host, port, n)
         except OSError as ex:
-            e = "get: %s" % ex
+            e = "get %s:%s: %s" % (host, port, ex)
         if e:
             with lock:
                 errors.append(e)
 
     t = time.monotonic()
-    threads = [threading.Thread(target=one) for _ in range(count)]
+    threads = [threading.Thread(target=one, args=pr) for pr in pairs]
     for th in threads:
         th.start()
     for th in threads:
         th.join(TIMEOUT * 2)
     dt = time.monotonic() - t
     if errors:
-        print("many: %d of %d failed, first: %s" % (len(errors), count, errors[0]))
+        print("%s: %d of %d failed, first: %s" % (what, len(errors), count, errors[0]))
         return 1
-    print("many: %d concurrent connections of %d bytes, all sha256 ok in %.2f s" % (count, n, dt))
+    print("%s: %d concurrent connections of %d bytes, all sha256 ok in %.2f s" % (what, count, n, dt))
     return 0
 
 
@@ -225,7 +251,7 @@ def cmd_hold(host, port, count, seconds):
 
 def main(argv):
     cmds = {"get": cmd_get, "put": cmd_put, "half": cmd_half, "who": cmd_who,
-            "many": cmd_many, "hold": cmd_hold}
+            "many": cmd_many, "hold": cmd_hold, "spread": cmd_spread}
     if len(argv) >= 3 and argv[0] == "server":
         serve(argv[1], argv[2])
         return 0

@@ -15,6 +15,14 @@ SS_PID=$LAST_PID
 bg microsocks ns microsocks -i 198.18.0.2 -p 1080
 wait_port ns 198.18.0.2 1080
 wait_port ns 198.18.0.2 8388
+# 500 destinations: 10 addresses x 50 ports.
+HOSTS=""
+for i in $(seq 10 19); do
+	in_ns ip addr add 198.18.1.$i/32 dev lo
+	HOSTS=$HOSTS${HOSTS:+,}198.18.1.$i
+done
+bg spread-target ns $PEER server 0.0.0.0 9100-9149
+wait_port ns 0.0.0.0 9149
 
 tun_suite() { # NAME [nohalf]
 	local n=$1 fds0
@@ -35,6 +43,7 @@ tun_suite() { # NAME [nohalf]
 	check "$n-ipv6-get-50MB-sha256" in_nc timeout 120 $PEER get $TARGET6 $TPORT "$BIG"
 	check "$n-ipv6-put-50MB-sha256" in_nc timeout 120 $PEER put $TARGET6 $TPORT "$BIG"
 	check "$n-200-concurrent" in_nc timeout 120 $PEER many $TARGET4 $TPORT 200 65536
+	[ "${VIA_PROXY:-1}" = 1 ] && check "$n-500-destinations" in_nc timeout 180 $PEER spread "$HOSTS" 9100-9149 16384
 	[ "${2:-}" != nohalf ] && check "$n-half-close" in_nc timeout 60 $PEER half $TARGET4 $TPORT 300000
 	check "$n-no-fd-leak" fds_back_to "$fds0"
 	return 0

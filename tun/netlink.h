@@ -1,0 +1,52 @@
+/* netlink.h -- rtnetlink for tun mode: the interface's MTU, addresses and state, and
+ * the policy routing that sends traffic into it (wg-quick style). */
+#ifndef SNET_NETLINK_H
+#define SNET_NETLINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cidr;
+
+/* Sets the MTU (0: leave it), adds the addresses (NULL: none; IPv6 without DAD; one
+ * already present is fine) and sets the link up. 0 or -1, err set. */
+int nl_link_configure(const char *ifname, unsigned mtu, const struct cidr *addr4,
+		      const struct cidr *addr6, char *err, size_t errlen);
+
+/* Policy routing into the tun, per family (IPv4, and IPv6 when ipv6):
+ *
+ *   table `table`:  default dev IFNAME; throw <bypass CIDR> (lookup goes on to main)
+ *   priority+0:     uidrange U-U lookup main                  each exclude uid
+ *   priority+1:     lookup main suppress_prefixlength 0       main's specific routes win
+ *   priority+2:     not fwmark FWMARK lookup TABLE            no uids given
+ *   priority+2:     fwmark FWMARK goto priority+3             uids given: our own sockets
+ *                   uidrange U-U lookup TABLE                 skip the uid rules; one
+ *   priority+3:     nop                                       rule per uid
+ *
+ * (An inverted rule inverts all its selectors together, so `not fwmark M uidrange U`
+ * would match every other user: hence the goto in the uid case.) */
+struct nl_routes {
+	const char *ifname;
+	uint32_t table; /* our routing table, e.g. 0x534e */
+	uint32_t fwmark; /* marks our own upstream sockets: never routed into the tun; not 0 */
+	uint32_t priority; /* first rule priority we use, e.g. 5200; we use four */
+	bool ipv6;
+	const struct cidr *bypass; /* v4 and v6 mixed: stay out of the tun */
+	size_t n_bypass;
+	const uint32_t *uids; /* empty: every user */
+	size_t n_uids;
+	const uint32_t *exclude_uids;
+	size_t n_exclude;
+};
+
+/* Removes what is left of an earlier install, then installs; a failure half-way removes
+ * what was added. Messages go out in batches, every acknowledgement is checked, and the
+ * error names the first failing route or rule. 0 or -1, err set. */
+int nl_routes_install(const struct nl_routes *r, char *err, size_t errlen);
+
+/* Removes every rule (both families) whose priority is one of ours or that looks up our
+ * table, and empties the table; missing pieces are not errors. 0 or -1, err set. */
+int nl_routes_remove(const struct nl_routes *r, char *err, size_t errlen);
+
+#endif
