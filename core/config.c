@@ -554,6 +554,8 @@ static const struct walk_key tun_keys[] = {
 	[TK_UIDS] = K_LIST("uids", struct config_tun, uids, config_item_uint, 0, 4294967294LL),
 	[TK_EXCLUDE_UIDS] = K_LIST("exclude-uids", struct config_tun, exclude_uids,
 				   config_item_uint, 0, 4294967294LL),
+	K_UINT("udp-timeout", struct config_tun, udp_timeout, 1, 3600, 0),
+	K_UINT("udp-max-flows", struct config_tun, udp_max_flows, 1, 65536, 0),
 };
 static const struct walk_table tun_table = TABLE(tun_keys, tun_check);
 
@@ -702,6 +704,8 @@ static void config_defaults(struct config *c)
 	config_parse_iface("198.18.255.1/30", 15, AF_INET, &c->tun.address);
 	c->tun.mtu = 1500;
 	c->tun.auto_route = true;
+	c->tun.udp_timeout = 60;
+	c->tun.udp_max_flows = 1024;
 	config_parse_listen("127.0.0.1:1111", 14, &c->redirect.listen, &c->redirect.listen_len);
 	c->redirect.install_rules = true;
 	c->rules.scope = SCOPE_GLOBAL;

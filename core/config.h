@@ -72,6 +72,8 @@ struct config_tun {
 	bool auto_route; /* default true */
 	struct uid_list uids;
 	struct uid_list exclude_uids;
+	unsigned udp_timeout; /* seconds an idle UDP flow lives, 1..3600, default 60 */
+	unsigned udp_max_flows; /* UDP flows at once, 1..65536, default 1024 (oldest goes) */
 };
 
 struct config_redirect {
