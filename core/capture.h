@@ -10,6 +10,7 @@
 #define SNET_CAPTURE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 struct config;
 struct ev_loop;
@@ -37,5 +38,9 @@ extern const struct capture_ops capture_redirect_ops;
 extern const struct capture_ops capture_tun_ops;
 
 const struct capture_ops *capture_ops_for(const struct config *cfg);
+
+/* `--setup`: a persistent tun owned by `owner`, configured, and its routes for cfg's
+ * uids, all left in place for unprivileged runs. 0, or -1 with err set (nothing left). */
+int capture_tun_setup(const struct config *cfg, uid_t owner, char *err, size_t errlen);
 
 #endif

@@ -1,5 +1,10 @@
 /* capture_tun.c -- tun mode as a capture: the tun device (tun/tun.c), its link settings
- * and policy routes (tun/netlink.c), and lwIP on top of it (netstack/). */
+ * and policy routes (tun/netlink.c), and lwIP on top of it (netstack/); and `--setup`,
+ * which leaves a persistent device and its routes for an unprivileged user's runs.
+ *
+ * Attached to a persistent device that is already configured and routed (by --setup),
+ * a run leaves the link and the routes as they are and does not remove them at exit:
+ * that is what lets it run without CAP_NET_ADMIN. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -12,6 +17,8 @@
 #include "../tun/tun.h"
 #include "capture.h"
 #include "config.h"
+#include "log.h"
+#include "privdrop.h"
 
 #define TUN_TABLE 0x534e /* our routing table */
 #define TUN_RULE_PRIORITY 5200 /* our ip rules use 5200..5202 */
@@ -19,7 +26,8 @@
 struct capture_tun {
 	struct tun *tun;
 	struct netstack *ns;
-	bool routes;
+	bool routes; /* installed by us: removed at exit */
+	bool setup_routes; /* found in place on a persistent device: left alone */
 	struct nl_routes spec;
 	struct cidr *bypass; /* spec's arrays, owned here */
 	uint32_t *uids, *exclude;
@@ -61,8 +69,10 @@ static int spec_build(struct capture_tun *c, const struct config *cfg, const cha
 	if (r->scope == SCOPE_BYPASS_CN)
 		for (size_t i = 0; i < r->cn_cidrs.n; i++)
 			v[n++] = r->cn_cidrs.v[i];
-	memcpy(u, cfg->tun.uids.v, cfg->tun.uids.n * sizeof(*u));
-	memcpy(x, cfg->tun.exclude_uids.v, cfg->tun.exclude_uids.n * sizeof(*x));
+	if (cfg->tun.uids.n) /* an empty list's v is NULL, which memcpy must not see */
+		memcpy(u, cfg->tun.uids.v, cfg->tun.uids.n * sizeof(*u));
+	if (cfg->tun.exclude_uids.n)
+		memcpy(x, cfg->tun.exclude_uids.v, cfg->tun.exclude_uids.n * sizeof(*x));
 	spec_free(c);
 	c->bypass = v;
 	c->uids = u;
@@ -99,20 +109,34 @@ static void *ct_start(struct ev_loop *loop, struct relay *relay, const struct co
 	c->tun = tun_open(cfg->tun.name, err, errlen);
 	if (!c->tun)
 		goto fail;
-	if (nl_link_configure(tun_name(c->tun), cfg->tun.mtu, &cfg->tun.address,
-			      cfg->tun.has_address6 ? &cfg->tun.address6 : NULL, why,
-			      sizeof(why)) < 0) {
+	if (!tun_created(c->tun) &&
+	    nl_link_ready(tun_name(c->tun), cfg->tun.mtu, &cfg->tun.address,
+			  cfg->tun.has_address6 ? &cfg->tun.address6 : NULL, why, sizeof(why)) == 1) {
+		log_info("tun %s: attached to the persistent device, already up with its "
+			 "addresses; leaving its settings", tun_name(c->tun));
+	} else if (nl_link_configure(tun_name(c->tun), cfg->tun.mtu, &cfg->tun.address,
+				     cfg->tun.has_address6 ? &cfg->tun.address6 : NULL, why,
+				     sizeof(why)) < 0) {
 		snprintf(err, errlen, "tun %s: %s", tun_name(c->tun), why);
 		goto fail;
 	}
-	c->ns = netstack_new(loop, tun_fd(c->tun), cfg->tun.mtu, relay, err, errlen);
+	c->ns = netstack_new(loop, tun_fd(c->tun), cfg->tun.mtu, relay, cfg->tun.udp_timeout,
+			     cfg->tun.udp_max_flows, err, errlen);
 	if (!c->ns)
 		goto fail;
 	if (cfg->tun.auto_route) {
 		if (spec_build(c, cfg, tun_name(c->tun), err, errlen) < 0)
 			goto fail;
+		if (!tun_created(c->tun) && nl_routes_present(&c->spec, why, sizeof(why)) == 1) {
+			log_info("tun %s: routes installed by --setup are in place; using them "
+				 "(--cleanup removes them)", tun_name(c->tun));
+			c->setup_routes = true;
+			return c;
+		}
 		if (nl_routes_install(&c->spec, why, sizeof(why)) < 0) {
-			snprintf(err, errlen, "tun %s: routes: %s", tun_name(c->tun), why);
+			snprintf(err, errlen, "tun %s: routes: %s%s", tun_name(c->tun), why,
+				 privdrop_has_net_admin() ? "" : " (no CAP_NET_ADMIN: run `snet-tun "
+				 "--setup -c FILE` as root first)");
 			goto fail;
 		}
 		c->routes = true;
@@ -169,7 +193,8 @@ static const char *ct_describe(void *priv, char *buf, size_t len)
 	struct capture_tun *c = priv;
 
 	snprintf(buf, len, "mode tun, device %s mtu %u, routes %s", tun_name(c->tun), c->mtu,
-		 c->routes ? "installed (table 0x534e)" : "not installed");
+		 c->routes ? "installed (table 0x534e)"
+		 : c->setup_routes ? "from --setup (table 0x534e)" : "not installed");
 	return buf;
 }
 
@@ -209,7 +234,59 @@ static int ct_cleanup(const struct config *cfg, char *err, size_t errlen)
 		return -1;
 	rc = nl_routes_remove(&c.spec, err, errlen);
 	spec_free(&c);
+	/* A persistent device from --setup; a run's own device is gone with the run. */
+	if (rc == 0)
+		rc = tun_delete_persistent(cfg->tun.name, err, errlen);
 	return rc;
+}
+
+int capture_tun_setup(const struct config *cfg, uid_t owner, char *err, size_t errlen)
+{
+	struct capture_tun c;
+	char why[512], ip[INET6_ADDRSTRLEN], uids[256] = "every user";
+	bool created;
+
+	memset(&c, 0, sizeof(c));
+	c.tun = tun_open(cfg->tun.name, err, errlen);
+	if (!c.tun)
+		return -1;
+	created = tun_created(c.tun);
+	if (tun_make_persistent(c.tun, owner, (gid_t)-1, err, errlen) < 0)
+		goto fail;
+	log_info("setup: %s persistent tun device %s owned by uid %u",
+		 created ? "created" : "kept the", cfg->tun.name, (unsigned)owner);
+	if (nl_link_configure(cfg->tun.name, cfg->tun.mtu, &cfg->tun.address,
+			      cfg->tun.has_address6 ? &cfg->tun.address6 : NULL, why,
+			      sizeof(why)) < 0) {
+		snprintf(err, errlen, "tun %s: %s", cfg->tun.name, why);
+		goto fail;
+	}
+	inet_ntop(AF_INET, cfg->tun.address.addr, ip, sizeof(ip));
+	log_info("setup: %s is up, mtu %u, address %s/%u%s", cfg->tun.name, cfg->tun.mtu, ip,
+		 cfg->tun.address.prefix, cfg->tun.has_address6 ? " and its IPv6 address" : "");
+	if (cfg->tun.auto_route) {
+		if (spec_build(&c, cfg, cfg->tun.name, err, errlen) < 0)
+			goto fail;
+		if (nl_routes_install(&c.spec, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "tun %s: routes: %s", cfg->tun.name, why);
+			goto fail;
+		}
+		for (size_t i = 0, o = 0; i < c.spec.n_uids && o < sizeof(uids); i++)
+			o += (size_t)snprintf(uids + o, sizeof(uids) - o, "%s%u", i ? "," : "uid ",
+					      (unsigned)c.spec.uids[i]);
+		log_info("setup: routes into %s (table 0x%x, rules at priorities %u..%u) for %s",
+			 cfg->tun.name, TUN_TABLE, TUN_RULE_PRIORITY, TUN_RULE_PRIORITY + 3, uids);
+	}
+	spec_free(&c);
+	tun_close(c.tun);
+	return 0;
+fail:
+	/* A failed route install has removed what it added. */
+	spec_free(&c);
+	tun_close(c.tun);
+	if (created)
+		tun_delete_persistent(cfg->tun.name, why, sizeof(why));
+	return -1;
 }
 
 const struct capture_ops capture_tun_ops = {

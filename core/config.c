@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "config_parse.h"
+#include "privdrop.h"
 #include "yaml_walk.h"
 
 #define CONFIG_FILE_MAX (16u << 20)
@@ -263,6 +264,25 @@ static int config_walk_tun_address(struct walk *w, const struct walk_key *k, voi
 	if (config_parse_iface(s, len, AF_INET, &t->address) < 0)
 		return walk_fail(w, "invalid interface address '%s' (expected an IPv4 address with "
 				 "prefix, like 198.18.255.1/30)", config_quote(s, len, q));
+	return 0;
+}
+
+/* user: a name or a uid, looked up now, so an unknown user is a config error. */
+static int config_walk_user(struct walk *w, const struct walk_key *k, void *base)
+{
+	struct config *c = base;
+	char why[256];
+	uid_t uid;
+	gid_t gid;
+
+	if (walk_str(w, k, base) < 0)
+		return -1;
+	if (!c->user[0])
+		return 0;
+	if (privdrop_lookup(c->user, &uid, &gid, why, sizeof(why)) < 0)
+		return walk_fail(w, "%s", why);
+	c->user_uid = (uint32_t)uid;
+	c->user_gid = (uint32_t)gid;
 	return 0;
 }
 
@@ -678,6 +698,7 @@ static const struct walk_key config_keys[] = {
 	K_ENUM("mode", struct config, mode, mode_names),
 	K_ENUM("log-level", struct config, log_level, level_names),
 	K_UINT("fwmark", struct config, fwmark, 1, 0xffffffffLL, WALK_F_HEX),
+	K_FN("user", struct config, user, config_walk_user),
 	K_MAP("proxy", struct config, proxy, proxy_table),
 	K_MAP("tun", struct config, tun, tun_table),
 	K_MAP("redirect", struct config, redirect, redirect_table),

@@ -126,6 +126,8 @@ struct config {
 	enum run_mode mode; /* default tun */
 	enum log_level log_level; /* default info */
 	uint32_t fwmark; /* SO_MARK on our own upstream sockets; default 0x534e, never 0 */
+	char user[64]; /* drop root to this user once set up; "" = stay as started */
+	uint32_t user_uid, user_gid; /* user, resolved at load time (when user is set) */
 	struct config_proxy proxy;
 	struct config_tun tun;
 	struct config_redirect redirect;

@@ -11,6 +11,8 @@
 #include "capture.h"
 #include "config.h"
 #include "log.h"
+#include "net.h"
+#include "privdrop.h"
 #include "relay.h"
 #include "resolve.h"
 
@@ -21,19 +23,102 @@ struct app {
 	struct relay *relay;
 	const struct capture_ops *capture;
 	void *cap; /* the capture's state */
+	uid_t start_uid; /* getuid() at start, before any `user:` switch */
+	bool unmarked; /* no CAP_NET_ADMIN: upstream sockets carry no SO_MARK */
 	ev_signal sig_term, sig_int, sig_hup;
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: snet-tun -c FILE [--check | --cleanup]\n"
+	fprintf(f, "usage: snet-tun -c FILE [--check | --cleanup | --setup]\n"
 		   "       snet-tun --version | --help\n\n"
 		   "  -c, --config FILE  configuration (YAML); see config.yaml\n"
 		   "      --check        validate FILE and exit (0 valid, 1 invalid)\n"
-		   "      --cleanup      remove rules left behind by a killed instance\n"
+		   "      --cleanup      remove rules left behind by a killed instance, and the\n"
+		   "                     persistent tun device made by --setup\n"
+		   "      --setup        (root, tun mode) make a persistent tun owned by `user:`\n"
+		   "                     with its routes, so that user can run without privileges\n"
 		   "  -V, --version      print the version\n"
 		   "  -h, --help         this text\n\n"
 		   "Signals: TERM/INT stop and remove everything added; HUP reloads FILE.\n");
+}
+
+/* Tun mode, tun.uids empty: a process that is not root captures only its own user's
+ * traffic (everyone's would need root's say-so); --setup captures the `user:`'s. */
+static int default_uids(struct config *cfg, uid_t uid, bool quiet)
+{
+	uint32_t *v;
+
+	if (cfg->mode != MODE_TUN || cfg->tun.uids.n || uid == 0)
+		return 0;
+	v = realloc(cfg->tun.uids.v, sizeof(*v));
+	if (!v) {
+		log_error("out of memory");
+		return -1;
+	}
+	v[0] = (uint32_t)uid;
+	cfg->tun.uids.v = v;
+	cfg->tun.uids.n = 1;
+	if (!quiet)
+		log_info("tun.uids is empty: capturing only uid %u's traffic", (unsigned)uid);
+	return 0;
+}
+
+/* Without CAP_NET_ADMIN our upstream sockets carry no mark and, belonging to a captured
+ * user, would be routed into the tun, except that the proxy server's address is thrown
+ * out of our table. That covers the proxy server only when it is an address, and never
+ * the targets `direct` connects to. 0, or -1 with err set. */
+static int unmarked_ok(const struct config *cfg, char *err, size_t errlen)
+{
+	struct cidr c;
+
+	if (cfg->mode != MODE_TUN)
+		return 0;
+	if (cfg->proxy.type == PROXY_TYPE_DIRECT) {
+		snprintf(err, errlen, "proxy.type direct needs CAP_NET_ADMIN in tun mode: without "
+			 "SO_MARK its connections to the targets would be captured again");
+		return -1;
+	}
+	if (cidr_parse(cfg->proxy.server, &c) < 0) {
+		snprintf(err, errlen, "proxy.server must be an IP address without CAP_NET_ADMIN "
+			 "in tun mode: only an address gets a route around the tun (looking up "
+			 "'%s' would itself go into the tun)", cfg->proxy.server);
+		return -1;
+	}
+	return 0;
+}
+
+/* Unmarked, the routes must send the proxy server around the tun: the kernel picks the
+ * source address a socket to it would use, and the tun's own address means the tun.
+ * (Routes from --setup hold the throw route only for the server that config named.) */
+static int proxy_routed_around(const struct config *cfg, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss, local;
+	socklen_t len = sizeof(local);
+	char a[NET_ADDRSTRLEN];
+	int fd;
+
+	if (cfg->mode != MODE_TUN || net_pton(cfg->proxy.server, cfg->proxy.port, &ss) < 0)
+		return 0;
+	fd = net_socket(ss.ss_family, SOCK_DGRAM);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&ss, net_sockaddr_len(&ss)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&local, &len) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return 0; /* no route at all: the connects will say so */
+	}
+	close(fd);
+	if ((local.ss_family == AF_INET &&
+	     !memcmp(&((struct sockaddr_in *)&local)->sin_addr, cfg->tun.address.addr, 4)) ||
+	    (local.ss_family == AF_INET6 && cfg->tun.has_address6 &&
+	     !memcmp(&((struct sockaddr_in6 *)&local)->sin6_addr, cfg->tun.address6.addr, 16))) {
+		snprintf(err, errlen, "proxy.server %s would be routed into the tun: without "
+			 "CAP_NET_ADMIN only a throw route keeps it out, and the routes in place "
+			 "have none for it (run `snet-tun --setup` again with this config)",
+			 net_ntop(&ss, a, sizeof(a)));
+		return -1;
+	}
+	return 0;
 }
 
 static void app_reload(struct app *a)
@@ -45,13 +130,23 @@ static void app_reload(struct app *a)
 		log_error("reload: %s; keeping the running configuration", err);
 		return;
 	}
+	if (default_uids(&next, a->start_uid, true) < 0) {
+		config_free(&next);
+		return;
+	}
+	if (a->unmarked && (unmarked_ok(&next, err, sizeof(err)) < 0 ||
+			    proxy_routed_around(&next, err, sizeof(err)) < 0)) {
+		log_error("reload: %s; keeping the running configuration", err);
+		config_free(&next);
+		return;
+	}
 	if (next.mode != a->cfg.mode ||
 	    memcmp(&next.redirect.listen, &a->cfg.redirect.listen, sizeof(next.redirect.listen)) ||
 	    next.redirect.install_rules != a->cfg.redirect.install_rules ||
 	    memcmp(&next.tun.address, &a->cfg.tun.address, sizeof(next.tun.address)) ||
 	    strcmp(next.tun.name, a->cfg.tun.name) || next.tun.mtu != a->cfg.tun.mtu ||
-	    next.tun.auto_route != a->cfg.tun.auto_route)
-		log_warn("reload: mode, redirect.listen, redirect.install-rules and the tun "
+	    next.tun.auto_route != a->cfg.tun.auto_route || strcmp(next.user, a->cfg.user))
+		log_warn("reload: mode, user, redirect.listen, redirect.install-rules and the tun "
 			 "device settings take effect only after a restart");
 	if (relay_reconfigure(a->relay, &next, err, sizeof(err)) < 0) {
 		log_error("reload: %s; keeping the running configuration", err);
@@ -119,11 +214,35 @@ static int app_run(struct app *a)
 		log_error("%s", err);
 		goto out;
 	}
+	if (a->cfg.mode == MODE_TUN && net_mark_available(a->cfg.fwmark) < 0) {
+		if (unmarked_ok(&a->cfg, err, sizeof(err)) < 0) {
+			log_error("%s", err);
+			goto out;
+		}
+		net_mark_skip();
+		a->unmarked = true;
+		log_warn("cannot set SO_MARK (no CAP_NET_ADMIN): relying on the proxy server's "
+			 "throw route");
+	}
 	a->capture = capture_ops_for(&a->cfg);
 	a->cap = a->capture->start(a->loop, a->relay, &a->cfg, err, sizeof(err));
 	if (!a->cap) {
 		log_error("%s", err);
 		goto out;
+	}
+	if (a->unmarked && proxy_routed_around(&a->cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (a->cfg.user[0] && a->cfg.user_uid != a->start_uid) {
+		/* Everything that needs root is done; removing routes/rules at exit and
+		 * SO_MARK need only CAP_NET_ADMIN. */
+		if (privdrop_to(a->cfg.user_uid, a->cfg.user_gid, err, sizeof(err)) < 0) {
+			log_error("user: %s", err);
+			goto out;
+		}
+		log_info("running as %s (uid %u, gid %u), keeping only CAP_NET_ADMIN",
+			 a->cfg.user, (unsigned)a->cfg.user_uid, (unsigned)a->cfg.user_gid);
 	}
 	if (a->cfg.dns.enable)
 		log_warn("dns: the resolver is not available in this version; dns.enable is ignored");
@@ -158,15 +277,45 @@ out:
 	return rc;
 }
 
+/* --setup: the persistent device and routes for `user:`, who then runs unprivileged. */
+static int app_setup(struct config *cfg)
+{
+	char err[1024];
+
+	if (cfg->mode != MODE_TUN) {
+		log_error("setup: only for mode tun (%s)", cfg->path);
+		return 1;
+	}
+	if (!cfg->user[0]) {
+		log_error("setup: %s has no `user:`; it names who will own the device and run "
+			  "snet-tun", cfg->path);
+		return 1;
+	}
+	if (unmarked_ok(cfg, err, sizeof(err)) < 0) {
+		log_error("setup: %s", err);
+		return 1;
+	}
+	if (default_uids(cfg, cfg->user_uid, true) < 0)
+		return 1;
+	if (capture_tun_setup(cfg, cfg->user_uid, err, sizeof(err)) < 0) {
+		log_error("setup: %s", err);
+		return 1;
+	}
+	log_info("setup: done; %s can now run `snet-tun -c %s` without privileges, and "
+		 "`snet-tun --cleanup -c %s` as root undoes this", cfg->user, cfg->path, cfg->path);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "check", no_argument, NULL, 'k' },
 		{ "cleanup", no_argument, NULL, 'x' },      { "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' },         { "setup", no_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL;
-	bool check = false, cleanup = false;
+	bool check = false, cleanup = false, setup = false;
 	struct app a;
 	char err[1024];
 	int c, rc;
@@ -176,12 +325,13 @@ int main(int argc, char **argv)
 		case 'c': path = optarg; break;
 		case 'k': check = true; break;
 		case 'x': cleanup = true; break;
+		case 's': setup = true; break;
 		case 'V': printf("snet-tun %s\n", SNET_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!path || optind != argc || (check && cleanup)) {
+	if (!path || optind != argc || check + cleanup + setup > 1) {
 		usage(stderr);
 		return 2;
 	}
@@ -195,6 +345,12 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(a.cfg.log_level);
+	a.start_uid = getuid();
+	if (setup) {
+		rc = app_setup(&a.cfg);
+		config_free(&a.cfg);
+		return rc;
+	}
 	if (cleanup) {
 		const struct capture_ops *ops = capture_ops_for(&a.cfg);
 		rc = ops->cleanup(&a.cfg, err, sizeof(err)) < 0 ? 1 : 0;
@@ -204,6 +360,16 @@ int main(int argc, char **argv)
 			log_info("cleanup: removed what mode %s may have left behind", ops->name);
 		config_free(&a.cfg);
 		return rc;
+	}
+	if (a.cfg.user[0] && a.cfg.user_uid != a.start_uid && a.start_uid != 0) {
+		log_error("user: switching to %s needs root (running as uid %u)", a.cfg.user,
+			  (unsigned)a.start_uid);
+		config_free(&a.cfg);
+		return 1;
+	}
+	if (default_uids(&a.cfg, a.start_uid, false) < 0) {
+		config_free(&a.cfg);
+		return 1;
 	}
 	rc = app_run(&a);
 	config_free(&a.cfg);

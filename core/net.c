@@ -18,9 +18,34 @@ int net_socket(int family, int type)
 	return socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 }
 
+/* Set by net_mark_skip(): the process has no CAP_NET_ADMIN and relies on routes instead. */
+static bool mark_skipped;
+
 int net_set_mark(int fd, uint32_t mark)
 {
+	if (mark_skipped)
+		return 0;
 	return setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
+}
+
+int net_mark_available(uint32_t mark)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc, e;
+
+	if (fd < 0)
+		fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	rc = setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
+	e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+void net_mark_skip(void)
+{
+	mark_skipped = true;
 }
 
 socklen_t net_sockaddr_len(const struct sockaddr_storage *ss)

@@ -14,6 +14,11 @@
 int net_socket(int family, int type);
 /* SO_MARK so our own traffic is never captured by our rules. 0 or -1 with errno. */
 int net_set_mark(int fd, uint32_t mark);
+/* Whether SO_MARK can be set (it needs CAP_NET_ADMIN): 0, or -1 with errno (EPERM). */
+int net_mark_available(uint32_t mark);
+/* From now on net_set_mark does nothing and succeeds: for a process without
+ * CAP_NET_ADMIN whose upstream traffic stays out of the capture by its routes. */
+void net_mark_skip(void);
 /* Formats "1.2.3.4:80" or "[fd00::1]:80" into buf (NET_ADDRSTRLEN) and returns it. */
 const char *net_ntop(const struct sockaddr_storage *ss, char *buf, size_t len);
 socklen_t net_sockaddr_len(const struct sockaddr_storage *ss);

@@ -32,12 +32,6 @@
 #define HS_MAX (32 * 1024) /* largest handshake reply we accept */
 #define PUMP_ROUNDS 8 /* reads per event per direction, for fairness */
 
-struct proxy_inst {
-	const struct proxy_ops *ops;
-	void *priv;
-	struct config_proxy cfg;
-	unsigned refs;
-};
 
 struct relay {
 	struct ev_loop *loop;
@@ -52,7 +46,7 @@ struct relay {
 	uint8_t *scratch_out; /* SCRATCH_OUT */
 };
 
-static void proxy_inst_put(struct proxy_inst *p)
+void proxy_inst_put(struct proxy_inst *p)
 {
 	if (!p || --p->refs > 0)
 		return;
@@ -736,6 +730,22 @@ void relay_free(struct relay *r)
 	free(r->scratch_in);
 	free(r->scratch_out);
 	free(r);
+}
+
+struct proxy_inst *relay_proxy_get(struct relay *r)
+{
+	r->proxy->refs++;
+	return r->proxy;
+}
+
+struct resolver *relay_resolver(const struct relay *r)
+{
+	return r->resolver;
+}
+
+uint32_t relay_fwmark(const struct relay *r)
+{
+	return r->fwmark;
 }
 
 struct ev_loop *session_loop(const struct session *s)

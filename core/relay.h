@@ -16,6 +16,7 @@
 
 #include "../proxy/proxy.h"
 #include "buf.h"
+#include "config.h"
 
 struct config;
 struct resolver;
@@ -38,7 +39,14 @@ struct client_ops {
 
 enum session_state { S_RESOLVING, S_CONNECTING, S_HANDSHAKE, S_RELAY, S_CLOSED };
 
-struct proxy_inst;
+/* A proxy built from one config (ops + its state), shared by the sessions and UDP flows
+ * opened while it was current; freed with its last reference. */
+struct proxy_inst {
+	const struct proxy_ops *ops;
+	void *priv;
+	struct config_proxy cfg;
+	unsigned refs;
+};
 
 struct session {
 	struct relay *relay;
@@ -94,6 +102,12 @@ const struct relay_stats *relay_stats(const struct relay *r);
  * (cfd or cpriv): on failure it is closed through ops->close. desc is for logs. */
 struct session *relay_open(struct relay *r, const struct client_ops *ops, int cfd, void *cpriv,
 			   const struct target *t, const char *desc);
+/* The current proxy, with a reference the caller drops with proxy_inst_put. */
+struct proxy_inst *relay_proxy_get(struct relay *r);
+void proxy_inst_put(struct proxy_inst *p);
+struct resolver *relay_resolver(const struct relay *r);
+uint32_t relay_fwmark(const struct relay *r);
+
 /* The loop a session runs on (for the capture side's watchers). */
 struct ev_loop *session_loop(const struct session *s);
 /* The capture side reports that the client became readable and/or writable. */

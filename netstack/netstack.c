@@ -27,16 +27,21 @@
 #include <unistd.h>
 
 #include <lwip/init.h>
+#include <lwip/ip4_frag.h>
+#include <lwip/ip6_frag.h>
+#include <lwip/priv/tcp_priv.h>
 #include <lwip/ip.h>
 #include <lwip/ip_addr.h>
 #include <lwip/netif.h>
 #include <lwip/pbuf.h>
 #include <lwip/tcp.h>
 #include <lwip/timeouts.h>
+#include <lwip/udp.h>
 
 #include "../core/log.h"
 #include "../core/net.h"
 #include "../core/relay.h"
+#include "../core/udp.h"
 
 #define READ_BATCH 64 /* packets per tun readiness callback */
 #define TIMER_INTERVAL 0.1 /* seconds between lwIP timer runs (TCP's fast timer is 250 ms) */
@@ -67,9 +72,13 @@ struct netstack {
 	ev_timer timer;
 	ev_prepare prepare; /* flushes what relay-side calls left pending */
 	struct tcp_pcb **listeners; /* by port */
+	struct udp_pcb **udp_pcbs; /* by port */
+	struct udp_relay *udp;
+	uint8_t *udp_buf;
 	struct ns_tcp *conns;
 	struct ns_tcp *pending;
 	uint8_t *outbuf; /* for the rare chained pbuf */
+	uint8_t *inbuf; /* one packet read from the tun (mtu bytes) */
 	struct netstack_stats stats;
 };
 
@@ -363,6 +372,89 @@ static void flush(struct netstack *ns)
 	}
 }
 
+/* ---- UDP ---------------------------------------------------------------- */
+
+static void sockaddr_to_addr(const struct sockaddr_storage *ss, ip_addr_t *a, u16_t *port)
+{
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+		IP_SET_TYPE_VAL(*a, IPADDR_TYPE_V6);
+		memcpy(ip_2_ip6(a)->addr, &s6->sin6_addr, 16);
+		ip6_addr_clear_zone(ip_2_ip6(a));
+		*port = ntohs(s6->sin6_port);
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+		IP_SET_TYPE_VAL(*a, IPADDR_TYPE_V4);
+		ip_2_ip4(a)->addr = s4->sin_addr.s_addr;
+		*port = ntohs(s4->sin_port);
+	}
+}
+
+static void udp_recv_cb(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
+			u16_t port)
+{
+	struct netstack *ns = arg;
+	struct sockaddr_storage client, dst;
+	u16_t n;
+
+	addr_to_sockaddr(addr, port, &client);
+	addr_to_sockaddr(ip_current_dest_addr(), pcb->local_port, &dst);
+	n = pbuf_copy_partial(p, ns->udp_buf, p->tot_len, 0);
+	pbuf_free(p);
+	if (!udp_relay_enabled(ns->udp)) {
+		ns->stats.dropped_in++;
+		return;
+	}
+	udp_relay_send(ns->udp, &client, &dst, ns->udp_buf, n);
+}
+
+/* A reply from a flow: sent from the flow's original destination to the client. */
+static void udp_reply(void *ctx, const struct sockaddr_storage *client,
+		      const struct sockaddr_storage *from, const uint8_t *data, size_t len)
+{
+	struct netstack *ns = ctx;
+	ip_addr_t dst, src;
+	u16_t dport, sport;
+	struct udp_pcb *pcb;
+	struct pbuf *p;
+
+	sockaddr_to_addr(client, &dst, &dport);
+	sockaddr_to_addr(from, &src, &sport);
+	pcb = ns->udp_pcbs[sport];
+	if (!pcb || len > 0xFFFF - 8) {
+		ns->stats.dropped_out++;
+		return;
+	}
+	p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)len, PBUF_RAM);
+	if (!p) {
+		ns->stats.dropped_out++;
+		return;
+	}
+	memcpy(p->payload, data, len);
+	if (udp_sendto_if_src(pcb, p, &dst, dport, &ns->netif, &src) != ERR_OK)
+		ns->stats.dropped_out++;
+	pbuf_free(p);
+}
+
+static bool ensure_udp_pcb(struct netstack *ns, u16_t port)
+{
+	struct udp_pcb *pcb;
+
+	if (ns->udp_pcbs[port])
+		return true;
+	pcb = udp_new_ip_type(IPADDR_TYPE_ANY);
+	if (!pcb)
+		return false;
+	ip_set_option(pcb, SOF_REUSEADDR);
+	if (udp_bind(pcb, IP_ANY_TYPE, port) != ERR_OK) {
+		udp_remove(pcb);
+		return false;
+	}
+	udp_recv(pcb, udp_recv_cb, ns);
+	ns->udp_pcbs[port] = pcb;
+	return true;
+}
+
 /* ---- packets in --------------------------------------------------------- */
 
 static bool ensure_listener(struct netstack *ns, u16_t port)
@@ -403,12 +495,56 @@ static bool dst_usable6(const uint8_t *a)
 	return a[0] != 0xff && memcmp(a, zero, 16) != 0;
 }
 
+static const uint8_t loopback6[16] = {[15] = 1};
+
+/* lwIP hands a packet whose destination is loopback or equals one of the netif's
+ * addresses to netif_loop_output(), which in this build (NO_SYS=0) queues it to the
+ * TCP/IP thread we never start: LWIP_ASSERT("Invalid mbox") aborts the process. While
+ * a packet is processed the netif holds its destination (so an answer to a source equal
+ * to it must not happen: prepare_input drops those, and loopback sources); between
+ * packets -- timers, relay writes, UDP replies -- the addresses are parked where no
+ * peer can be: IPv4 255.255.255.255 (lwIP drops broadcast sources, we drop broadcast
+ * destinations; ip4_route still picks the netif, its netmask being 0), IPv6 slot 0
+ * invalid (not compared; ip6_route returns the only netif anyway). */
+static void park_netif_addr(struct netstack *ns)
+{
+	ip_2_ip4(&ns->netif.ip_addr)->addr = IPADDR_BROADCAST;
+	IP_SET_TYPE_VAL(ns->netif.ip_addr, IPADDR_TYPE_V4);
+	ns->netif.ip6_addr_state[0] = IP6_ADDR_INVALID;
+}
+
+/* The upper-layer protocol of an IPv6 packet: the next header after the extension
+ * headers lwIP itself walks (hop-by-hop, routing, fragment, destination options), or
+ * -1 when the chain runs past the packet. */
+static int ip6_upper_proto(const uint8_t *p, size_t n, bool *fragmented)
+{
+	uint8_t nh = p[6];
+	size_t off = 40;
+
+	*fragmented = false;
+	for (int i = 0; i < 16; i++) {
+		size_t len;
+		if (nh != 0 && nh != 43 && nh != 44 && nh != 60)
+			return nh;
+		if (nh == 44)
+			*fragmented = true;
+		if (off + 8 > n)
+			return -1;
+		len = nh == 44 ? 8 : ((size_t)p[off + 1] + 1) * 8;
+		nh = p[off];
+		off += len;
+	}
+	return -1;
+}
+
 /* Checks the header, points the netif at the destination, prepares a listener for a
  * SYN. false: drop the packet. */
 static bool prepare_input(struct netstack *ns, const uint8_t *p, size_t n)
 {
 	size_t l4 = 0;
 	uint8_t proto;
+	bool fragmented;
+	int upper;
 
 	if (n < 1)
 		return false;
@@ -422,10 +558,23 @@ static bool prepare_input(struct netstack *ns, const uint8_t *p, size_t n)
 			return false;
 		if (!dst_usable4(p + 16))
 			return false;
+		/* A loopback source, or the destination itself: lwIP's answer would be
+		 * looped back (see park_netif_addr). */
+		if (p[12] == 127 || memcmp(p + 12, p + 16, 4) == 0)
+			return false;
 		proto = p[9];
+		/* UDP-Lite: lwIP 2.1.3 asserts (aborts) on a checksum coverage longer than
+		 * the datagram ("delete me", inet_chksum.c); nothing relays it anyway. */
+		if (proto == IPPROTO_UDPLITE)
+			return false;
 		memcpy(&ip_2_ip4(&ns->netif.ip_addr)->addr, p + 16, 4);
 		IP_SET_TYPE_VAL(ns->netif.ip_addr, IPADDR_TYPE_V4);
-		/* Only a first fragment carries the TCP header. */
+		/* TCP is never fragmented by a sender that honours the MSS, and a reassembled
+		 * segment longer than 64 KiB trips an lwIP assertion ("insane offset!",
+		 * tcp_in.c) that aborts: drop fragmented TCP. */
+		if (proto == IPPROTO_TCP && (((size_t)p[6] & 0x3f) << 8 | p[7]) != 0)
+			return false;
+		/* Only a first fragment carries the UDP header. */
 		if ((((size_t)p[6] & 0x1f) << 8 | p[7]) == 0)
 			l4 = ihl;
 		n = total;
@@ -438,7 +587,13 @@ static bool prepare_input(struct netstack *ns, const uint8_t *p, size_t n)
 			return false;
 		if (!dst_usable6(p + 24))
 			return false;
+		if (memcmp(p + 8, loopback6, 16) == 0 || memcmp(p + 8, p + 24, 16) == 0)
+			return false;
 		proto = p[6];
+		/* Every fragment's header names the upper layer; the first one's counts. */
+		upper = ip6_upper_proto(p, total, &fragmented);
+		if (upper == IPPROTO_UDPLITE || (upper == IPPROTO_TCP && fragmented))
+			return false;
 		memcpy(ip_2_ip6(&ns->netif.ip6_addr[0])->addr, p + 24, 16);
 		IP_SET_TYPE_VAL(ns->netif.ip6_addr[0], IPADDR_TYPE_V6);
 		ip6_addr_clear_zone(ip_2_ip6(&ns->netif.ip6_addr[0]));
@@ -448,12 +603,19 @@ static bool prepare_input(struct netstack *ns, const uint8_t *p, size_t n)
 	} else {
 		return false;
 	}
+	if (proto == IPPROTO_UDP && l4 && n >= l4 + 8) {
+		const uint8_t *t = p + l4;
+		u16_t port = (u16_t)(t[2] << 8 | t[3]);
+		/* No pcb (UDP off for this proxy): lwIP answers port unreachable. */
+		if (port && udp_relay_enabled(ns->udp) && !ensure_udp_pcb(ns, port))
+			return false;
+	}
 	if (proto == IPPROTO_TCP && l4 && n >= l4 + 20) {
 		const uint8_t *t = p + l4;
 		uint8_t flags = t[13];
 		/* SYN without ACK: a new connection; make sure its port has a listener. */
 		if ((flags & 0x12) == 0x02 && !ensure_listener(ns, (u16_t)(t[2] << 8 | t[3]))) {
-			log_warn("tun: cannot listen on port %u: out of memory",
+			log_warn("tun: cannot listen on port %u (out of memory, or the port is busy)",
 				 (unsigned)(t[2] << 8 | t[3]));
 			return false;
 		}
@@ -468,32 +630,38 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	for (int i = 0; i < READ_BATCH; i++) {
-		struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)ns->mtu, PBUF_RAM);
+		struct pbuf *p;
 		ssize_t n;
 
-		if (!p) {
-			log_warn("tun: out of memory for a packet");
-			break;
-		}
-		n = read(ns->fd, p->payload, ns->mtu);
+		n = read(ns->fd, ns->inbuf, ns->mtu);
 		if (n <= 0) {
-			pbuf_free(p);
 			if (n < 0 && errno != EAGAIN && errno != EINTR)
 				log_warn("tun: read: %s", strerror(errno));
 			break;
 		}
 		ns->stats.packets_in++;
 		ns->stats.bytes_in += (uint64_t)n;
-		if (!prepare_input(ns, p->payload, (size_t)n)) {
+		/* read() returns a longer packet's full length but copies only mtu bytes. */
+		if ((size_t)n > ns->mtu || !prepare_input(ns, ns->inbuf, (size_t)n)) {
+			park_netif_addr(ns);
 			ns->stats.dropped_in++;
-			pbuf_free(p);
 			continue;
 		}
-		pbuf_realloc(p, (u16_t)n);
+		/* Exactly the packet's size: with MEM_LIBC_MALLOC pbuf_realloc cannot shrink
+		 * a pbuf, and lwIP queues a pbuf per segment (out of order: unbounded in
+		 * count), so an mtu-sized buffer per 1-byte segment is a 1500x amplifier. */
+		p = pbuf_alloc(PBUF_RAW, (u16_t)n, PBUF_RAM);
+		if (!p) {
+			park_netif_addr(ns);
+			log_warn("tun: out of memory for a packet");
+			break;
+		}
+		memcpy(p->payload, ns->inbuf, (size_t)n);
 		if (ns->netif.input(p, &ns->netif) != ERR_OK) {
 			ns->stats.dropped_in++;
 			pbuf_free(p);
 		}
+		park_netif_addr(ns);
 	}
 	flush(ns);
 }
@@ -571,7 +739,7 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 /* ---- lifetime -------------------------------------------------------- */
 
 struct netstack *netstack_new(struct ev_loop *loop, int tun_fd, unsigned mtu, struct relay *relay,
-			      char *err, size_t errlen)
+			      unsigned udp_timeout, unsigned udp_max_flows, char *err, size_t errlen)
 {
 	static bool lwip_ready;
 	struct netstack *ns;
@@ -588,8 +756,14 @@ struct netstack *netstack_new(struct ev_loop *loop, int tun_fd, unsigned mtu, st
 	if (!ns)
 		goto oom;
 	ns->listeners = calloc(65536, sizeof(*ns->listeners));
+	ns->udp_pcbs = calloc(65536, sizeof(*ns->udp_pcbs));
 	ns->outbuf = malloc(65536);
-	if (!ns->listeners || !ns->outbuf)
+	ns->inbuf = malloc(mtu);
+	ns->udp_buf = malloc(65536);
+	if (!ns->listeners || !ns->udp_pcbs || !ns->outbuf || !ns->inbuf || !ns->udp_buf)
+		goto oom;
+	ns->udp = udp_relay_new(loop, relay, udp_timeout, udp_max_flows, udp_reply, ns);
+	if (!ns->udp)
 		goto oom;
 	ns->loop = loop;
 	ns->relay = relay;
@@ -606,6 +780,7 @@ struct netstack *netstack_new(struct ev_loop *loop, int tun_fd, unsigned mtu, st
 	netif_set_default(&ns->netif);
 	netif_set_link_up(&ns->netif);
 	netif_set_up(&ns->netif);
+	park_netif_addr(ns);
 #if LWIP_IPV6_SEND_ROUTER_SOLICIT
 	ns->netif.rs_count = 0; /* no router solicitations into the tun */
 #endif
@@ -626,8 +801,12 @@ oom:
 	snprintf(err, errlen, "netstack: out of memory");
 fail:
 	if (ns) {
+		udp_relay_free(ns->udp);
 		free(ns->listeners);
+		free(ns->udp_pcbs);
 		free(ns->outbuf);
+		free(ns->inbuf);
+		free(ns->udp_buf);
 		free(ns);
 	}
 	return NULL;
@@ -644,13 +823,29 @@ void netstack_free(struct netstack *ns)
 	ev_prepare_stop(ns->loop, &ns->prepare);
 	while (ns->conns)
 		conn_free(ns->conns, true);
+	udp_relay_free(ns->udp);
 	for (unsigned port = 0; port < 65536; port++) {
 		if (ns->listeners[port])
 			tcp_close(ns->listeners[port]);
+		if (ns->udp_pcbs[port])
+			udp_remove(ns->udp_pcbs[port]);
 	}
+	/* What lwIP holds that no session owns: connections still in the handshake or in
+	 * TIME_WAIT, and fragments waiting for reassembly (aged out at once). */
+	while (tcp_active_pcbs)
+		tcp_abort(tcp_active_pcbs);
+	while (tcp_tw_pcbs)
+		tcp_abort(tcp_tw_pcbs);
+	for (int i = 0; i <= IP_REASS_MAXAGE; i++)
+		ip_reass_tmr();
+	for (int i = 0; i <= IPV6_REASS_MAXAGE; i++)
+		ip6_reass_tmr();
 	netif_remove(&ns->netif);
 	free(ns->listeners);
+	free(ns->udp_pcbs);
+	free(ns->udp_buf);
 	free(ns->outbuf);
+	free(ns->inbuf);
 	free(ns);
 	the_ns = NULL;
 }

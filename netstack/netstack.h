@@ -3,7 +3,9 @@
  * One netstack per process (lwIP keeps global state), single-threaded on the libev loop:
  * packets read from the tun fd are handed to lwIP, lwIP's timers run from an ev_timer,
  * and every TCP connection lwIP accepts, whatever its destination address and port,
- * becomes a relay session whose client side is the lwIP pcb.
+ * becomes a relay session whose client side is the lwIP pcb; every UDP datagram goes to
+ * the UDP flow table (core/udp.c), whose replies come back out with the original
+ * destination as their source.
  */
 #ifndef SNET_NETSTACK_H
 #define SNET_NETSTACK_H
@@ -21,10 +23,12 @@ struct netstack_stats {
 	uint64_t tcp_accepted, tcp_active, listeners;
 };
 
-/* Takes packets from tun_fd (non-blocking, IFF_NO_PI) of at most mtu bytes. Only one may
- * exist at a time. NULL with err set. */
+/* Takes packets from tun_fd (non-blocking, IFF_NO_PI) of at most mtu bytes; UDP flows
+ * live udp_timeout seconds idle, at most udp_max_flows at once. Only one may exist at
+ * a time. NULL with err set. */
 struct netstack *netstack_new(struct ev_loop *loop, int tun_fd, unsigned mtu, struct relay *relay,
-			      char *err, size_t errlen);
+			      unsigned udp_timeout, unsigned udp_max_flows, char *err,
+			      size_t errlen);
 /* Resets every connection lwIP still holds and frees everything. Call after relay_free
  * (which closes the sessions). NULL is fine. */
 void netstack_free(struct netstack *ns);

@@ -26,4 +26,5 @@ const struct proxy_ops proxy_direct_ops = {
 	.encode = NULL,
 	.decode = NULL,
 	.conn_fini = NULL,
+	.udp = PROXY_UDP_TARGET,
 };

@@ -25,6 +25,16 @@ enum { PROXY_OK = 0, PROXY_NEED_MORE = 1, PROXY_ERROR = -1 };
 /* Extra room, beyond the input length, that `decode` may need in its output. */
 #define PROXY_DECODE_SLACK (16 * 1024 + 64)
 
+/* What udp_wrap adds at most: salt, tag, and the longest address header. */
+#define PROXY_UDP_OVERHEAD 512
+
+/* How a proxy carries UDP. */
+enum proxy_udp {
+	PROXY_UDP_NONE = 0, /* no UDP relay */
+	PROXY_UDP_TARGET, /* datagrams go to the target itself, unchanged (direct) */
+	PROXY_UDP_SERVER, /* datagrams go to the proxy server's UDP port, wrapped (ss) */
+};
+
 /* Where a stream should go: by name when host[0] != 0, else by addr. */
 struct target {
 	char host[256];
@@ -68,6 +78,17 @@ struct proxy_ops {
 
 	/* Frees what conn holds (never the conn memory itself); wipes secrets. */
 	void (*conn_fini)(void *conn);
+
+	/* UDP, one datagram at a time (sans-IO too). */
+	enum proxy_udp udp;
+	/* Wraps a datagram for target t into out (room for len + PROXY_UDP_OVERHEAD);
+	 * tmp is scratch of the same size. PROXY_OK or PROXY_ERROR (err set). */
+	int (*udp_wrap)(void *priv, const struct target *t, const uint8_t *in, size_t len,
+			uint8_t *out, size_t *outlen, uint8_t *tmp, char *err, size_t errlen);
+	/* Unwraps a datagram from the upstream: the payload into out (room for len bytes),
+	 * the address it says it came from into *from. PROXY_OK or PROXY_ERROR. */
+	int (*udp_unwrap)(void *priv, const uint8_t *in, size_t len, uint8_t *out, size_t *outlen,
+			  struct sockaddr_storage *from, char *err, size_t errlen);
 };
 
 /* The ops for a config's proxy type. */

@@ -163,6 +163,65 @@ static int ss_decode(void *conn, const uint8_t *in, size_t len, uint8_t *out, si
 	return PROXY_ERROR;
 }
 
+/* UDP: [salt][seal(address header + payload)], a fresh salt per datagram. */
+static int ss_udp_wrap(void *priv, const struct target *t, const uint8_t *in, size_t len,
+		       uint8_t *out, size_t *outlen, uint8_t *tmp, char *err, size_t errlen)
+{
+	size_t hlen;
+
+	if (ss_addr_header(t, tmp, &hlen, err, errlen) < 0)
+		return PROXY_ERROR;
+	memcpy(tmp + hlen, in, len);
+	if (aead_udp_seal(priv, tmp, hlen + len, out, outlen) < 0) {
+		snprintf(err, errlen, "ss: %s", aead_strerror(AEAD_ERR_INTERNAL));
+		return PROXY_ERROR;
+	}
+	return PROXY_OK;
+}
+
+static int ss_udp_unwrap(void *priv, const uint8_t *in, size_t len, uint8_t *out, size_t *outlen,
+			 struct sockaddr_storage *from, char *err, size_t errlen)
+{
+	struct cursor c;
+	size_t n = 0, alen;
+	uint8_t atyp;
+	int rc;
+
+	rc = aead_udp_open(priv, in, len, out, &n);
+	if (rc != AEAD_OK) {
+		snprintf(err, errlen, "ss udp: %s", aead_strerror(rc));
+		return PROXY_ERROR;
+	}
+	c = cursor_make(out, n);
+	memset(from, 0, sizeof(*from));
+	if (!cursor_u8(&c, &atyp))
+		goto bad;
+	if (atyp == 1) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)from;
+		s4->sin_family = AF_INET;
+		alen = 4;
+		if (!cursor_bytes(&c, &s4->sin_addr, alen) || !cursor_bytes(&c, &s4->sin_port, 2))
+			goto bad;
+	} else if (atyp == 4) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)from;
+		s6->sin6_family = AF_INET6;
+		alen = 16;
+		if (!cursor_bytes(&c, &s6->sin6_addr, alen) || !cursor_bytes(&c, &s6->sin6_port, 2))
+			goto bad;
+	} else {
+		/* A name as the source is legal but useless to us: skip it. */
+		uint8_t l;
+		if (atyp != 3 || !cursor_u8(&c, &l) || !cursor_skip(&c, (size_t)l + 2))
+			goto bad;
+	}
+	*outlen = cursor_left(&c);
+	memmove(out, out + (n - *outlen), *outlen);
+	return PROXY_OK;
+bad:
+	snprintf(err, errlen, "ss udp: bad address header in a reply");
+	return PROXY_ERROR;
+}
+
 const struct proxy_ops proxy_ss_ops = {
 	.name = "ss",
 	.dial_target = false,
@@ -175,4 +234,7 @@ const struct proxy_ops proxy_ss_ops = {
 	.encode = ss_encode,
 	.decode = ss_decode,
 	.conn_fini = ss_conn_fini,
+	.udp = PROXY_UDP_SERVER,
+	.udp_wrap = ss_udp_wrap,
+	.udp_unwrap = ss_udp_unwrap,
 };

@@ -11,12 +11,15 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "core/config.h"
 #include "nlbatch.h"
@@ -125,6 +128,58 @@ int nl_link_configure(const char *ifname, unsigned mtu, const struct cidr *addr4
 	rc = nlb_flush(b);
 	nlb_close(b);
 	return rc;
+}
+
+int nl_link_ready(const char *ifname, unsigned mtu, const struct cidr *addr4,
+		  const struct cidr *addr6, char *why, size_t whylen)
+{
+	const struct cidr *want[2] = { addr4, addr6 };
+	bool have[2] = { !addr4, !addr6 }, up = false;
+	struct ifaddrs *list, *i;
+	struct ifreq ifr;
+	int fd;
+
+	if (getifaddrs(&list) < 0) {
+		snprintf(why, whylen, "listing addresses: %s", strerror(errno));
+		return -1;
+	}
+	for (i = list; i; i = i->ifa_next) {
+		if (strcmp(i->ifa_name, ifname) != 0)
+			continue;
+		up |= (i->ifa_flags & IFF_UP) != 0;
+		for (int f = 0; f < 2; f++) {
+			const struct sockaddr *sa = i->ifa_addr;
+			const void *a;
+
+			if (!want[f] || !sa || sa->sa_family != want[f]->family)
+				continue;
+			a = sa->sa_family == AF_INET
+				    ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
+				    : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+			if (!memcmp(a, want[f]->addr, family_len(sa->sa_family)))
+				have[f] = true;
+		}
+	}
+	freeifaddrs(list);
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || ioctl(fd, SIOCGIFMTU, &ifr) < 0) {
+		snprintf(why, whylen, "interface '%s': %s", ifname, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	if (!up)
+		snprintf(why, whylen, "%s is down", ifname);
+	else if (!have[0] || !have[1])
+		snprintf(why, whylen, "%s lacks its %s address", ifname, have[0] ? "IPv6" : "IPv4");
+	else if (mtu && (unsigned)ifr.ifr_mtu != mtu)
+		snprintf(why, whylen, "%s has MTU %d, not %u", ifname, ifr.ifr_mtu, mtu);
+	else
+		return 1;
+	return 0;
 }
 
 /* ---- installing routes and rules ---- */
@@ -442,6 +497,48 @@ static int remove_dumped(struct nlb *b, const struct nl_routes *r, int family, b
 		rc = nlb_flush(b);
 	}
 	free(f.v);
+	return rc;
+}
+
+/* How many of the found messages are rules at priority+2 (the ones leading into the
+ * table), or routes without a destination (the default route). */
+static size_t found_count(const struct found *f, const struct nl_routes *r, bool rules)
+{
+	size_t n = 0;
+
+	for (size_t off = 0; off < f->len;) {
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)(f->v + off);
+		uint32_t prio, table;
+		struct cidr dst;
+
+		if (rules && rule_info(nlh, &prio, &table) == 0 && prio == r->priority + 2)
+			n++;
+		else if (!rules && route_info(nlh, &table, &dst) == 0 && dst.prefix == 0)
+			n++;
+		off += MNL_ALIGN(nlh->nlmsg_len);
+	}
+	return n;
+}
+
+int nl_routes_present(const struct nl_routes *r, char *err, size_t errlen)
+{
+	struct found rules = { .r = r }, routes = { .r = r };
+	struct fib_rule_hdr rh = { .family = AF_INET };
+	struct rtmsg th = { .rtm_family = AF_INET };
+	struct nlb *b = nlb_open(err, errlen);
+	int rc;
+
+	if (!b)
+		return -1;
+	rc = nlb_dump(b, RTM_GETRULE, &rh, sizeof(rh), rule_cb, &rules, 0, "listing IPv4 rules");
+	if (rc == 0)
+		rc = nlb_dump(b, RTM_GETROUTE, &th, sizeof(th), route_cb, &routes, 0,
+			      "listing IPv4 routes");
+	if (rc == 0)
+		rc = found_count(&rules, r, true) > 0 && found_count(&routes, r, false) > 0;
+	free(rules.v);
+	free(routes.v);
+	nlb_close(b);
 	return rc;
 }
 

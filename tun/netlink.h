@@ -14,6 +14,13 @@ struct cidr;
 int nl_link_configure(const char *ifname, unsigned mtu, const struct cidr *addr4,
 		      const struct cidr *addr6, char *err, size_t errlen);
 
+/* Whether the link is already as nl_link_configure would leave it: up, with both
+ * addresses (NULL: not checked) and the MTU (0: not checked). Reading needs no privilege,
+ * so an unprivileged run can accept a device that `snet-tun --setup` configured.
+ * 1 ready, 0 not (why says what differs), -1 with why set. */
+int nl_link_ready(const char *ifname, unsigned mtu, const struct cidr *addr4,
+		  const struct cidr *addr6, char *why, size_t whylen);
+
 /* Policy routing into the tun, per family (IPv4, and IPv6 when ipv6):
  *
  *   table `table`:  default dev IFNAME; throw <bypass CIDR> (lookup goes on to main)
@@ -44,6 +51,10 @@ struct nl_routes {
  * what was added. Messages go out in batches, every acknowledgement is checked, and the
  * error names the first failing route or rule. 0 or -1, err set. */
 int nl_routes_install(const struct nl_routes *r, char *err, size_t errlen);
+
+/* Whether an earlier install is in place (IPv4: a rule at priority+2 and the table's
+ * default route), e.g. by `snet-tun --setup`. Needs no privilege. 1, 0, or -1 err set. */
+int nl_routes_present(const struct nl_routes *r, char *err, size_t errlen);
 
 /* Removes every rule (both families) whose priority is one of ours or that looks up our
  * table, and empties the table; missing pieces are not errors. 0 or -1, err set. */

@@ -14,6 +14,10 @@ Clients (exit 0 on success, print one line saying what happened):
     hold HOST PORT COUNT SECONDS  COUNT idle connections held for SECONDS
     spread HOSTS PORT-LAST n      one GET of n bytes to every host (comma-separated)
                                   and port pair, all at once, all checked
+udpecho ADDR PORT                echoes every UDP datagram back to its sender
+    udp HOST PORT COUNT MAXSIZE MAXLOSS%  sends COUNT datagrams of mixed sizes (8..MAXSIZE),
+                                  at most 32 unanswered at a time; checks each echo's
+                                  bytes, reports the loss, fails above MAXLOSS percent
 The stream is 1 MiB of seeded random bytes, each repetition stamped with its index, so
 loss, duplication and reordering all change the SHA-256.
 """
@@ -119,6 +123,57 @@ def serve(addr, ports):
     for s in socks[1:]:
         threading.Thread(target=accept_loop, args=(s,), daemon=True).start()
     accept_loop(socks[0])
+
+
+def udpecho(addr, port):
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.bind((addr, int(port)))
+    while True:
+        d, a = s.recvfrom(65535)
+        s.sendto(d, a)
+
+
+def cmd_udp(host, port, count, maxsize, maxloss):
+    count, maxsize, maxloss = int(count), int(maxsize), float(maxloss)
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.connect((host, int(port)))
+    s.settimeout(0.5)
+    rnd = random.Random(7)
+    sent = {}
+    got = bad = 0
+    seq = 0
+    deadline = time.monotonic() + 120
+    t0 = time.monotonic()
+    while (seq < count or sent) and time.monotonic() < deadline:
+        while seq < count and len(sent) < 32:
+            size = rnd.choice([8, 64, 512, 1000, maxsize, rnd.randint(8, maxsize)])
+            body = seq.to_bytes(4, "big") + hashlib.sha256(seq.to_bytes(4, "big")).digest()
+            d = (body * (size // len(body) + 1))[:size]
+            s.send(d)
+            sent[seq] = (d, time.monotonic())
+            seq += 1
+        try:
+            d = s.recv(65535)
+        except socket.timeout:
+            # what has waited 2 s is lost
+            now = time.monotonic()
+            for k in [k for k, v in sent.items() if now - v[1] > 2]:
+                del sent[k]
+            continue
+        k = int.from_bytes(d[:4], "big")
+        if k in sent:
+            if sent[k][0] == d:
+                got += 1
+            else:
+                bad += 1
+            del sent[k]
+    dt = time.monotonic() - t0
+    loss = 100.0 * (count - got) / count
+    print("udp: %d datagrams (8..%d bytes), %d echoed intact, %d corrupted, loss %.2f%% in %.1f s"
+          % (count, maxsize, got, bad, loss, dt))
+    return 0 if bad == 0 and loss <= maxloss else 1
 
 
 def connect(host, port):
@@ -251,9 +306,12 @@ def cmd_hold(host, port, count, seconds):
 
 def main(argv):
     cmds = {"get": cmd_get, "put": cmd_put, "half": cmd_half, "who": cmd_who,
-            "many": cmd_many, "hold": cmd_hold, "spread": cmd_spread}
+            "many": cmd_many, "hold": cmd_hold, "spread": cmd_spread, "udp": cmd_udp}
     if len(argv) >= 3 and argv[0] == "server":
         serve(argv[1], argv[2])
+        return 0
+    if len(argv) >= 3 and argv[0] == "udpecho":
+        udpecho(argv[1], argv[2])
         return 0
     if argv and argv[0] in cmds:
         try:

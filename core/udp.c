@@ -1,0 +1,397 @@
+/* udp.c -- owns UDP flows: the table keyed by (client, destination), each flow's marked
+ * upstream socket, wrapping/unwrapping through the proxy's UDP ops, idle expiry (one
+ * sweep timer), the bound on their number (least recently used goes first), and the
+ * one place a flow is freed (flow_free). */
+#include "udp.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "net.h"
+#include "relay.h"
+#include "resolve.h"
+
+#define DGRAM_MAX 65535
+#define SWEEP_INTERVAL 1.0
+
+struct flow {
+	struct udp_relay *u;
+	struct flow *hnext; /* hash chain */
+	struct flow *lprev, *lnext; /* LRU list, most recent first */
+	struct sockaddr_storage client, dst;
+	struct proxy_inst *proxy; /* a reference: the proxy this flow started with */
+	int fd;
+	ev_io io;
+	ev_tstamp last;
+	struct resolve_req *rreq;
+	uint8_t *queued; /* one datagram waiting for the server's address */
+	size_t queued_len;
+	bool warned;
+	char desc[128];
+};
+
+struct udp_relay {
+	struct ev_loop *loop;
+	struct relay *relay;
+	unsigned timeout, max_flows;
+	udp_reply_fn reply;
+	void *ctx;
+	struct flow **buckets;
+	size_t nbuckets;
+	struct flow *lru_head, *lru_tail;
+	ev_timer sweep;
+	uint8_t *buf, *tmp, *out; /* scratch: DGRAM_MAX + PROXY_UDP_OVERHEAD each */
+	struct udp_stats stats;
+};
+
+static size_t addr_hash(const struct sockaddr_storage *a, size_t h)
+{
+	const uint8_t *p;
+	size_t n;
+
+	if (a->ss_family == AF_INET6) {
+		p = (const uint8_t *)&((const struct sockaddr_in6 *)a)->sin6_addr;
+		n = 16;
+	} else {
+		p = (const uint8_t *)&((const struct sockaddr_in *)a)->sin_addr;
+		n = 4;
+	}
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 1099511628211u;
+	return (h ^ net_port(a)) * 1099511628211u;
+}
+
+static size_t flow_bucket(const struct udp_relay *u, const struct sockaddr_storage *client,
+			  const struct sockaddr_storage *dst)
+{
+	return addr_hash(dst, addr_hash(client, 14695981039346656037u)) % u->nbuckets;
+}
+
+static void lru_unlink(struct udp_relay *u, struct flow *f)
+{
+	if (f->lprev)
+		f->lprev->lnext = f->lnext;
+	else
+		u->lru_head = f->lnext;
+	if (f->lnext)
+		f->lnext->lprev = f->lprev;
+	else
+		u->lru_tail = f->lprev;
+	f->lprev = f->lnext = NULL;
+}
+
+static void lru_push(struct udp_relay *u, struct flow *f)
+{
+	f->lnext = u->lru_head;
+	if (u->lru_head)
+		u->lru_head->lprev = f;
+	u->lru_head = f;
+	if (!u->lru_tail)
+		u->lru_tail = f;
+}
+
+static void flow_touch(struct flow *f)
+{
+	struct udp_relay *u = f->u;
+
+	f->last = ev_now(u->loop);
+	if (u->lru_head != f) {
+		lru_unlink(u, f);
+		lru_push(u, f);
+	}
+}
+
+/* The one place a flow ends. */
+static void flow_free(struct flow *f, const char *why)
+{
+	struct udp_relay *u = f->u;
+	struct flow **pp = &u->buckets[flow_bucket(u, &f->client, &f->dst)];
+
+	while (*pp && *pp != f)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = f->hnext;
+	lru_unlink(u, f);
+	log_debug("%s: udp flow closed: %s", f->desc, why);
+	if (f->fd >= 0) {
+		ev_io_stop(u->loop, &f->io);
+		close(f->fd);
+	}
+	resolver_cancel(f->rreq);
+	free(f->queued);
+	proxy_inst_put(f->proxy);
+	u->stats.flows_active--;
+	free(f);
+}
+
+static void flow_drop(struct flow *f, const char *fmt, const char *detail)
+{
+	f->u->stats.dropped++;
+	if (!f->warned) {
+		f->warned = true;
+		log_warn("%s: udp: %s%s", f->desc, fmt, detail ? detail : "");
+	}
+}
+
+static void flow_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct flow *f = w->data;
+	struct udp_relay *u = f->u;
+	char err[160];
+
+	(void)loop;
+	(void)revents;
+	for (int i = 0; i < 64; i++) {
+		ssize_t n = recv(f->fd, u->buf, DGRAM_MAX, 0);
+		const uint8_t *data = u->buf;
+		size_t len;
+
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR) {
+				/* e.g. ICMP port unreachable on a connected socket: keep the flow. */
+				log_debug("%s: udp recv: %s", f->desc, strerror(errno));
+			}
+			return;
+		}
+		len = (size_t)n;
+		if (f->proxy->ops->udp == PROXY_UDP_SERVER) {
+			struct sockaddr_storage from;
+			if (f->proxy->ops->udp_unwrap(f->proxy->priv, u->buf, len, u->out, &len, &from,
+						      err, sizeof(err)) != PROXY_OK) {
+				flow_drop(f, err, NULL);
+				continue;
+			}
+			data = u->out;
+		}
+		flow_touch(f);
+		u->stats.dgrams_down++;
+		/* Replies always come from the address the client sent to. */
+		u->reply(u->ctx, &f->client, &f->dst, data, len);
+	}
+}
+
+static void flow_send(struct flow *f, const uint8_t *data, size_t len)
+{
+	struct udp_relay *u = f->u;
+	const struct proxy_ops *ops = f->proxy->ops;
+	char err[160];
+
+	if (ops->udp == PROXY_UDP_SERVER) {
+		struct target t;
+		size_t out = 0;
+
+		memset(&t, 0, sizeof(t));
+		t.addr = f->dst;
+		t.port = net_port(&f->dst);
+		if (ops->udp_wrap(f->proxy->priv, &t, data, len, u->out, &out, u->tmp, err,
+				  sizeof(err)) != PROXY_OK) {
+			flow_drop(f, err, NULL);
+			return;
+		}
+		data = u->out;
+		len = out;
+	}
+	if (send(f->fd, data, len, 0) < 0) {
+		flow_drop(f, "send: ", strerror(errno));
+		return;
+	}
+	u->stats.dgrams_up++;
+}
+
+/* Opens the flow's socket towards addr and sends what was queued. */
+static void flow_connect(struct flow *f, const struct sockaddr_storage *addr)
+{
+	struct udp_relay *u = f->u;
+	char a[64], b[96];
+
+	f->fd = net_socket(addr->ss_family, SOCK_DGRAM);
+	if (f->fd < 0) {
+		flow_drop(f, "socket: ", strerror(errno));
+		goto done;
+	}
+	if (net_set_mark(f->fd, relay_fwmark(u->relay)) < 0)
+		log_debug("%s: udp: SO_MARK: %s", f->desc, strerror(errno));
+	if (connect(f->fd, (const struct sockaddr *)addr, net_sockaddr_len(addr)) < 0) {
+		snprintf(b, sizeof(b), "connect to %s: ", net_ntop(addr, a, sizeof(a)));
+		flow_drop(f, b, strerror(errno));
+		close(f->fd);
+		f->fd = -1;
+		goto done;
+	}
+	ev_io_init(&f->io, flow_read_cb, f->fd, EV_READ);
+	f->io.data = f;
+	ev_io_start(u->loop, &f->io);
+	if (f->queued)
+		flow_send(f, f->queued, f->queued_len);
+done:
+	free(f->queued);
+	f->queued = NULL;
+}
+
+static void flow_resolved(void *arg, int err, const struct sockaddr_storage *addr)
+{
+	struct flow *f = arg;
+
+	f->rreq = NULL;
+	if (err) {
+		flow_drop(f, "cannot resolve the proxy server", NULL);
+		free(f->queued);
+		f->queued = NULL;
+		return;
+	}
+	flow_connect(f, addr);
+}
+
+static struct flow *flow_new(struct udp_relay *u, const struct sockaddr_storage *client,
+			     const struct sockaddr_storage *dst, size_t bucket)
+{
+	struct flow *f;
+	char a[64], b[64];
+
+	if (u->stats.flows_active >= u->max_flows && u->lru_tail) {
+		u->stats.flows_evicted++;
+		flow_free(u->lru_tail, "evicted (udp-max-flows reached)");
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->u = u;
+	f->fd = -1;
+	f->client = *client;
+	f->dst = *dst;
+	f->proxy = relay_proxy_get(u->relay);
+	snprintf(f->desc, sizeof(f->desc), "%s -> %s", net_ntop(client, a, sizeof(a)),
+		 net_ntop(dst, b, sizeof(b)));
+	f->hnext = u->buckets[bucket];
+	u->buckets[bucket] = f;
+	lru_push(u, f);
+	f->last = ev_now(u->loop);
+	u->stats.flows_total++;
+	u->stats.flows_active++;
+	log_debug("%s: udp flow opened", f->desc);
+	return f;
+}
+
+void udp_relay_send(struct udp_relay *u, const struct sockaddr_storage *client,
+		    const struct sockaddr_storage *dst, const uint8_t *data, size_t len)
+{
+	size_t bucket = flow_bucket(u, client, dst);
+	struct sockaddr_storage addr;
+	struct flow *f;
+	int rc;
+
+	for (f = u->buckets[bucket]; f; f = f->hnext)
+		if (net_sockaddr_equal(&f->client, client) && net_sockaddr_equal(&f->dst, dst))
+			break;
+	if (f) {
+		flow_touch(f);
+		if (f->fd >= 0)
+			flow_send(f, data, len);
+		else
+			flow_drop(f, "upstream not ready", NULL);
+		return;
+	}
+	f = flow_new(u, client, dst, bucket);
+	if (!f) {
+		u->stats.dropped++;
+		log_error("udp: out of memory");
+		return;
+	}
+	if (f->proxy->ops->udp == PROXY_UDP_TARGET) {
+		flow_connect(f, dst);
+		if (f->fd >= 0)
+			flow_send(f, data, len);
+		return;
+	}
+	f->queued = malloc(len ? len : 1);
+	if (!f->queued) {
+		flow_drop(f, "out of memory", NULL);
+		return;
+	}
+	memcpy(f->queued, data, len);
+	f->queued_len = len;
+	rc = resolver_query(relay_resolver(u->relay), f->proxy->cfg.server, f->proxy->cfg.port,
+			    &addr, flow_resolved, f, &f->rreq);
+	if (rc == 1)
+		flow_connect(f, &addr);
+	else if (rc < 0)
+		flow_resolved(f, 1, NULL);
+}
+
+static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct udp_relay *u = w->data;
+	ev_tstamp now = ev_now(loop);
+
+	(void)revents;
+	while (u->lru_tail && now - u->lru_tail->last >= u->timeout) {
+		u->stats.flows_expired++;
+		flow_free(u->lru_tail, "idle");
+	}
+}
+
+struct udp_relay *udp_relay_new(struct ev_loop *loop, struct relay *relay, unsigned timeout,
+				unsigned max_flows, udp_reply_fn reply, void *ctx)
+{
+	struct udp_relay *u = calloc(1, sizeof(*u));
+
+	if (!u)
+		return NULL;
+	u->loop = loop;
+	u->relay = relay;
+	u->timeout = timeout;
+	u->max_flows = max_flows;
+	u->reply = reply;
+	u->ctx = ctx;
+	u->nbuckets = (size_t)max_flows * 2 + 1;
+	u->buckets = calloc(u->nbuckets, sizeof(*u->buckets));
+	u->buf = malloc(DGRAM_MAX + PROXY_UDP_OVERHEAD);
+	u->tmp = malloc(DGRAM_MAX + PROXY_UDP_OVERHEAD);
+	u->out = malloc(DGRAM_MAX + PROXY_UDP_OVERHEAD);
+	if (!u->buckets || !u->buf || !u->tmp || !u->out) {
+		udp_relay_free(u);
+		return NULL;
+	}
+	ev_timer_init(&u->sweep, sweep_cb, SWEEP_INTERVAL, SWEEP_INTERVAL);
+	u->sweep.data = u;
+	ev_timer_start(loop, &u->sweep);
+	ev_unref(loop);
+	return u;
+}
+
+void udp_relay_free(struct udp_relay *u)
+{
+	if (!u)
+		return;
+	while (u->lru_head)
+		flow_free(u->lru_head, "shutting down");
+	if (ev_is_active(&u->sweep)) {
+		ev_ref(u->loop);
+		ev_timer_stop(u->loop, &u->sweep);
+	}
+	free(u->buckets);
+	free(u->buf);
+	free(u->tmp);
+	free(u->out);
+	free(u);
+}
+
+int udp_relay_enabled(struct udp_relay *u)
+{
+	struct proxy_inst *p = relay_proxy_get(u->relay);
+	int on = p->ops->udp != PROXY_UDP_NONE && p->cfg.udp;
+
+	proxy_inst_put(p);
+	return on;
+}
+
+const struct udp_stats *udp_relay_stats(const struct udp_relay *u)
+{
+	return &u->stats;
+}
