@@ -68,6 +68,50 @@ fi
 write_tun_config tun-socks5 "$(printf '  type: socks5\n  server: 198.18.0.2\n  port: 1080\n')"
 tun_suite tun-socks5 nohalf && tun_stop tun-socks5
 
+# HTTP CONNECT through tinyproxy (no half-close: tinyproxy closes both ways on EOF).
+cat >"$T/tinyproxy.conf" <<EOF
+User nobody
+Group nogroup
+Port 8888
+Listen 198.18.0.2
+Timeout 60
+MaxClients 1024
+Allow 198.18.0.0/15
+DisableViaHeader Yes
+EOF
+bg tinyproxy ns tinyproxy -d -c "$T/tinyproxy.conf"
+if wait_port ns 198.18.0.2 8888; then
+	write_tun_config tun-http "$(printf '  type: http\n  server: 198.18.0.2\n  port: 8888\n')"
+	tun_suite tun-http nohalf && tun_stop tun-http
+else
+	fail tun-http-start "tinyproxy did not listen"
+fi
+
+# The upstream killed mid-transfer: the client's connection ends at once (reset or
+# short read, not a hang) and snet-tun holds nothing for it afterwards.
+bg ss-server-2 ns ss-server -s 198.18.0.2 -p 8389 -k "$PW" -m chacha20-ietf-poly1305
+SS2=$LAST_PID
+wait_port ns 198.18.0.2 8389
+write_tun_config tun-kill "$(printf '  type: ss\n  server: 198.18.0.2\n  port: 8389\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW")"
+if start_snet tun-kill; then
+	fds0=$(fd_count)
+	in_nc timeout 60 $PEER get $TARGET4 $TPORT 2000000000 >"$T/kill.out" 2>&1 &
+	getpid=$!
+	sleep 1.5
+	kill -KILL "$SS2"
+	t0=$SECONDS
+	wait "$getpid"
+	rc=$?
+	if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $((SECONDS - t0)) -le 10 ]; then
+		pass tun-upstream-killed-client-closed
+	else
+		fail tun-upstream-killed-client-closed "rc $rc after $((SECONDS - t0)) s: $(cat "$T/kill.out")"
+	fi
+	check tun-upstream-killed-no-fd-leak fds_back_to "$fds0"
+	check tun-upstream-killed-still-serving kill -0 "$SNET_PID"
+	tun_stop tun-kill
+fi
+
 write_tun_config tun-direct "$(printf '  type: direct\n')"
 if VIA_PROXY=0 tun_suite tun-direct; then
 	# direct to a closed port: the upstream connect is refused, the client gets a RST.
