@@ -279,6 +279,17 @@ static int config_walk_user(struct walk *w, const struct walk_key *k, void *base
 		return -1;
 	if (!c->user[0])
 		return 0;
+	/* What useradd accepts (plus a numeric uid); anything else cannot name a user,
+	 * and control characters must not reach a message. */
+	for (const char *p = c->user; *p; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '_' || *p == '.' || *p == '-' || (*p == '$' && !p[1])) ||
+		    (p == c->user && *p == '-')) {
+			char q[QBUF];
+			return walk_fail(w, "not a user name or uid: %s",
+					 config_quote(c->user, strlen(c->user), q));
+		}
+	}
 	if (privdrop_lookup(c->user, &uid, &gid, why, sizeof(why)) < 0)
 		return walk_fail(w, "%s", why);
 	c->user_uid = (uint32_t)uid;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "capture.h"
@@ -172,6 +173,18 @@ static void app_reload(struct app *a)
 	log_info("reloaded %s", a->cfg.path);
 }
 
+/* Each relayed connection holds two descriptors: take the hard limit, not the soft one. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("cannot raise the descriptor limit: %s", strerror(errno));
+	}
+}
+
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct app *a = w->data;
@@ -196,6 +209,7 @@ static int app_run(struct app *a)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 	ev_signal_init(&a->sig_term, on_signal, SIGTERM);
 	ev_signal_init(&a->sig_int, on_signal, SIGINT);
 	ev_signal_init(&a->sig_hup, on_signal, SIGHUP);
