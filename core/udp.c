@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "log.h"
 #include "net.h"
 #include "relay.h"
@@ -19,6 +20,8 @@
 
 #define DGRAM_MAX 65535
 #define SWEEP_INTERVAL 1.0
+#define QUEUE_MAX 64 /* datagrams held per flow while its upstream is set up */
+#define QUEUE_BYTES 65536 /* and at most this many bytes */
 
 struct flow {
 	struct udp_relay *u;
@@ -30,10 +33,20 @@ struct flow {
 	ev_io io;
 	ev_tstamp last;
 	struct resolve_req *rreq;
-	uint8_t *queued; /* one datagram waiting for the server's address */
-	size_t queued_len;
+	/* datagrams waiting while the upstream is being set up (resolving, association) */
+	uint8_t *queued[QUEUE_MAX];
+	size_t queued_len[QUEUE_MAX];
+	unsigned nqueued;
+	size_t queued_bytes;
 	bool warned;
 	char desc[128];
+	/* PROXY_UDP_ASSOCIATE: the control stream that keeps the association alive */
+	int ctl;
+	ev_io ctl_io;
+	enum { CTL_NONE, CTL_CONNECTING, CTL_HANDSHAKE, CTL_OPEN } ctl_state;
+	struct buf ctl_in, ctl_out;
+	struct sockaddr_storage server;
+	void *pconn; /* the proxy's per-connection state, allocated after the flow */
 };
 
 struct udp_relay {
@@ -107,6 +120,29 @@ static void flow_touch(struct flow *f)
 	}
 }
 
+static void queue_clear(struct flow *f)
+{
+	for (unsigned i = 0; i < f->nqueued; i++)
+		free(f->queued[i]);
+	f->nqueued = 0;
+	f->queued_bytes = 0;
+}
+
+/* Keeps a copy of a datagram until the upstream is ready; false when full. */
+static bool queue_push(struct flow *f, const uint8_t *data, size_t len)
+{
+	uint8_t *c;
+
+	if (f->nqueued >= QUEUE_MAX || f->queued_bytes + len > QUEUE_BYTES ||
+	    !(c = malloc(len ? len : 1)))
+		return false;
+	f->queued_bytes += len;
+	memcpy(c, data, len);
+	f->queued[f->nqueued] = c;
+	f->queued_len[f->nqueued++] = len;
+	return true;
+}
+
 /* The one place a flow ends. */
 static void flow_free(struct flow *f, const char *why)
 {
@@ -123,8 +159,16 @@ static void flow_free(struct flow *f, const char *why)
 		ev_io_stop(u->loop, &f->io);
 		close(f->fd);
 	}
+	if (f->ctl >= 0) {
+		ev_io_stop(u->loop, &f->ctl_io);
+		close(f->ctl);
+	}
+	buf_free(&f->ctl_in);
+	buf_free(&f->ctl_out);
+	if (f->pconn && f->proxy->ops->conn_fini)
+		f->proxy->ops->conn_fini(f->pconn);
 	resolver_cancel(f->rreq);
-	free(f->queued);
+	queue_clear(f);
 	proxy_inst_put(f->proxy);
 	u->stats.flows_active--;
 	free(f);
@@ -160,7 +204,7 @@ static void flow_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		}
 		len = (size_t)n;
-		if (f->proxy->ops->udp == PROXY_UDP_SERVER) {
+		if (f->proxy->ops->udp != PROXY_UDP_TARGET) {
 			struct sockaddr_storage from;
 			if (f->proxy->ops->udp_unwrap(f->proxy->priv, u->buf, len, u->out, &len, &from,
 						      err, sizeof(err)) != PROXY_OK) {
@@ -182,7 +226,7 @@ static void flow_send(struct flow *f, const uint8_t *data, size_t len)
 	const struct proxy_ops *ops = f->proxy->ops;
 	char err[160];
 
-	if (ops->udp == PROXY_UDP_SERVER) {
+	if (ops->udp == PROXY_UDP_SERVER || ops->udp == PROXY_UDP_ASSOCIATE) {
 		struct target t;
 		size_t out = 0;
 
@@ -227,11 +271,134 @@ static void flow_connect(struct flow *f, const struct sockaddr_storage *addr)
 	ev_io_init(&f->io, flow_read_cb, f->fd, EV_READ);
 	f->io.data = f;
 	ev_io_start(u->loop, &f->io);
-	if (f->queued)
-		flow_send(f, f->queued, f->queued_len);
+	for (unsigned i = 0; i < f->nqueued; i++)
+		flow_send(f, f->queued[i], f->queued_len[i]);
 done:
-	free(f->queued);
-	f->queued = NULL;
+	queue_clear(f);
+}
+
+/* ---- SOCKS5-style associations: a control stream, then datagrams ---- */
+
+static int ctl_flush(struct flow *f)
+{
+	while (buf_used(&f->ctl_out) > 0) {
+		ssize_t n = send(f->ctl, buf_head(&f->ctl_out), buf_used(&f->ctl_out), MSG_NOSIGNAL);
+		if (n <= 0)
+			return -1; /* a few bytes into an empty socket buffer: anything else is fatal */
+		buf_consume(&f->ctl_out, (size_t)n);
+	}
+	return 0;
+}
+
+static void ctl_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct flow *f = w->data;
+	struct udp_relay *u = f->u;
+	const struct proxy_ops *ops = f->proxy->ops;
+	struct sockaddr_storage relay;
+	uint8_t tmp[512];
+	char err[200];
+	ssize_t n;
+	int rc, soerr = 0;
+	socklen_t sl = sizeof(soerr);
+
+	(void)revents;
+	if (f->ctl_state == CTL_CONNECTING) {
+		struct target t;
+
+		if (getsockopt(f->ctl, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
+			snprintf(err, sizeof(err), "udp association: connect to the proxy: %s",
+				 strerror(soerr ? soerr : errno));
+			goto fail;
+		}
+		memset(&t, 0, sizeof(t));
+		t.udp_associate = true;
+		t.addr.ss_family = f->dst.ss_family;
+		if (ops->start(f->proxy->priv, f->pconn, &t, &f->ctl_out, err, sizeof(err)) ==
+			    PROXY_ERROR ||
+		    ctl_flush(f) < 0)
+			goto fail;
+		f->ctl_state = CTL_HANDSHAKE;
+		ev_io_stop(loop, w);
+		ev_io_set(w, f->ctl, EV_READ);
+		ev_io_start(loop, w);
+		return;
+	}
+	n = recv(f->ctl, tmp, sizeof(tmp), 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		snprintf(err, sizeof(err), "the proxy closed the UDP association%s%s",
+			 n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
+		goto fail;
+	}
+	if (f->ctl_state == CTL_OPEN)
+		return; /* nothing is expected on an open association */
+	if (buf_append(&f->ctl_in, tmp, (size_t)n) < 0) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto fail;
+	}
+	rc = ops->handshake(f->proxy->priv, f->pconn, &f->ctl_in, &f->ctl_out, err, sizeof(err));
+	if (rc == PROXY_ERROR || ctl_flush(f) < 0)
+		goto fail;
+	if (rc == PROXY_NEED_MORE)
+		return;
+	if (ops->udp_relay_addr(f->pconn, &relay) < 0) {
+		snprintf(err, sizeof(err), "udp association: no relay address");
+		goto fail;
+	}
+	/* An unspecified relay address means "the address you are talking to". */
+	if ((relay.ss_family == AF_INET &&
+	     ((struct sockaddr_in *)&relay)->sin_addr.s_addr == 0) ||
+	    (relay.ss_family == AF_INET6 &&
+	     IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&relay)->sin6_addr))) {
+		uint16_t port = net_port(&relay);
+		relay = f->server;
+		if (relay.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&relay)->sin6_port = htons(port);
+		else
+			((struct sockaddr_in *)&relay)->sin_port = htons(port);
+	}
+	f->ctl_state = CTL_OPEN;
+	flow_connect(f, &relay);
+	return;
+fail:
+	(void)u;
+	log_warn("%s: udp: %s", f->desc, err);
+	flow_free(f, "association failed");
+}
+
+static void ctl_connect(struct flow *f, const struct sockaddr_storage *server)
+{
+	struct udp_relay *u = f->u;
+
+	f->server = *server;
+	f->ctl = net_socket(server->ss_family, SOCK_STREAM);
+	if (f->ctl < 0) {
+		flow_drop(f, "socket: ", strerror(errno));
+		return;
+	}
+	net_set_mark(f->ctl, relay_fwmark(u->relay));
+	if (connect(f->ctl, (const struct sockaddr *)server, net_sockaddr_len(server)) < 0 &&
+	    errno != EINPROGRESS) {
+		flow_drop(f, "connect to the proxy: ", strerror(errno));
+		close(f->ctl);
+		f->ctl = -1;
+		return;
+	}
+	f->ctl_state = CTL_CONNECTING;
+	ev_io_init(&f->ctl_io, ctl_cb, f->ctl, EV_WRITE);
+	f->ctl_io.data = f;
+	ev_io_start(u->loop, &f->ctl_io);
+}
+
+/* The proxy server's address is known: open the datagram path (or its control stream). */
+static void flow_begin(struct flow *f, const struct sockaddr_storage *server)
+{
+	if (f->proxy->ops->udp == PROXY_UDP_ASSOCIATE)
+		ctl_connect(f, server);
+	else
+		flow_connect(f, server);
 }
 
 static void flow_resolved(void *arg, int err, const struct sockaddr_storage *addr)
@@ -241,11 +408,10 @@ static void flow_resolved(void *arg, int err, const struct sockaddr_storage *add
 	f->rreq = NULL;
 	if (err) {
 		flow_drop(f, "cannot resolve the proxy server", NULL);
-		free(f->queued);
-		f->queued = NULL;
+		queue_clear(f);
 		return;
 	}
-	flow_connect(f, addr);
+	flow_begin(f, addr);
 }
 
 static struct flow *flow_new(struct udp_relay *u, const struct sockaddr_storage *client,
@@ -258,14 +424,20 @@ static struct flow *flow_new(struct udp_relay *u, const struct sockaddr_storage 
 		u->stats.flows_evicted++;
 		flow_free(u->lru_tail, "evicted (udp-max-flows reached)");
 	}
-	f = calloc(1, sizeof(*f));
-	if (!f)
+	struct proxy_inst *p = relay_proxy_get(u->relay);
+
+	f = calloc(1, sizeof(*f) + p->ops->conn_size);
+	if (!f) {
+		proxy_inst_put(p);
 		return NULL;
+	}
 	f->u = u;
 	f->fd = -1;
+	f->ctl = -1;
+	f->pconn = f + 1;
 	f->client = *client;
 	f->dst = *dst;
-	f->proxy = relay_proxy_get(u->relay);
+	f->proxy = p;
 	snprintf(f->desc, sizeof(f->desc), "%s -> %s", net_ntop(client, a, sizeof(a)),
 		 net_ntop(dst, b, sizeof(b)));
 	f->hnext = u->buckets[bucket];
@@ -293,7 +465,9 @@ void udp_relay_send(struct udp_relay *u, const struct sockaddr_storage *client,
 		flow_touch(f);
 		if (f->fd >= 0)
 			flow_send(f, data, len);
-		else
+		else if (!(f->rreq || f->ctl_state == CTL_CONNECTING ||
+			   f->ctl_state == CTL_HANDSHAKE) ||
+			 !queue_push(f, data, len)) /* queued: sent once the upstream is ready */
 			flow_drop(f, "upstream not ready", NULL);
 		return;
 	}
@@ -309,17 +483,14 @@ void udp_relay_send(struct udp_relay *u, const struct sockaddr_storage *client,
 			flow_send(f, data, len);
 		return;
 	}
-	f->queued = malloc(len ? len : 1);
-	if (!f->queued) {
+	if (!queue_push(f, data, len)) {
 		flow_drop(f, "out of memory", NULL);
 		return;
 	}
-	memcpy(f->queued, data, len);
-	f->queued_len = len;
 	rc = resolver_query(relay_resolver(u->relay), f->proxy->cfg.server, f->proxy->cfg.port,
 			    &addr, flow_resolved, f, &f->rreq);
 	if (rc == 1)
-		flow_connect(f, &addr);
+		flow_begin(f, &addr);
 	else if (rc < 0)
 		flow_resolved(f, 1, NULL);
 }

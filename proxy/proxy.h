@@ -33,6 +33,9 @@ enum proxy_udp {
 	PROXY_UDP_NONE = 0, /* no UDP relay */
 	PROXY_UDP_TARGET, /* datagrams go to the target itself, unchanged (direct) */
 	PROXY_UDP_SERVER, /* datagrams go to the proxy server's UDP port, wrapped (ss) */
+	PROXY_UDP_ASSOCIATE, /* a control stream first (start/handshake with a target whose
+			      * udp_associate is set), then wrapped datagrams to the relay
+			      * address it names (socks5) */
 };
 
 /* Where a stream should go: by name when host[0] != 0, else by addr. */
@@ -40,6 +43,7 @@ struct target {
 	char host[256];
 	uint16_t port; /* host byte order */
 	struct sockaddr_storage addr; /* family AF_INET/AF_INET6, port set too */
+	bool udp_associate; /* socks5: ask for a UDP association, not a stream */
 };
 
 struct proxy_ops {
@@ -89,6 +93,9 @@ struct proxy_ops {
 	 * the address it says it came from into *from. PROXY_OK or PROXY_ERROR. */
 	int (*udp_unwrap)(void *priv, const uint8_t *in, size_t len, uint8_t *out, size_t *outlen,
 			  struct sockaddr_storage *from, char *err, size_t errlen);
+	/* PROXY_UDP_ASSOCIATE: after the handshake, the relay address the server named
+	 * (port set; the address may be unspecified: then it is the server's). 0 or -1. */
+	int (*udp_relay_addr)(void *conn, struct sockaddr_storage *out);
 };
 
 /* The ops for a config's proxy type. */

@@ -17,7 +17,7 @@
 #define SOCKS5_NAME_MAX 255
 
 enum { SOCKS5_METHOD_NONE = 0x00, SOCKS5_METHOD_USERPASS = 0x02, SOCKS5_METHOD_REJECT = 0xff };
-enum { SOCKS5_CMD_CONNECT = 1 };
+enum { SOCKS5_CMD_CONNECT = 1, SOCKS5_CMD_UDP_ASSOCIATE = 3 };
 enum { SOCKS5_ATYP_IPV4 = 1, SOCKS5_ATYP_DOMAIN = 3, SOCKS5_ATYP_IPV6 = 4 };
 
 enum socks5_state { SOCKS5_IDLE = 0, SOCKS5_METHOD, SOCKS5_AUTH, SOCKS5_REPLY, SOCKS5_OPEN };
@@ -35,6 +35,8 @@ struct socks5_conn {
 	 * method is agreed: VER CMD RSV ATYP DST.ADDR DST.PORT. */
 	uint16_t req_len;
 	uint8_t req[4 + 1 + SOCKS5_NAME_MAX + 2];
+	bool udp; /* a UDP ASSOCIATE: bnd is the relay address from the reply */
+	struct sockaddr_storage bnd;
 };
 
 static int socks5_init(const struct config_proxy *cfg, void **priv, char *err, size_t errlen)
@@ -90,8 +92,18 @@ static int socks5_encode_request(struct socks5_conn *c, const struct target *t, 
 	size_t len;
 
 	*p++ = SOCKS5_VER;
-	*p++ = SOCKS5_CMD_CONNECT;
+	*p++ = t->udp_associate ? SOCKS5_CMD_UDP_ASSOCIATE : SOCKS5_CMD_CONNECT;
 	*p++ = 0;
+	c->udp = t->udp_associate;
+	if (t->udp_associate) {
+		/* RFC 1928: all zeros when the client does not know where it will send from;
+		 * of the family of the destinations it will reach (dante relays only those). */
+		size_t alen = t->addr.ss_family == AF_INET6 ? 16 : 4;
+		*p++ = alen == 16 ? SOCKS5_ATYP_IPV6 : SOCKS5_ATYP_IPV4;
+		memset(p, 0, alen + 2);
+		c->req_len = (uint16_t)(3 + 1 + alen + 2);
+		return 0;
+	}
 	if (t->host[0]) {
 		char literal[SOCKS5_NAME_MAX + 1];
 		uint8_t ip[16];
@@ -294,8 +306,28 @@ static int socks5_connect_reply(struct socks5_conn *c, struct cursor *cur, char 
 			 atyp);
 		return PROXY_ERROR;
 	}
-	if (!cursor_skip(cur, addrlen + 2)) /* BND.ADDR, BND.PORT */
+	if (c->udp && atyp != SOCKS5_ATYP_DOMAIN) {
+		uint8_t a[16], port[2];
+		if (!cursor_bytes(cur, a, addrlen) || !cursor_bytes(cur, port, 2))
+			return PROXY_NEED_MORE;
+		memset(&c->bnd, 0, sizeof(c->bnd));
+		if (atyp == SOCKS5_ATYP_IPV4) {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&c->bnd;
+			s4->sin_family = AF_INET;
+			memcpy(&s4->sin_addr, a, 4);
+			memcpy(&s4->sin_port, port, 2);
+		} else {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&c->bnd;
+			s6->sin6_family = AF_INET6;
+			memcpy(&s6->sin6_addr, a, 16);
+			memcpy(&s6->sin6_port, port, 2);
+		}
+	} else if (c->udp) {
+		snprintf(err, errlen, "socks5 proxy named its UDP relay by host name (unsupported)");
+		return PROXY_ERROR;
+	} else if (!cursor_skip(cur, addrlen + 2)) { /* BND.ADDR, BND.PORT */
 		return PROXY_NEED_MORE;
+	}
 	c->state = SOCKS5_OPEN;
 	return PROXY_OK;
 }
@@ -334,6 +366,90 @@ static int socks5_handshake(void *priv, void *conn, struct buf *in, struct buf *
 	}
 }
 
+/* UDP request header (RFC 1928 section 7): RSV(2) FRAG ATYP DST.ADDR DST.PORT DATA. */
+static int socks5_udp_wrap(void *priv, const struct target *t, const uint8_t *in, size_t len,
+			   uint8_t *out, size_t *outlen, uint8_t *tmp, char *err, size_t errlen)
+{
+	size_t n = 0;
+
+	(void)priv;
+	(void)tmp;
+	out[n++] = 0;
+	out[n++] = 0;
+	out[n++] = 0; /* no fragmentation */
+	if (t->addr.ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&t->addr;
+		out[n++] = SOCKS5_ATYP_IPV4;
+		memcpy(out + n, &s4->sin_addr, 4);
+		n += 4;
+		memcpy(out + n, &s4->sin_port, 2);
+	} else if (t->addr.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&t->addr;
+		out[n++] = SOCKS5_ATYP_IPV6;
+		memcpy(out + n, &s6->sin6_addr, 16);
+		n += 16;
+		memcpy(out + n, &s6->sin6_port, 2);
+	} else {
+		snprintf(err, errlen, "socks5 udp: target has no address");
+		return PROXY_ERROR;
+	}
+	n += 2;
+	memcpy(out + n, in, len);
+	*outlen = n + len;
+	return PROXY_OK;
+}
+
+static int socks5_udp_unwrap(void *priv, const uint8_t *in, size_t len, uint8_t *out,
+			     size_t *outlen, struct sockaddr_storage *from, char *err, size_t errlen)
+{
+	struct cursor c = cursor_make(in, len);
+	uint8_t rsv[2], frag, atyp, a[16], port[2];
+
+	(void)priv;
+	memset(from, 0, sizeof(*from));
+	if (!cursor_bytes(&c, rsv, 2) || !cursor_u8(&c, &frag) || !cursor_u8(&c, &atyp))
+		goto bad;
+	if (frag != 0) {
+		snprintf(err, errlen, "socks5 udp: fragment %u dropped (reassembly unsupported)", frag);
+		return PROXY_ERROR;
+	}
+	if (atyp == SOCKS5_ATYP_IPV4) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)from;
+		if (!cursor_bytes(&c, a, 4) || !cursor_bytes(&c, port, 2))
+			goto bad;
+		s4->sin_family = AF_INET;
+		memcpy(&s4->sin_addr, a, 4);
+		memcpy(&s4->sin_port, port, 2);
+	} else if (atyp == SOCKS5_ATYP_IPV6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)from;
+		if (!cursor_bytes(&c, a, 16) || !cursor_bytes(&c, port, 2))
+			goto bad;
+		s6->sin6_family = AF_INET6;
+		memcpy(&s6->sin6_addr, a, 16);
+		memcpy(&s6->sin6_port, port, 2);
+	} else {
+		uint8_t l;
+		if (atyp != SOCKS5_ATYP_DOMAIN || !cursor_u8(&c, &l) || !cursor_skip(&c, (size_t)l + 2))
+			goto bad;
+	}
+	*outlen = cursor_left(&c);
+	memcpy(out, in + c.off, *outlen);
+	return PROXY_OK;
+bad:
+	snprintf(err, errlen, "socks5 udp: truncated or bad header");
+	return PROXY_ERROR;
+}
+
+static int socks5_udp_relay_addr(void *conn, struct sockaddr_storage *out)
+{
+	const struct socks5_conn *c = conn;
+
+	if (!c->udp || c->state != SOCKS5_OPEN)
+		return -1;
+	*out = c->bnd;
+	return 0;
+}
+
 const struct proxy_ops proxy_socks5_ops = {
 	.name = "socks5",
 	.dial_target = false,
@@ -346,4 +462,8 @@ const struct proxy_ops proxy_socks5_ops = {
 	.encode = NULL,
 	.decode = NULL,
 	.conn_fini = NULL,
+	.udp = PROXY_UDP_ASSOCIATE,
+	.udp_wrap = socks5_udp_wrap,
+	.udp_unwrap = socks5_udp_unwrap,
+	.udp_relay_addr = socks5_udp_relay_addr,
 };

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tun mode, UDP: datagrams routed into the tun become flows relayed through ss-server's
-# UDP relay (-u) or directly; 10 000 echoes of mixed sizes up to the MTU over IPv4 and
+# UDP relay (-u), dante-server's UDP ASSOCIATE, or directly; 10 000 echoes of mixed sizes up to the MTU over IPv4 and
 # IPv6 with the loss reported, replies carrying the original destination as source
 # (the client's connected socket only accepts those), the flow bound, UDP switched off.
 TUN_MODE=1
@@ -14,7 +14,7 @@ wait_port ns 198.18.0.2 8388
 N=${UDP_COUNT:-10000}
 LOSS=${UDP_MAX_LOSS:-2}
 
-udp_suite() { # NAME MAX4 MAX6
+udp_suite() { # NAME MAX4 MAX6 (MAX6 "-": IPv4 only)
 	local n=$1
 	if ! start_snet "$n"; then
 		fail "$n-ready" "no ready line: $(tail -n 3 "$T/snet-$n.log" | tr '\n' ' ')"
@@ -26,6 +26,7 @@ udp_suite() { # NAME MAX4 MAX6
 	for fam in 4 6; do
 		local host=$TARGET4 max=$2
 		[ $fam = 6 ] && host=$TARGET6 max=$3
+		[ "$max" = - ] && continue
 		if out=$(in_nc timeout 150 $PEER udp $host 7000 "$N" "$max" "$LOSS" 2>&1); then
 			pass "$n-udp$fam-echo-$N ($out)"
 		else
@@ -51,6 +52,33 @@ if udp_suite udp-ss $((1472 - 55)) $((1452 - 67)); then
 	check udp-ss-still-serving kill -0 "$SNET_PID"
 	check udp-ss-echo-after-eviction in_nc timeout 30 $PEER udp $TARGET4 7000 100 512 "$LOSS"
 	check_exit udp-ss-sigterm-exit-0 udp-ss
+fi
+
+# dante-server: SOCKS5 UDP ASSOCIATE (a control connection per flow, then datagrams with
+# the RFC 1928 header to the relay address dante names).
+cat >"$T/danted.conf" <<EOF
+logoutput: $T/danted-internal.log
+internal: 198.18.0.2 port = 1082
+external: 198.18.1.2
+external: fd00:1::2
+socksmethod: none
+clientmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass { from: 198.18.0.0/15 to: 0.0.0.0/0 }
+socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 }
+socks pass { from: 0.0.0.0/0 to: ::/0 }
+EOF
+bg danted ns danted -f "$T/danted.conf" -N 2 -p "$T/danted.pid"
+if wait_port ns 198.18.0.2 1082; then
+	write_tun_config udp-socks5 "$(printf '  type: socks5\n  server: 198.18.0.2\n  port: 1082\n')"
+	# The RFC 1928 header is 10 bytes on top of the datagram. IPv4 only: dante relays
+	# IPv6 datagrams only for a client whose control connection is IPv6 too.
+	if udp_suite udp-socks5 $((1472 - 10)) -; then
+		check_exit udp-socks5-sigterm-exit-0 udp-socks5
+	fi
+else
+	fail udp-socks5-start "danted did not listen: $(tail -n 3 "$T/danted.log" | tr '\n' ' ')"
 fi
 
 write_tun_config udp-direct "$(printf '  type: direct\n')"
