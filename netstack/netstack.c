@@ -537,6 +537,30 @@ static int ip6_upper_proto(const uint8_t *p, size_t n, bool *fragmented)
 	return -1;
 }
 
+/* lwIP 2.1.3's tcp_receive() asserts (aborts) when a segment's sequence number is about
+ * 2^31 away from the connection's rcv_nxt: its "between" test wraps and the trim offset
+ * is then "insane". No real peer sends that, so such a segment is dropped here, after
+ * finding its connection the way tcp_input() will (a walk of the active list). */
+static bool tcp_seq_sane(bool v6, const uint8_t *src, const uint8_t *dst, const uint8_t *t)
+{
+	u16_t sport = (u16_t)(t[0] << 8 | t[1]), dport = (u16_t)(t[2] << 8 | t[3]);
+	u32_t seq = (u32_t)t[4] << 24 | (u32_t)t[5] << 16 | (u32_t)t[6] << 8 | t[7];
+
+	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
+		if (pcb->remote_port != sport || pcb->local_port != dport ||
+		    IP_IS_V6_VAL(pcb->remote_ip) != v6)
+			continue;
+		if (v6 ? memcmp(ip_2_ip6(&pcb->remote_ip)->addr, src, 16) ||
+				 memcmp(ip_2_ip6(&pcb->local_ip)->addr, dst, 16)
+		       : memcmp(&ip_2_ip4(&pcb->remote_ip)->addr, src, 4) ||
+				 memcmp(&ip_2_ip4(&pcb->local_ip)->addr, dst, 4))
+			continue;
+		s32_t d = (s32_t)(seq - pcb->rcv_nxt);
+		return d > -0x10000000 && d < 0x10000000;
+	}
+	return true;
+}
+
 /* Checks the header, points the netif at the destination, prepares a listener for a
  * SYN. false: drop the packet. */
 static bool prepare_input(struct netstack *ns, const uint8_t *p, size_t n)
@@ -592,7 +616,9 @@ static bool prepare_input(struct netstack *ns, const uint8_t *p, size_t n)
 		proto = p[6];
 		/* Every fragment's header names the upper layer; the first one's counts. */
 		upper = ip6_upper_proto(p, total, &fragmented);
-		if (upper == IPPROTO_UDPLITE || (upper == IPPROTO_TCP && fragmented))
+		/* TCP behind extension headers would escape the checks below (and no TCP
+		 * stack we serve sends it that way). */
+		if (upper == IPPROTO_UDPLITE || (upper == IPPROTO_TCP && (fragmented || proto != upper)))
 			return false;
 		memcpy(ip_2_ip6(&ns->netif.ip6_addr[0])->addr, p + 24, 16);
 		IP_SET_TYPE_VAL(ns->netif.ip6_addr[0], IPADDR_TYPE_V6);
@@ -613,6 +639,10 @@ static bool prepare_input(struct netstack *ns, const uint8_t *p, size_t n)
 	if (proto == IPPROTO_TCP && l4 && n >= l4 + 20) {
 		const uint8_t *t = p + l4;
 		uint8_t flags = t[13];
+		bool v6 = (p[0] >> 4) == 6;
+		if (!(flags & 0x02) &&
+		    !tcp_seq_sane(v6, v6 ? p + 8 : p + 12, v6 ? p + 24 : p + 16, t))
+			return false;
 		/* SYN without ACK: a new connection; make sure its port has a listener. */
 		if ((flags & 0x12) == 0x02 && !ensure_listener(ns, (u16_t)(t[2] << 8 | t[3]))) {
 			log_warn("tun: cannot listen on port %u (out of memory, or the port is busy)",
