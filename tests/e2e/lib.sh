@@ -111,7 +111,7 @@ wait_port() {
 	local where=$1 addr=$2 port=$3 i ns=$NC
 	[ "$where" = ns ] && ns=$NS
 	for i in $(seq 100); do
-		ip netns exec "$ns" ss -Hltn "src $addr and sport = :$port" 2>/dev/null | grep -q . && return 0
+		ip netns exec "$ns" ss -Hltn "src $addr and sport = :$port" 2>/dev/null | grep -c . >/dev/null && return 0
 		sleep 0.1
 	done
 	return 1
@@ -168,7 +168,7 @@ dns:
 EOF
 }
 
-routes_present() { in_nc ip rule show | grep -q 'lookup 21326'; }
+routes_present() { in_nc ip rule show | grep -c 'lookup 21326' >/dev/null; }
 
 # start_snet NAME: runs snet-tun -c $T/NAME.yaml in the client namespace, waits for ready.
 start_snet() {

@@ -63,7 +63,7 @@ out=$("$BIN" -c "$T/nonexistent.yaml" --check 2>&1)
 rc=$?
 [ $rc -eq 1 ] && [ "${out#"$T/nonexistent.yaml"}" != "$out" ] && pass cli-missing-file || fail cli-missing-file "exit $rc: $out"
 check cli-version "$BIN" --version
-"$BIN" --help | grep -q -- --cleanup && pass cli-help || fail cli-help "no usage text"
+"$BIN" --help | grep -c -- --cleanup >/dev/null && pass cli-help || fail cli-help "no usage text"
 "$BIN" --bogus >/dev/null 2>&1
 rc=$?
 [ $rc -ne 0 ] && pass cli-bad-flag || fail cli-bad-flag "exit 0 on an unknown flag"

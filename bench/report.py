@@ -1,0 +1,366 @@
+#!/usr/bin/env python3
+"""report.py -- bench/run's report: the table, bench/out/results.json, the chart and the
+goal check, from the raw numbers one run collected.
+
+report.py RAW META GOALS OUTDIR [--check]
+  RAW    lines "PEER|METRIC|VALUE" (VALUE a number)
+  META   JSON object: method, seconds, mtu, kernel, date, counts, notes, ...
+  GOALS  bench/goals.yaml
+Writes OUTDIR/results.json, OUTDIR/table.txt, OUTDIR/chart.png (gnuplot) and prints the
+table and the goals. With --check, exits 1 when a goal that could be evaluated failed.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+PEERS = [
+    ("bare", "bare veth"),
+    ("tun-ss", "snet-tun tun + ss"),
+    ("tun-direct", "snet-tun tun + direct"),
+    ("redir-ss", "snet-tun redirect + ss"),
+    ("ss-redir", "ss-redir + ss-server"),
+    ("redsocks", "redsocks -> microsocks"),
+    ("redir-socks5", "snet-tun redirect + socks5 -> microsocks"),
+    ("hev", "hev-socks5-tunnel -> ss-local"),
+]
+LABEL = dict(PEERS)
+LABEL["ceiling"] = "min(cipher, veth)"
+ORDER = [p for p, _ in PEERS]
+
+VARIANTS = [("tcp1-up", "TCP 1 stream upload"), ("tcp1-down", "TCP 1 stream download"),
+            ("tcp8-up", "TCP 8 streams upload"), ("tcp8-down", "TCP 8 streams download")]
+
+
+def baseline_peer(peer, group, m):
+    """Which peer a number is compared with (same run), or None."""
+    have = lambda p: p in m
+    if group == "tput":
+        return {"tun-ss": "hev" if have("hev") else "ss-redir", "tun-direct": "bare",
+                "redir-ss": "ss-redir", "ss-redir": "bare", "redsocks": "bare",
+                "redir-socks5": "redsocks", "hev": "bare"}.get(peer)
+    if group == "cpu":
+        return {"tun-ss": "hev" if have("hev") else "ss-redir", "redir-ss": "ss-redir",
+                "redir-socks5": "redsocks"}.get(peer)
+    if group == "conn":
+        return {"tun-ss": "ss-redir", "redir-ss": "ss-redir", "ss-redir": "bare",
+                "redsocks": "bare", "hev": "bare"}.get(peer)
+    if group == "rss":
+        return {"tun-ss": "ss-redir", "redir-ss": "ss-redir", "hev": "ss-redir"}.get(peer)
+    if group == "udp":
+        return {"tun-ss": "ss-redir" if have("ss-redir") and "udp-high-dps" in m["ss-redir"] else "bare",
+                "ss-redir": "bare"}.get(peer)
+    return None
+
+
+def load_raw(path):
+    m = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            peer, metric, value = line.split("|")
+            try:
+                m.setdefault(peer, {})[metric] = float(value)
+            except ValueError:
+                pass
+    return m
+
+
+def parse_goals(path):
+    """The small YAML subset goals.yaml uses: a top-level list of flat mappings."""
+    goals, cur = [], None
+    with open(path) as f:
+        for raw in f:
+            line = raw.rstrip("\n")
+            s = line.strip()
+            if not s or s.startswith("#") or s == "goals:":
+                continue
+            if s.startswith("- "):
+                cur = {}
+                goals.append(cur)
+                s = s[2:].strip()
+            if cur is None or ":" not in s:
+                raise SystemExit("goals.yaml: cannot read line: %r" % line)
+            k, v = s.split(":", 1)
+            v = v.strip()
+            if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
+                v = v[1:-1]
+            if k.strip() in ("min", "max"):
+                v = float(v)
+            cur[k.strip()] = v
+    return goals
+
+
+def get(m, key):
+    peer, metric = key.split("/", 1)
+    return m.get(peer, {}).get(metric)
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "-"
+    if abs(v) >= 100:
+        return "%.0f%s" % (v, unit)
+    if abs(v) >= 10:
+        return "%.1f%s" % (v, unit)
+    return "%.2f%s" % (v, unit)
+
+
+def build_rows(m, meta):
+    rows = []  # (case, peer, metric, value, baseline label, baseline value, ratio)
+
+    def add(case, peer, metric_key, metric_name, group):
+        v = m.get(peer, {}).get(metric_key)
+        if v is None:
+            return
+        bp = baseline_peer(peer, group, m)
+        bv = m.get(bp, {}).get(metric_key) if bp else None
+        ratio = v / bv if (bv not in (None, 0)) else None
+        rows.append((case, LABEL[peer], metric_name, v, LABEL[bp] if bv is not None else "",
+                     bv, ratio))
+
+    for vk, vname in VARIANTS:
+        for p in ORDER:
+            add(vname, p, vk + "-gbps", "Gbit/s", "tput")
+            add(vname, p, vk + "-cpu-client", "client cpu s/GB", "cpu")
+            add(vname, p, vk + "-cpu-server", "server cpu s/GB", "cpu")
+    # Fraction of the ceiling: the lower of the cipher's one-core seal+open rate and the
+    # bare veth of the same direction.
+    for vk, vname in VARIANTS[:2]:
+        c = m.get("ceiling", {}).get(vk + "-gbps")
+        for p in ("tun-ss", "redir-ss", "ss-redir", "hev"):
+            v = m.get(p, {}).get(vk + "-gbps")
+            if v is not None and c:
+                rows.append(("cipher ceiling, " + vname[6:], LABEL[p], "Gbit/s", v,
+                             LABEL["ceiling"], c, v / c))
+    cc = meta.get("connsetup", {})
+    cname = "connection setup (%s conns, %s at a time)" % (cc.get("count", "?"), cc.get("concurrency", "?"))
+    for p in ORDER:
+        add(cname, p, "conn-rate", "conns/s", "conn")
+        add(cname, p, "conn-p50-ms", "p50 ms to 1st byte", "conn")
+        add(cname, p, "conn-p99-ms", "p99 ms to 1st byte", "conn")
+    mem = meta.get("memory", {})
+    for key, count in (("rss-kib-small", mem.get("small")), ("rss-kib-large", mem.get("large"))):
+        for p in ORDER:
+            n = m.get(p, {}).get(key.replace("kib", "count"))
+            add("idle memory, %s conns" % (int(n) if n else count), p, key, "KiB RSS/conn", "rss")
+    u = meta.get("udp", {})
+    for lvl in ("low", "high"):
+        case = "UDP %s Mbit/s offered, %s-byte datagrams" % (u.get(lvl + "_mbit", "?"), u.get("size", "?"))
+        for p in ORDER:
+            add(case, p, "udp-%s-dps" % lvl, "datagrams/s received", "udp")
+            add(case, p, "udp-%s-loss" % lvl, "loss %", "udp")
+    return rows
+
+
+def table_text(rows, meta):
+    out = []
+    head = ("case", "peer", "metric", "value", "baseline", "ratio")
+    w = [max(len(head[0]), *(len(r[0]) for r in rows)) if rows else 10,
+         max(len(head[1]), *(len(r[1]) for r in rows)) if rows else 10,
+         max(len(head[2]), *(len(r[2]) for r in rows)) if rows else 10, 9, 36, 7]
+    line = "%-*s  %-*s  %-*s  %*s  %-*s  %*s"
+    out.append(line % (w[0], head[0], w[1], head[1], w[2], head[2], w[3], head[3], w[4], head[4], w[5], head[5]))
+    prev = None
+    for case, peer, metric, v, bl, bv, ratio in rows:
+        if prev is not None and case != prev:
+            out.append("")
+        prev = case
+        base = "%s (%s)" % (fmt(bv), bl) if bl else "-"
+        out.append(line % (w[0], case, w[1], peer, w[2], metric, w[3], fmt(v), w[4], base,
+                           w[5], "%.2fx" % ratio if ratio is not None else "-"))
+    return "\n".join(out)
+
+
+def check_goals(goals, m):
+    res = []
+    for g in goals:
+        v = get(m, g["value"])
+        b = get(m, g["baseline"]) if g.get("baseline") else 1.0
+        r = {"id": g.get("id"), "what": g.get("what", ""), "value": v,
+             "baseline": b if g.get("baseline") else None, "min": g.get("min"), "max": g.get("max")}
+        if v is None or b in (None, 0):
+            r["status"] = "skip"
+            r["why"] = "not measured: %s" % (g["value"] if v is None else g["baseline"])
+        else:
+            ratio = v / b
+            r["ratio"] = ratio
+            ok = True
+            if "min" in g and ratio < g["min"]:
+                ok = False
+            if "max" in g and ratio > g["max"]:
+                ok = False
+            r["status"] = "pass" if ok else "FAIL"
+        res.append(r)
+    return res
+
+
+def goals_text(res):
+    out = ["goals (bench/goals.yaml):"]
+    for r in res:
+        bound = (">= %g" % r["min"]) if r.get("min") is not None else ("<= %g" % r["max"])
+        if r["status"] == "skip":
+            out.append("  %-4s  %-34s %s  (%s)" % ("skip", r["id"], r["what"], r["why"]))
+        else:
+            got = ("%.2fx" % r["ratio"]) if r["baseline"] is not None else fmt(r["ratio"])
+            out.append("  %-4s  %-34s %s: %s, goal %s" % (r["status"], r["id"], r["what"], got, bound))
+    return "\n".join(out)
+
+
+def chart(m, meta, outdir):
+    gp = shutil.which("gnuplot")
+    if not gp:
+        return "gnuplot not found: no chart"
+    d = os.path.join(outdir, ".chart")
+    os.makedirs(d, exist_ok=True)
+    present = [p for p in ORDER if p in m]
+
+    def val(p, k):
+        v = m.get(p, {}).get(k)
+        return "-" if v is None else "%.6g" % v
+
+    def write(name, peers, keys):
+        with open(os.path.join(d, name), "w") as f:
+            for p in peers:
+                f.write('"%s" %s\n' % (LABEL[p].replace(" -> ", "\\n-> ").replace(" + ", "\\n+ "),
+                                       " ".join(val(p, k) for k in keys)))
+        return os.path.join(d, name)
+
+    tput = write("tput.dat", present, [v + "-gbps" for v, _ in VARIANTS])
+    cpu_peers = [p for p in present if p != "bare"]
+    cpu = write("cpu.dat", cpu_peers, ["tcp1-up-cpu-client", "tcp1-down-cpu-client",
+                                       "tcp1-up-cpu-server", "tcp1-down-cpu-server"])
+    conn_peers = [p for p in present if "conn-p99-ms" in m.get(p, {})]
+    conn = write("conn.dat", conn_peers, ["conn-p50-ms", "conn-p99-ms", "conn-rate"])
+    rss_peers = [p for p in present if "rss-kib-small" in m.get(p, {})]
+    rss = write("rss.dat", rss_peers, ["rss-kib-small", "rss-kib-large"])
+    udp_peers = [p for p in present if "udp-high-dps" in m.get(p, {})]
+    udp = write("udp.dat", udp_peers, ["udp-low-dps", "udp-high-dps", "udp-low-loss", "udp-high-loss"])
+    png = os.path.join(outdir, "chart.png")
+    ceil = m.get("ceiling", {})
+    mem = meta.get("memory", {})
+    u = meta.get("udp", {})
+    script = """
+set terminal pngcairo size 1800,1700 font ",10"
+set output "%(png)s"
+set datafile missing "-"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set grid ytics
+set key top right
+set xtics nomirror font ",9"
+set yrange [0:*]
+set multiplot title "snet-tun bench, %(method)s, %(secs)s s per case, veth MTU 1500, %(date)s"
+set origin 0,0.66
+set size 1,0.33
+set title "TCP throughput, iperf3 (Gbit/s); cipher one-core seal+open ceiling %(ceiling)s Gbit/s"
+set ylabel "Gbit/s"
+plot "%(tput)s" using 2:xtic(1) title "1 stream up", "" using 3 title "1 stream down", \\
+     "" using 4 title "8 streams up", "" using 5 title "8 streams down"
+set origin 0,0.33
+set size 0.5,0.33
+set title "CPU seconds per GB moved, 1 stream (lower is better)"
+set ylabel "s/GB"
+plot "%(cpu)s" using 2:xtic(1) title "client-side proxy, up", "" using 3 title "client-side proxy, down", \\
+     "" using 4 title "server side (ss-server/microsocks), up", "" using 5 title "server side, down"
+set origin 0.5,0.33
+set size 0.5,0.33
+set title "Connection setup: connect() to first reply byte (ms, lower is better)"
+set ylabel "ms"
+plot "%(conn)s" using 2:xtic(1) title "p50", "" using 3 title "p99"
+set origin 0,0
+set size 0.5,0.33
+set title "RSS per idle proxied connection (KiB, lower is better)"
+set ylabel "KiB"
+plot "%(rss)s" using 2:xtic(1) title "%(small)s conns", "" using 3 title "%(large)s conns"
+set origin 0.5,0
+set size 0.5,0.33
+set title "UDP through the path: datagrams/s received (%(size)s-byte datagrams)"
+set ylabel "datagrams/s"
+plot "%(udp)s" using 2:xtic(1) title "offered %(low)s Mbit/s", "" using 3 title "offered %(high)s Mbit/s"
+unset multiplot
+""" % {"png": png, "tput": tput, "cpu": cpu, "conn": conn, "rss": rss, "udp": udp,
+       "method": meta.get("method"), "secs": meta.get("seconds"), "date": meta.get("date", ""),
+       "ceiling": fmt(meta.get("cipher", {}).get("sealopen_gbps")),
+       "small": mem.get("small", "?"), "large": mem.get("large_used", mem.get("large", "?")),
+       "size": u.get("size", "?"), "low": u.get("low_mbit", "?"), "high": u.get("high_mbit", "?")}
+    sp = os.path.join(d, "chart.gp")
+    with open(sp, "w") as f:
+        f.write(script)
+    r = subprocess.run([gp, sp], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        return "gnuplot failed: " + r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "gnuplot failed"
+    shutil.rmtree(d, ignore_errors=True)
+    return None
+
+
+def main(argv):
+    if len(argv) < 4:
+        print(__doc__)
+        return 2
+    raw, metaf, goalsf, outdir = argv[:4]
+    check = "--check" in argv[4:]
+    m = load_raw(raw)
+    with open(metaf) as f:
+        meta = json.load(f)
+    # The ceiling a ss path could reach: the cipher's seal+open rate on one core, or the
+    # bare veth of the same direction, whichever is lower.
+    cg = meta.get("cipher", {}).get("sealopen_gbps")
+    for vk, _ in VARIANTS:
+        veth = m.get("bare", {}).get(vk + "-gbps")
+        cands = [x for x in (cg, veth) if x]
+        if cands:
+            m.setdefault("ceiling", {})[vk + "-gbps"] = min(cands)
+    rows = build_rows(m, meta)
+    text = table_text(rows, meta)
+    goals = check_goals(parse_goals(goalsf), m)
+    gtext = goals_text(goals)
+    c = meta.get("cipher", {})
+    header = ("cipher %s: seal %s MB/s, open %s MB/s, seal+open %s MB/s on one core = ceiling %s Gbit/s\n"
+              "  (the ceiling: a proxied byte is sealed by the client-side proxy and opened by\n"
+              "  ss-server, both on this machine's shared cores, so the rate at which one core\n"
+              "  does both is the most a ss path can carry per core; compared below with\n"
+              "  min(ceiling, bare veth)). ratio = value / baseline, same run; for cpu, ms and\n"
+              "  KiB lower is better." % (meta.get("method"), fmt(c.get("seal_mbs")), fmt(c.get("open_mbs")),
+                                         fmt(c.get("sealopen_mbs")), fmt(c.get("sealopen_gbps"))))
+    notes = meta.get("notes", [])
+    err = chart(m, meta, outdir)
+    if err:
+        notes.append(err)
+    print(header)
+    print()
+    print(text)
+    print()
+    print(gtext)
+    if notes:
+        print()
+        print("notes:")
+        for n in notes:
+            print("  - " + n)
+    with open(os.path.join(outdir, "table.txt"), "w") as f:
+        f.write(header + "\n\n" + text + "\n\n" + gtext + "\n")
+    out = {"meta": meta, "peers": {p: LABEL.get(p, p) for p in m},
+           "metrics": m,
+           "table": [{"case": r[0], "peer": r[1], "metric": r[2], "value": r[3],
+                      "baseline_peer": r[4] or None, "baseline": r[5], "ratio": r[6]} for r in rows],
+           "goals": goals}
+    with open(os.path.join(outdir, "results.json"), "w") as f:
+        json.dump(out, f, indent=1)
+    print()
+    print("wrote %s/results.json, %s/table.txt%s" % (outdir, outdir, "" if err else ", %s/chart.png" % outdir))
+    if check:
+        failed = [g for g in goals if g["status"] == "FAIL"]
+        if failed:
+            print("check: %d goal(s) failed: %s" % (len(failed), ", ".join(g["id"] for g in failed)))
+            return 1
+        print("check: every goal that could be measured passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
