@@ -270,7 +270,7 @@ static int app_run(struct app *a)
 			 proxy_ops_for(&a->cfg.proxy)->name, a->cfg.proxy.server, a->cfg.proxy.port,
 			 a->cfg.proxy.type == PROXY_TYPE_SS ? " " : "",
 			 a->cfg.proxy.type == PROXY_TYPE_SS ? a->cfg.proxy.method : "");
-	log_info("ready: %s, proxy %s", a->capture->describe(a->cap, where, sizeof(where)),
+	log_always("ready: %s, proxy %s", a->capture->describe(a->cap, where, sizeof(where)),
 		 upstream);
 	ev_run(a->loop, 0);
 	rc = 0;

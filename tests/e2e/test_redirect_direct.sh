@@ -47,6 +47,12 @@ else
 	fail loop-ready "no ready line"
 fi
 
+# The ready line is printed whatever log-level says (scripts wait for it).
+write_config quiet "$(printf '  type: direct\n')"
+sed -i 's/^log-level: .*/log-level: error/' "$T/quiet.yaml"
+if start_snet quiet; then pass ready-at-log-level-error; check_exit quiet-exit-0 quiet
+else fail ready-at-log-level-error "no ready line with log-level: error"; stop_pid "$SNET_PID"; fi
+
 # Command line.
 check cli-check-valid "$BIN" -c "$SRC/config.yaml" --check
 out=$("$BIN" -c "$SRC/config.yaml" --check 2>&1)
