@@ -42,6 +42,9 @@
 #include "../core/net.h"
 #include "../core/relay.h"
 #include "../core/udp.h"
+#include "../tun/tun.h"
+
+#include <linux/virtio_net.h>
 
 #define READ_BATCH 64 /* packets per tun readiness callback */
 #define RXQ_MAX 64 /* chains queued per connection before they are concatenated */
@@ -83,11 +86,24 @@ struct netstack {
 	struct ns_tcp *conns;
 	struct ns_tcp *pending;
 	uint8_t *outbuf; /* for the rare chained pbuf */
-	uint8_t *inbuf; /* one packet read from the tun (mtu bytes) */
+	uint8_t *inbuf; /* one packet read from the tun (vnet header + mtu bytes) */
+	/* Outgoing TCP segments of one flow, contiguous, coalesced into one GSO packet
+	 * (vnet header + IP + TCP + payloads) and written once: the kernel splits it. */
+	struct {
+		uint8_t *buf; /* TUN_VNET_HDR_LEN + 65535 */
+		size_t len; /* IP packet bytes after the vnet header; 0: nothing pending */
+		size_t l4, thl; /* TCP header offset and length */
+		unsigned nseg;
+		u16_t mss; /* payload of the first segment */
+		u32_t next_seq;
+		bool closed; /* a short segment ended it */
+	} gso;
 	struct netstack_stats stats;
 };
 
 static struct netstack *the_ns; /* lwIP is global; so is its one glue */
+
+static void gso_flush(struct netstack *ns);
 
 /* ---- pending notifications -------------------------------------------- */
 
@@ -686,16 +702,24 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		struct pbuf *p;
 		ssize_t n;
 
-		n = read(ns->fd, ns->inbuf, ns->mtu);
+		uint8_t *pkt = ns->inbuf + TUN_VNET_HDR_LEN;
+
+		n = read(ns->fd, ns->inbuf, TUN_VNET_HDR_LEN + ns->mtu);
 		if (n <= 0) {
 			if (n < 0 && errno != EAGAIN && errno != EINTR)
 				log_warn("tun: read: %s", strerror(errno));
 			break;
 		}
+		/* No offloads are enabled, so the header carries nothing we need. */
+		n -= TUN_VNET_HDR_LEN;
+		if (n <= 0) {
+			ns->stats.dropped_in++;
+			continue;
+		}
 		ns->stats.packets_in++;
 		ns->stats.bytes_in += (uint64_t)n;
 		/* read() returns a longer packet's full length but copies only mtu bytes. */
-		if ((size_t)n > ns->mtu || !prepare_input(ns, ns->inbuf, (size_t)n)) {
+		if ((size_t)n > ns->mtu || !prepare_input(ns, pkt, (size_t)n)) {
 			park_netif_addr(ns);
 			ns->stats.dropped_in++;
 			continue;
@@ -709,7 +733,7 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			log_warn("tun: out of memory for a packet");
 			break;
 		}
-		memcpy(p->payload, ns->inbuf, (size_t)n);
+		memcpy(p->payload, pkt, (size_t)n);
 		if (ns->netif.input(p, &ns->netif) != ERR_OK) {
 			ns->stats.dropped_in++;
 			pbuf_free(p);
@@ -717,6 +741,7 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		park_netif_addr(ns);
 	}
 	flush(ns);
+	gso_flush(ns);
 }
 
 /* ---- packets out -------------------------------------------------------- */
@@ -782,27 +807,160 @@ static void raise_synack_mss(const struct netstack *ns, uint8_t *pkt, size_t len
 	}
 }
 
+static uint32_t sum16(const uint8_t *p, size_t n, uint32_t sum)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	if (n & 1)
+		sum += (uint32_t)p[n - 1] << 8;
+	return sum;
+}
+
+static uint16_t fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+static void tun_write(struct netstack *ns, uint8_t *vnet_pkt, size_t pkt_len)
+{
+	if (write(ns->fd, vnet_pkt, TUN_VNET_HDR_LEN + pkt_len) < 0) {
+		/* A full tun queue drops the packet; TCP retransmits. */
+		ns->stats.dropped_out++;
+		return;
+	}
+	ns->stats.packets_out++;
+	ns->stats.bytes_out += pkt_len;
+}
+
+/* Writes the pending coalesced segments: as they are when there is one, else as one GSO
+ * packet whose lengths cover all of them, with the TCP checksum left to the kernel
+ * (pseudo-header sum in place, VIRTIO_NET_HDR_F_NEEDS_CSUM). */
+static void gso_flush(struct netstack *ns)
+{
+	uint8_t *pkt = ns->gso.buf + TUN_VNET_HDR_LEN;
+	struct virtio_net_hdr h;
+	size_t len = ns->gso.len, l4 = ns->gso.l4;
+	bool v6 = (pkt[0] >> 4) == 6;
+
+	if (!len)
+		return;
+	memset(&h, 0, sizeof(h));
+	if (ns->gso.nseg > 1) {
+		uint8_t *t = pkt + l4;
+		size_t tcplen = len - l4;
+		uint32_t sum;
+
+		if (v6) {
+			pkt[4] = (uint8_t)((len - 40) >> 8);
+			pkt[5] = (uint8_t)(len - 40);
+			sum = sum16(pkt + 8, 32, 0) + IPPROTO_TCP + (uint32_t)tcplen;
+		} else {
+			pkt[2] = (uint8_t)(len >> 8);
+			pkt[3] = (uint8_t)len;
+			pkt[10] = pkt[11] = 0;
+			uint16_t c = (uint16_t)~fold(sum16(pkt, l4, 0));
+			pkt[10] = (uint8_t)(c >> 8);
+			pkt[11] = (uint8_t)c;
+			sum = sum16(pkt + 12, 8, 0) + IPPROTO_TCP + (uint32_t)tcplen;
+		}
+		uint16_t ps = fold(sum);
+		t[16] = (uint8_t)(ps >> 8);
+		t[17] = (uint8_t)ps;
+		h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+		h.gso_type = v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
+		h.hdr_len = (uint16_t)(l4 + ns->gso.thl);
+		h.gso_size = ns->gso.mss;
+		h.csum_start = (uint16_t)l4;
+		h.csum_offset = 16;
+	}
+	memcpy(ns->gso.buf, &h, sizeof(h));
+	tun_write(ns, ns->gso.buf, len);
+	ns->gso.len = 0;
+	ns->gso.nseg = 0;
+}
+
+/* Where a TCP data segment's parts are, if it may be coalesced: IPv4 without options or
+ * fragmenting, or IPv6 without extension headers; only ACK/PSH set; data present. */
+static bool tcp_segment(const uint8_t *pkt, size_t len, size_t *l4, size_t *thl, size_t *plen)
+{
+	const uint8_t *t;
+
+	if ((pkt[0] >> 4) == 4 && len >= 40 && pkt[0] == 0x45 && pkt[9] == IPPROTO_TCP &&
+	    (pkt[6] & 0x3f) == 0 && pkt[7] == 0)
+		*l4 = 20;
+	else if ((pkt[0] >> 4) == 6 && len >= 60 && pkt[6] == IPPROTO_TCP)
+		*l4 = 40;
+	else
+		return false;
+	t = pkt + *l4;
+	*thl = (size_t)(t[12] >> 4) * 4;
+	if (*thl < 20 || *l4 + *thl >= len || (t[13] & ~0x18) != 0 || !(t[13] & 0x10))
+		return false;
+	*plen = len - *l4 - *thl;
+	return true;
+}
+
+/* Queues a segment for coalescing, or writes the packet (after what is pending). */
+static void output_bytes(struct netstack *ns, const uint8_t *pkt, size_t len)
+{
+	size_t l4, thl, plen;
+	uint8_t *g = ns->gso.buf + TUN_VNET_HDR_LEN;
+
+	if (tcp_segment(pkt, len, &l4, &thl, &plen)) {
+		const uint8_t *t = pkt + l4;
+		u32_t seq = (u32_t)t[4] << 24 | (u32_t)t[5] << 16 | (u32_t)t[6] << 8 | t[7];
+		bool v6 = l4 == 40;
+
+		if (ns->gso.len && !ns->gso.closed && ns->gso.l4 == l4 && ns->gso.thl == thl &&
+		    seq == ns->gso.next_seq && plen <= ns->gso.mss &&
+		    ns->gso.len + plen <= 65535 &&
+		    !memcmp(g + (v6 ? 8 : 12), pkt + (v6 ? 8 : 12), v6 ? 32 : 8) &&
+		    !memcmp(g + l4, t, 4)) {
+			uint8_t *gt = g + l4;
+			memcpy(g + ns->gso.len, pkt + l4 + thl, plen);
+			ns->gso.len += plen;
+			ns->gso.nseg++;
+			ns->gso.next_seq = seq + (u32_t)plen;
+			memcpy(gt + 8, t + 8, 4); /* the newest ACK and window */
+			memcpy(gt + 14, t + 14, 2);
+			gt[13] |= t[13]; /* PSH */
+			if (plen < ns->gso.mss)
+				ns->gso.closed = true;
+			return;
+		}
+		gso_flush(ns);
+		memcpy(g, pkt, len);
+		ns->gso.len = len;
+		ns->gso.l4 = l4;
+		ns->gso.thl = thl;
+		ns->gso.nseg = 1;
+		ns->gso.mss = (u16_t)plen;
+		ns->gso.next_seq = seq + (u32_t)plen;
+		ns->gso.closed = false;
+		return;
+	}
+	gso_flush(ns);
+	memset(g - TUN_VNET_HDR_LEN, 0, TUN_VNET_HDR_LEN);
+	memcpy(g, pkt, len);
+	tun_write(ns, g - TUN_VNET_HDR_LEN, len);
+}
+
 static err_t output_packet(struct netif *netif, struct pbuf *p)
 {
 	struct netstack *ns = netif->state;
-	const void *data = p->payload;
 	size_t len = p->tot_len;
 
-	if (!p->next)
+	if (len > 65535)
+		return ERR_BUF;
+	if (!p->next) {
 		raise_synack_mss(ns, p->payload, p->len);
-	if (p->next) {
-		if (len > 65535)
-			return ERR_BUF;
+		output_bytes(ns, p->payload, len);
+	} else {
 		pbuf_copy_partial(p, ns->outbuf, (u16_t)len, 0);
-		data = ns->outbuf;
+		output_bytes(ns, ns->outbuf, len);
 	}
-	if (write(ns->fd, data, len) < 0) {
-		/* A full tun queue drops the packet; TCP retransmits. */
-		ns->stats.dropped_out++;
-		return ERR_OK;
-	}
-	ns->stats.packets_out++;
-	ns->stats.bytes_out += len;
 	return ERR_OK;
 }
 
@@ -840,6 +998,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	sys_check_timeouts();
 	flush(ns);
+	gso_flush(ns);
 }
 
 static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -850,6 +1009,7 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 	(void)revents;
 	if (ns->pending)
 		flush(ns);
+	gso_flush(ns); /* what relay-side writes produced since */
 }
 
 /* ---- lifetime -------------------------------------------------------- */
@@ -874,9 +1034,11 @@ struct netstack *netstack_new(struct ev_loop *loop, int tun_fd, unsigned mtu, st
 	ns->listeners = calloc(65536, sizeof(*ns->listeners));
 	ns->udp_pcbs = calloc(65536, sizeof(*ns->udp_pcbs));
 	ns->outbuf = malloc(65536);
-	ns->inbuf = malloc(mtu);
+	ns->inbuf = malloc(TUN_VNET_HDR_LEN + (size_t)mtu);
+	ns->gso.buf = malloc(TUN_VNET_HDR_LEN + 65535);
 	ns->udp_buf = malloc(65536);
-	if (!ns->listeners || !ns->udp_pcbs || !ns->outbuf || !ns->inbuf || !ns->udp_buf)
+	if (!ns->listeners || !ns->udp_pcbs || !ns->outbuf || !ns->inbuf || !ns->gso.buf ||
+	    !ns->udp_buf)
 		goto oom;
 	ns->udp = udp_relay_new(loop, relay, udp_timeout, udp_max_flows, udp_reply, ns);
 	if (!ns->udp)
@@ -922,6 +1084,7 @@ fail:
 		free(ns->udp_pcbs);
 		free(ns->outbuf);
 		free(ns->inbuf);
+		free(ns->gso.buf);
 		free(ns->udp_buf);
 		free(ns);
 	}
@@ -962,6 +1125,7 @@ void netstack_free(struct netstack *ns)
 	free(ns->udp_buf);
 	free(ns->outbuf);
 	free(ns->inbuf);
+	free(ns->gso.buf);
 	free(ns);
 	the_ns = NULL;
 }

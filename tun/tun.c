@@ -82,12 +82,12 @@ struct tun *tun_open(const char *name, char *err, size_t errlen)
 
 	memset(&ifr, 0, sizeof(ifr));
 	memcpy(ifr.ifr_name, name, strlen(name));
-	ifr.ifr_flags = (short)(IFF_TUN | IFF_NO_PI | IFF_TUN_EXCL);
+	ifr.ifr_flags = (short)(IFF_TUN | IFF_NO_PI | IFF_VNET_HDR | IFF_TUN_EXCL);
 	if (ioctl(t->fd, TUNSETIFF, &ifr) == 0) {
 		t->created = true;
 	} else if (errno == EBUSY && name[0]) {
 		/* The name is taken: attach to it. */
-		ifr.ifr_flags = (short)(IFF_TUN | IFF_NO_PI);
+		ifr.ifr_flags = (short)(IFF_TUN | IFF_NO_PI | IFF_VNET_HDR);
 		if (ioctl(t->fd, TUNSETIFF, &ifr) < 0) {
 			tun_attach_error(name, errno, err, errlen);
 			goto fail;

@@ -8,11 +8,17 @@
 
 struct tun;
 
-/* Opens the layer-3 tun `name` (IFF_TUN | IFF_NO_PI), non-blocking and close-on-exec:
+#define TUN_VNET_HDR_LEN 10 /* sizeof(struct virtio_net_hdr), the kernel's default */
+
+/* Opens the layer-3 tun `name` (IFF_TUN | IFF_NO_PI | IFF_VNET_HDR), non-blocking and
+ * close-on-exec. Every packet read or written is preceded by a struct virtio_net_hdr
+ * (TUN_VNET_HDR_LEN bytes): all zero on reads (no offloads are enabled), and on writes
+ * it can describe a GSO packet that the kernel splits into MSS-sized segments. It
  * creates it, or attaches to an existing persistent one (unprivileged when it is owned by
  * this user or group). An empty name lets the kernel choose. NULL with err set. */
 struct tun *tun_open(const char *name, char *err, size_t errlen);
-/* Packets are read and written whole, one per read()/write() on this descriptor. */
+/* Packets are read and written whole, one per read()/write() on this descriptor, each
+ * after its TUN_VNET_HDR_LEN-byte header. */
 int tun_fd(const struct tun *t);
 /* The kernel's name for the device. */
 const char *tun_name(const struct tun *t);
