@@ -120,6 +120,9 @@ static void *ct_start(struct ev_loop *loop, struct relay *relay, const struct co
 		snprintf(err, errlen, "tun %s: %s", tun_name(c->tun), why);
 		goto fail;
 	}
+	/* Big segments from the kernel: far fewer packets per byte (see netstack.c). */
+	if (tun_enable_tso(c->tun, why, sizeof(why)) < 0)
+		log_warn("%s; continuing with MTU-sized packets", why);
 	c->ns = netstack_new(loop, tun_fd(c->tun), cfg->tun.mtu, relay, cfg->tun.udp_timeout,
 			     cfg->tun.udp_max_flows, err, errlen);
 	if (!c->ns)

@@ -47,6 +47,7 @@
 #include <linux/virtio_net.h>
 
 #define READ_BATCH 64 /* packets per tun readiness callback */
+#define IN_MAX 65535 /* a TSO segment from the kernel can be this long, whatever the MTU */
 #define RXQ_MAX 64 /* chains queued per connection before they are concatenated */
 #define TIMER_INTERVAL 0.1 /* seconds between lwIP timer runs (TCP's fast timer is 250 ms) */
 
@@ -104,6 +105,8 @@ struct netstack {
 static struct netstack *the_ns; /* lwIP is global; so is its one glue */
 
 static void gso_flush(struct netstack *ns);
+static uint32_t sum16(const uint8_t *p, size_t n, uint32_t sum);
+static uint16_t fold(uint32_t sum);
 
 /* ---- pending notifications -------------------------------------------- */
 
@@ -692,6 +695,28 @@ static bool prepare_input(struct netstack *ns, const uint8_t *p, size_t n)
 	return true;
 }
 
+/* A segment the kernel handed over with VIRTIO_NET_HDR_F_NEEDS_CSUM (TSO, or checksum
+ * offload) carries only the pseudo-header sum in its checksum field: complete it, as a
+ * NIC would, before lwIP verifies it. 0, or -1 for a header that points outside. */
+static int complete_csum(const uint8_t *vnet, uint8_t *pkt, size_t n)
+{
+	struct virtio_net_hdr h;
+	size_t start, off;
+	uint16_t c;
+
+	memcpy(&h, vnet, sizeof(h));
+	if (!(h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+		return 0;
+	start = h.csum_start;
+	off = start + h.csum_offset;
+	if (off + 2 > n || start >= n)
+		return -1;
+	c = (uint16_t)~fold(sum16(pkt + start, n - start, 0));
+	pkt[off] = (uint8_t)(c >> 8);
+	pkt[off + 1] = (uint8_t)c;
+	return 0;
+}
+
 static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct netstack *ns = w->data;
@@ -704,22 +729,21 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 		uint8_t *pkt = ns->inbuf + TUN_VNET_HDR_LEN;
 
-		n = read(ns->fd, ns->inbuf, TUN_VNET_HDR_LEN + ns->mtu);
+		n = read(ns->fd, ns->inbuf, TUN_VNET_HDR_LEN + IN_MAX);
 		if (n <= 0) {
 			if (n < 0 && errno != EAGAIN && errno != EINTR)
 				log_warn("tun: read: %s", strerror(errno));
 			break;
 		}
-		/* No offloads are enabled, so the header carries nothing we need. */
 		n -= TUN_VNET_HDR_LEN;
-		if (n <= 0) {
+		if (n <= 0 || complete_csum(ns->inbuf, pkt, (size_t)n) < 0) {
 			ns->stats.dropped_in++;
 			continue;
 		}
 		ns->stats.packets_in++;
 		ns->stats.bytes_in += (uint64_t)n;
-		/* read() returns a longer packet's full length but copies only mtu bytes. */
-		if ((size_t)n > ns->mtu || !prepare_input(ns, pkt, (size_t)n)) {
+		/* read() returns a longer packet's full length but copies only what fits. */
+		if ((size_t)n > IN_MAX || !prepare_input(ns, pkt, (size_t)n)) {
 			park_netif_addr(ns);
 			ns->stats.dropped_in++;
 			continue;
@@ -1034,7 +1058,7 @@ struct netstack *netstack_new(struct ev_loop *loop, int tun_fd, unsigned mtu, st
 	ns->listeners = calloc(65536, sizeof(*ns->listeners));
 	ns->udp_pcbs = calloc(65536, sizeof(*ns->udp_pcbs));
 	ns->outbuf = malloc(65536);
-	ns->inbuf = malloc(TUN_VNET_HDR_LEN + (size_t)mtu);
+	ns->inbuf = malloc(TUN_VNET_HDR_LEN + IN_MAX);
 	ns->gso.buf = malloc(TUN_VNET_HDR_LEN + 65535);
 	ns->udp_buf = malloc(65536);
 	if (!ns->listeners || !ns->udp_pcbs || !ns->outbuf || !ns->inbuf || !ns->gso.buf ||

@@ -107,6 +107,16 @@ fail:
 	return NULL;
 }
 
+int tun_enable_tso(struct tun *t, char *err, size_t errlen)
+{
+	if (ioctl(t->fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)) < 0) {
+		snprintf(err, errlen, "tun device '%s': cannot enable offloads: %s", t->name,
+			 strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int tun_fd(const struct tun *t)
 {
 	return t->fd;

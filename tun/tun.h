@@ -20,6 +20,10 @@ struct tun *tun_open(const char *name, char *err, size_t errlen);
 /* Packets are read and written whole, one per read()/write() on this descriptor, each
  * after its TUN_VNET_HDR_LEN-byte header. */
 int tun_fd(const struct tun *t);
+/* Lets the kernel send checksum-less TCP segments of up to 64 KiB (TSO) instead of
+ * MTU-sized ones; each such read has VIRTIO_NET_HDR_F_NEEDS_CSUM set in its header and
+ * the reader completes the checksum. 0 or -1, err set. */
+int tun_enable_tso(struct tun *t, char *err, size_t errlen);
 /* The kernel's name for the device. */
 const char *tun_name(const struct tun *t);
 /* True when tun_open created the device, false when it attached to an existing one. */
