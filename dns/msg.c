@@ -1,0 +1,740 @@
+/* msg.c -- the DNS message codec: parse with decompression, RR iteration, TTL helpers, name
+ * helpers, the reply/query writer and TCP framing (see msg.h). */
+#include "msg.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/buf.h"
+
+/* A name has at most 127 labels; more pointer hops than that is an attack, not a name. */
+#define NAME_MAX_HOPS 127
+
+static const char *const section_names[3] = { "answer", "authority", "additional" };
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!errlen)
+		return -1;
+	n = snprintf(err, errlen, "dns message: ");
+	if (n < 0 || (size_t)n >= errlen)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static uint8_t lower(uint8_t c) { return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c; }
+
+/* Reads the possibly compressed name at c->off (c spans the whole message) into out, and
+ * advances c past the bytes the name takes in place (up to and including its first pointer).
+ * Each pointer must point strictly before where the run of labels it ends began, so targets
+ * strictly decrease and no loop is possible; the hop limit bounds the work besides. */
+static bool name_read(struct cursor *c, uint8_t out[DNS_NAME_MAX], size_t *outlen,
+		      const char **why)
+{
+	size_t pos = c->off, limit = c->off, end = 0, n = 0;
+	unsigned hops = 0;
+
+	for (;;) {
+		uint8_t l;
+
+		if (pos >= c->len) {
+			*why = "name runs past the end of the message";
+			return false;
+		}
+		l = c->p[pos];
+		if ((l & 0xC0) == 0xC0) {
+			size_t target;
+
+			if (pos + 1 >= c->len) {
+				*why = "compression pointer runs past the end of the message";
+				return false;
+			}
+			target = (size_t)(l & 0x3F) << 8 | c->p[pos + 1];
+			if (!hops)
+				end = pos + 2;
+			if (target >= limit) {
+				*why = "compression pointer does not point backwards";
+				return false;
+			}
+			if (target < DNS_HEADER_LEN) {
+				*why = "compression pointer into the header";
+				return false;
+			}
+			if (++hops > NAME_MAX_HOPS) {
+				*why = "too many compression pointers";
+				return false;
+			}
+			pos = limit = target;
+			continue;
+		}
+		if (l & 0xC0) {
+			*why = "label type 0x40/0x80 (extended label, or length over 63)";
+			return false;
+		}
+		if (n + 1 + l > DNS_NAME_MAX) {
+			*why = "name longer than 255 bytes";
+			return false;
+		}
+		if (c->len - pos - 1 < l) {
+			*why = "label runs past the end of the message";
+			return false;
+		}
+		memcpy(out + n, c->p + pos, 1 + (size_t)l);
+		n += 1 + (size_t)l;
+		pos += 1 + (size_t)l;
+		if (l == 0)
+			break;
+	}
+	c->off = hops ? end : pos;
+	*outlen = n;
+	return true;
+}
+
+/* Layout of rdata holding names that may be compressed (RFC 3597 §4): N name, 2/4 fixed
+ * bytes, S character-string. NULL: opaque, copied verbatim. */
+static const char *rdata_format(uint16_t type)
+{
+	switch (type) {
+	case 2: case 3: case 4: case 5: case 7: case 8: case 9: case 12: /* NS MD MF CNAME MB MG MR PTR */
+		return "N";
+	case 6: /* SOA */
+		return "NN44444";
+	case 14: case 17: /* MINFO RP */
+		return "NN";
+	case 15: case 18: case 21: /* MX AFSDB RT */
+		return "2N";
+	case 26: /* PX */
+		return "2NN";
+	case 33: /* SRV */
+		return "222N";
+	case 35: /* NAPTR */
+		return "22SSSN";
+	}
+	return NULL;
+}
+
+/* Decompresses rdata at c->off..rdend following fmt into out (DNS_RDATA_EXPANDED_MAX). */
+static bool rdata_expand(struct cursor *c, size_t rdend, const char *fmt, uint8_t *out,
+			 size_t *outlen, const char **why)
+{
+	size_t n = 0, k;
+
+	for (; *fmt; fmt++) {
+		size_t start = c->off;
+
+		switch (*fmt) {
+		case 'N':
+			if (!name_read(c, out + n, &k, why))
+				return false;
+			break;
+		case 'S':
+			k = c->off < rdend ? 1 + (size_t)c->p[c->off] : 1;
+			if (!cursor_bytes(c, out + n, k)) {
+				*why = "rdata runs past the end of the message";
+				return false;
+			}
+			break;
+		default:
+			k = (size_t)(*fmt - '0');
+			if (!cursor_bytes(c, out + n, k)) {
+				*why = "rdata runs past the end of the message";
+				return false;
+			}
+		}
+		if (c->off > rdend || (start == rdend)) {
+			*why = "rdata shorter than its fields";
+			return false;
+		}
+		n += k;
+	}
+	if (c->off != rdend) {
+		*why = "rdata longer than its fields";
+		return false;
+	}
+	*outlen = n;
+	return true;
+}
+
+/* Reads the RR at *off; name and rdbuf are the caller's storage behind rr. */
+static bool rr_read(const uint8_t *wire, size_t len, size_t *off, uint8_t *name, uint8_t *rdbuf,
+		    struct dns_rr *rr, size_t *ttl_off, const char **why)
+{
+	struct cursor c = cursor_make(wire, len);
+	uint16_t hi, lo, rdlen;
+	const char *fmt;
+	size_t rdend;
+
+	c.off = *off;
+	if (!name_read(&c, name, &rr->name_len, why))
+		return false;
+	rr->name = name;
+	*ttl_off = c.off + 4;
+	if (!cursor_be16(&c, &rr->type) || !cursor_be16(&c, &rr->rclass) ||
+	    !cursor_be16(&c, &hi) || !cursor_be16(&c, &lo) || !cursor_be16(&c, &rdlen)) {
+		*why = "RR header runs past the end of the message";
+		return false;
+	}
+	rr->ttl = (uint32_t)hi << 16 | lo;
+	if (rr->type != DNS_T_OPT && (rr->ttl & 0x80000000u))
+		rr->ttl = 0;
+	if (cursor_left(&c) < rdlen) {
+		*why = "rdata runs past the end of the message";
+		return false;
+	}
+	rdend = c.off + rdlen;
+	fmt = rdata_format(rr->type);
+	if (fmt) {
+		size_t n;
+
+		if (!rdata_expand(&c, rdend, fmt, rdbuf, &n, why))
+			return false;
+		rr->rdata = rdbuf;
+		rr->rdlen = (uint16_t)n;
+	} else {
+		rr->rdata = wire + c.off;
+		rr->rdlen = rdlen;
+	}
+	*off = rdend;
+	return true;
+}
+
+static unsigned section_of(const struct dns_msg *m, unsigned index)
+{
+	if (index < m->ancount)
+		return DNS_SEC_ANSWER;
+	if (index < (unsigned)m->ancount + m->nscount)
+		return DNS_SEC_AUTHORITY;
+	return DNS_SEC_ADDITIONAL;
+}
+
+static const char *opt_read(struct dns_msg *m, const struct dns_rr *rr, unsigned sec)
+{
+	struct cursor c = cursor_make(rr->rdata, rr->rdlen);
+
+	if (sec != DNS_SEC_ADDITIONAL)
+		return "OPT RR outside the additional section";
+	if (m->edns.present)
+		return "more than one OPT RR";
+	if (rr->name_len != 1)
+		return "OPT RR owner is not the root";
+	while (cursor_left(&c)) {
+		uint16_t code, olen;
+
+		if (!cursor_be16(&c, &code) || !cursor_be16(&c, &olen) || !cursor_skip(&c, olen))
+			return "malformed EDNS option";
+	}
+	m->edns.present = true;
+	m->edns.udp_size = rr->rclass < DNS_UDP_MIN ? DNS_UDP_MIN : rr->rclass;
+	m->edns.ext_rcode = (uint8_t)(rr->ttl >> 24);
+	m->edns.version = (uint8_t)(rr->ttl >> 16);
+	m->edns.do_bit = (rr->ttl & 0x8000) != 0;
+	return NULL;
+}
+
+int dns_msg_parse(struct dns_msg *m, const uint8_t *wire, size_t len, char *err, size_t errlen)
+{
+	struct cursor c = cursor_make(wire, len);
+	uint8_t name[DNS_NAME_MAX], rdbuf[DNS_RDATA_EXPANDED_MAX];
+	const char *why = NULL;
+	unsigned total;
+	size_t off;
+
+	memset(m, 0, sizeof(*m));
+	m->edns.udp_size = DNS_UDP_MIN;
+	if (len < DNS_HEADER_LEN)
+		return fail(err, errlen, "%zu bytes, shorter than the 12-byte header", len);
+	if (len > DNS_MSG_MAX)
+		return fail(err, errlen, "%zu bytes, longer than 65535", len);
+	m->wire = wire;
+	m->len = len;
+	cursor_be16(&c, &m->id);
+	cursor_be16(&c, &m->flags);
+	cursor_be16(&c, &m->qdcount);
+	cursor_be16(&c, &m->ancount);
+	cursor_be16(&c, &m->nscount);
+	cursor_be16(&c, &m->arcount);
+	if (m->qdcount > 1)
+		return fail(err, errlen, "%u questions (at most one is supported)", m->qdcount);
+	if (m->qdcount == 1) {
+		size_t n;
+
+		if (!name_read(&c, m->q.name, &n, &why))
+			return fail(err, errlen, "question: %s", why);
+		m->q.name_len = (uint8_t)n;
+		if (!cursor_be16(&c, &m->q.qtype) || !cursor_be16(&c, &m->q.qclass))
+			return fail(err, errlen, "question runs past the end of the message");
+	}
+	m->rr_off = off = c.off;
+	total = (unsigned)m->ancount + m->nscount + m->arcount;
+	for (unsigned i = 0; i < total; i++) {
+		unsigned sec = section_of(m, i);
+		size_t start = off, ttl_off;
+		struct dns_rr rr;
+
+		if (!rr_read(wire, len, &off, name, rdbuf, &rr, &ttl_off, &why) ||
+		    (rr.type == DNS_T_OPT && (why = opt_read(m, &rr, sec)) != NULL))
+			return fail(err, errlen, "%s RR %u at offset %zu: %s", section_names[sec], i,
+				    start, why);
+	}
+	if (off != len)
+		return fail(err, errlen, "%zu bytes after the last RR", len - off);
+	return 0;
+}
+
+void dns_rr_iter_init(struct dns_rr_iter *it, const struct dns_msg *m)
+{
+	it->m = m;
+	it->off = m->rr_off;
+	it->index = 0;
+	it->ttl_off = 0;
+}
+
+bool dns_rr_next(struct dns_rr_iter *it, struct dns_rr *rr)
+{
+	const struct dns_msg *m = it->m;
+	unsigned total = (unsigned)m->ancount + m->nscount + m->arcount;
+	const char *why;
+
+	if (it->index >= total)
+		return false;
+	if (!rr_read(m->wire, m->len, &it->off, it->name, it->rdata, rr, &it->ttl_off, &why)) {
+		it->index = total; /* cannot happen on a parsed message */
+		return false;
+	}
+	rr->section = (uint8_t)section_of(m, it->index++);
+	return true;
+}
+
+int dns_msg_min_ttl(const struct dns_msg *m, uint32_t *ttl)
+{
+	struct dns_rr_iter it;
+	struct dns_rr rr;
+	bool any = false;
+
+	dns_rr_iter_init(&it, m);
+	while (dns_rr_next(&it, &rr)) {
+		if (rr.type == DNS_T_OPT)
+			continue;
+		if (!any || rr.ttl < *ttl)
+			*ttl = rr.ttl;
+		any = true;
+	}
+	return any ? 0 : -1;
+}
+
+int dns_msg_negative_ttl(const struct dns_msg *m, uint32_t *ttl)
+{
+	struct dns_rr_iter it;
+	struct dns_rr rr;
+
+	dns_rr_iter_init(&it, m);
+	while (dns_rr_next(&it, &rr)) {
+		const uint8_t *p;
+		uint32_t minimum;
+
+		if (rr.section != DNS_SEC_AUTHORITY || rr.type != DNS_T_SOA)
+			continue;
+		/* expanded SOA rdata ends with SERIAL REFRESH RETRY EXPIRE MINIMUM */
+		p = rr.rdata + rr.rdlen - 4;
+		minimum = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+		*ttl = rr.ttl < minimum ? rr.ttl : minimum;
+		return 0;
+	}
+	return -1;
+}
+
+void dns_msg_age_ttls(const struct dns_msg *m, uint8_t *wire, uint32_t elapsed)
+{
+	struct dns_msg copy = *m;
+	struct dns_rr_iter it;
+	struct dns_rr rr;
+
+	copy.wire = wire;
+	dns_rr_iter_init(&it, &copy);
+	while (dns_rr_next(&it, &rr)) {
+		uint8_t *p = wire + it.ttl_off;
+		uint32_t t;
+
+		if (rr.type == DNS_T_OPT)
+			continue;
+		t = rr.ttl > elapsed ? rr.ttl - elapsed : 0;
+		p[0] = (uint8_t)(t >> 24);
+		p[1] = (uint8_t)(t >> 16);
+		p[2] = (uint8_t)(t >> 8);
+		p[3] = (uint8_t)t;
+	}
+}
+
+bool dns_name_eq(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	if (alen != blen)
+		return false;
+	/* length bytes are at most 63, below 'A', so folding every byte is safe */
+	for (size_t i = 0; i < alen; i++)
+		if (lower(a[i]) != lower(b[i]))
+			return false;
+	return true;
+}
+
+bool dns_key_eq(const struct dns_question *a, const struct dns_question *b)
+{
+	return a->qtype == b->qtype && a->qclass == b->qclass &&
+	       dns_name_eq(a->name, a->name_len, b->name, b->name_len);
+}
+
+uint64_t dns_key_hash(const uint8_t key[16], const struct dns_question *q)
+{
+	uint8_t in[DNS_NAME_MAX + 4], h[crypto_shorthash_BYTES];
+	size_t n = q->name_len;
+	uint64_t v = 0;
+
+	_Static_assert(crypto_shorthash_KEYBYTES == 16, "SipHash key is 16 bytes");
+	for (size_t i = 0; i < n; i++)
+		in[i] = lower(q->name[i]);
+	in[n++] = (uint8_t)(q->qtype >> 8);
+	in[n++] = (uint8_t)q->qtype;
+	in[n++] = (uint8_t)(q->qclass >> 8);
+	in[n++] = (uint8_t)q->qclass;
+	crypto_shorthash(h, in, n, key);
+	for (size_t i = 0; i < sizeof(h); i++)
+		v = v << 8 | h[i];
+	return v;
+}
+
+/* true when name[0..len) is one uncompressed wire-form name. */
+static bool name_valid(const uint8_t *name, size_t len)
+{
+	size_t i = 0;
+
+	if (!name || len < 1 || len > DNS_NAME_MAX)
+		return false;
+	while (i < len && name[i] != 0) {
+		if (name[i] > DNS_LABEL_MAX)
+			return false;
+		i += 1 + (size_t)name[i];
+	}
+	return i == len - 1;
+}
+
+int dns_name_from_text(const char *text, uint8_t *out, size_t *len)
+{
+	const char *p = text;
+	size_t lab = 0, n = 1; /* out[lab] is the current label's length byte */
+
+	if (!*text)
+		return -1;
+	if (strcmp(text, ".") == 0) {
+		out[0] = 0;
+		*len = 1;
+		return 0;
+	}
+	for (;;) {
+		char ch = *p;
+		uint8_t b;
+
+		if (ch == '.' || ch == '\0') {
+			size_t l = n - lab - 1;
+
+			if (l == 0 && ch == '\0') { /* after a trailing dot: out[lab] is the root */
+				out[lab] = 0;
+				*len = lab + 1;
+				return 0;
+			}
+			if (l == 0 || l > DNS_LABEL_MAX)
+				return -1;
+			out[lab] = (uint8_t)l;
+			lab = n++;
+			if (ch == '\0') {
+				out[lab] = 0;
+				*len = n;
+				return 0;
+			}
+			p++;
+			continue;
+		}
+		if (ch == '\\' && p[1] >= '0' && p[1] <= '9') {
+			if (p[2] < '0' || p[2] > '9' || p[3] < '0' || p[3] > '9')
+				return -1;
+			unsigned v = (unsigned)(p[1] - '0') * 100 + (unsigned)(p[2] - '0') * 10 +
+				     (unsigned)(p[3] - '0');
+			if (v > 255)
+				return -1;
+			b = (uint8_t)v;
+			p += 4;
+		} else if (ch == '\\') {
+			if (!p[1])
+				return -1;
+			b = (uint8_t)p[1];
+			p += 2;
+		} else {
+			b = (uint8_t)ch;
+			p++;
+		}
+		if (n >= DNS_NAME_MAX - 1) /* room for this byte and the root after it */
+			return -1;
+		out[n++] = b;
+	}
+}
+
+int dns_name_to_text(const uint8_t *name, size_t len, char out[DNS_NAME_TEXT_MAX])
+{
+	size_t i = 0, o = 0;
+
+	if (!name_valid(name, len))
+		return -1;
+	if (len == 1) {
+		strcpy(out, ".");
+		return 0;
+	}
+	while (name[i]) {
+		size_t l = name[i++];
+
+		for (size_t j = 0; j < l; j++, i++) {
+			uint8_t b = name[i];
+
+			if (b == '.' || b == '\\') {
+				out[o++] = '\\';
+				out[o++] = (char)b;
+			} else if (b > 0x20 && b < 0x7F) {
+				out[o++] = (char)b;
+			} else {
+				o += (size_t)snprintf(out + o, 5, "\\%03u", b);
+			}
+		}
+		out[o++] = '.';
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* ---- writer ---- */
+
+#define COMP_MAX 64 /* remembered name offsets; later names compress less, still correct */
+
+struct writer {
+	uint8_t *out;
+	size_t len, limit;
+	uint16_t comp[COMP_MAX]; /* offsets where a written name (suffix) starts */
+	unsigned ncomp;
+};
+
+static bool put(struct writer *w, const void *p, size_t n)
+{
+	if (w->limit - w->len < n)
+		return false;
+	if (n)
+		memcpy(w->out + w->len, p, n);
+	w->len += n;
+	return true;
+}
+
+static bool put16(struct writer *w, uint16_t v)
+{
+	uint8_t b[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+	return put(w, b, 2);
+}
+
+static bool put32(struct writer *w, uint32_t v)
+{
+	uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+	return put(w, b, 4);
+}
+
+/* Does the name we wrote at out[off] (following our own pointers) equal name, byte for byte? */
+static bool written_name_eq(const struct writer *w, size_t off, const uint8_t *name)
+{
+	for (unsigned hops = 0; hops <= NAME_MAX_HOPS;) {
+		uint8_t l = w->out[off];
+
+		if ((l & 0xC0) == 0xC0) {
+			off = (size_t)(l & 0x3F) << 8 | w->out[off + 1];
+			hops++;
+			continue;
+		}
+		if (l != name[0] || memcmp(w->out + off + 1, name + 1, l) != 0)
+			return false;
+		if (l == 0)
+			return true;
+		off += 1 + (size_t)l;
+		name += 1 + (size_t)l;
+	}
+	return false;
+}
+
+/* Writes a valid name, ending in a pointer to the longest suffix already written. */
+static bool put_name(struct writer *w, const uint8_t *name, size_t len)
+{
+	size_t start = w->len, i = 0;
+	bool ptr = false;
+	unsigned k = 0;
+
+	for (; name[i]; i += 1 + (size_t)name[i]) {
+		for (k = 0; k < w->ncomp && !written_name_eq(w, w->comp[k], name + i); k++)
+			;
+		if (k < w->ncomp) {
+			ptr = true;
+			break;
+		}
+	}
+	if (ptr) {
+		if (!put(w, name, i) || !put16(w, (uint16_t)(0xC000 | w->comp[k])))
+			return false;
+	} else if (!put(w, name, len)) {
+		return false;
+	}
+	/* remember the labels written in place (the suffix behind a pointer is known already) */
+	for (size_t j = 0; j < (ptr ? i : len - 1); j += 1 + (size_t)name[j])
+		if (w->ncomp < COMP_MAX && start + j < 0x4000)
+			w->comp[w->ncomp++] = (uint16_t)(start + j);
+	return true;
+}
+
+static bool put_rr(struct writer *w, const struct dns_rr *rr)
+{
+	return put_name(w, rr->name, rr->name_len) && put16(w, rr->type) &&
+	       put16(w, rr->rclass) && put32(w, rr->ttl) && put16(w, rr->rdlen) &&
+	       put(w, rr->rdata, rr->rdlen);
+}
+
+static bool same_rrset(const struct dns_rr *a, const struct dns_rr *b)
+{
+	return a->type == b->type && a->rclass == b->rclass &&
+	       dns_name_eq(a->name, a->name_len, b->name, b->name_len);
+}
+
+/* Both public writers; flags already masked. The OPT's room is kept back from w.limit. */
+static int write_msg(uint16_t id, uint16_t flags, unsigned rcode, const struct dns_question *q,
+		     const struct dns_rr *const rrs[3], const size_t n[3],
+		     const struct dns_edns *edns, uint8_t *out, size_t max, size_t *outlen,
+		     char *err, size_t errlen)
+{
+	size_t opt_len = edns ? 11 : 0, need, qend, total;
+	uint16_t counts[3] = { 0, 0, 0 };
+	unsigned qcomp;
+	struct writer w;
+
+	if (rcode > 0xFFF || (rcode > 0xF && !edns))
+		return fail(err, errlen, "rcode %u needs EDNS", rcode);
+	if (q && !name_valid(q->name, q->name_len))
+		return fail(err, errlen, "malformed question name");
+	if (max > DNS_MSG_MAX)
+		max = DNS_MSG_MAX;
+	need = DNS_HEADER_LEN + opt_len + (q ? (size_t)q->name_len + 4 : 0);
+	if (max < need)
+		return fail(err, errlen, "%zu bytes of room, the header and question need %zu", max,
+			    need);
+	w.out = out;
+	w.len = DNS_HEADER_LEN;
+	w.limit = max - opt_len;
+	w.ncomp = 0;
+	if (q) { /* fits: checked above */
+		put_name(&w, q->name, q->name_len);
+		put16(&w, q->qtype);
+		put16(&w, q->qclass);
+	}
+	qend = w.len;
+	qcomp = w.ncomp;
+	for (unsigned sec = 0; sec < 3; sec++) {
+		size_t mark_len = w.len;
+		unsigned mark_comp = w.ncomp, mark_count = 0;
+		const struct dns_rr *prev = NULL;
+
+		for (size_t i = 0; i < n[sec]; i++) {
+			const struct dns_rr *rr = &rrs[sec][i];
+
+			if (rr->type == DNS_T_OPT)
+				continue;
+			if (!name_valid(rr->name, rr->name_len) || (rr->rdlen && !rr->rdata))
+				return fail(err, errlen, "%s RR %zu: malformed name or rdata",
+					    section_names[sec], i);
+			if (!prev || !same_rrset(prev, rr)) {
+				mark_len = w.len;
+				mark_comp = w.ncomp;
+				mark_count = counts[sec];
+			}
+			prev = rr;
+			if (put_rr(&w, rr)) {
+				counts[sec]++;
+				continue;
+			}
+			if (sec == DNS_SEC_ADDITIONAL) { /* optional: end before this RRset */
+				w.len = mark_len;
+				w.ncomp = mark_comp;
+				counts[sec] = (uint16_t)mark_count;
+			} else {
+				flags |= DNS_F_TC;
+				w.len = qend;
+				w.ncomp = qcomp;
+				memset(counts, 0, sizeof(counts));
+			}
+			goto sections_done;
+		}
+	}
+sections_done:
+	if (edns) {
+		w.limit = max;
+		put(&w, "", 1);
+		put16(&w, DNS_T_OPT);
+		put16(&w, edns->udp_size < DNS_UDP_MIN ? DNS_UDP_MIN : edns->udp_size);
+		put32(&w, (uint32_t)(rcode >> 4) << 24 | (edns->do_bit ? 0x8000u : 0));
+		put16(&w, 0);
+	}
+	total = w.len;
+	w.limit = max;
+	w.len = 0;
+	put16(&w, id);
+	put16(&w, (uint16_t)(flags | (rcode & 0xF)));
+	put16(&w, q ? 1 : 0);
+	put16(&w, counts[0]);
+	put16(&w, counts[1]);
+	put16(&w, (uint16_t)(counts[2] + (edns ? 1 : 0)));
+	*outlen = total;
+	return 0;
+}
+
+int dns_write_reply(const struct dns_reply *r, uint8_t *out, size_t max, size_t *outlen,
+		    char *err, size_t errlen)
+{
+	uint16_t keep = 0x7800 | DNS_F_AA | DNS_F_RD | DNS_F_RA | DNS_F_AD | DNS_F_CD;
+
+	return write_msg(r->id, (uint16_t)(DNS_F_QR | (r->flags & keep)), r->rcode, r->q, r->rr,
+			 r->n, r->edns, out, max, outlen, err, errlen);
+}
+
+int dns_write_query(uint16_t id, uint16_t flags, const struct dns_question *q,
+		    const struct dns_edns *edns, uint8_t *out, size_t max, size_t *outlen,
+		    char *err, size_t errlen)
+{
+	static const struct dns_rr *const none[3] = { NULL, NULL, NULL };
+	static const size_t zero[3] = { 0, 0, 0 };
+	uint16_t keep = 0x7800 | DNS_F_RD | DNS_F_AD | DNS_F_CD;
+
+	return write_msg(id, flags & keep, 0, q, none, zero, edns, out, max, outlen, err, errlen);
+}
+
+int dns_tcp_frame(const uint8_t *in, size_t len, const uint8_t **msg, size_t *msglen)
+{
+	size_t n;
+
+	if (len < 2)
+		return DNS_NEED_MORE;
+	n = (size_t)in[0] << 8 | in[1];
+	if (n < DNS_HEADER_LEN)
+		return DNS_ERROR;
+	if (len - 2 < n)
+		return DNS_NEED_MORE;
+	*msg = in + 2;
+	*msglen = n;
+	return DNS_OK;
+}
