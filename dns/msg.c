@@ -35,12 +35,30 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 
 static uint8_t lower(uint8_t c) { return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c; }
 
+/* Offsets where a label was read in place, one bit each; while parsing, a pointer may only
+ * target one of those. So pointers land on names, never on TTLs or other fields, and
+ * dns_msg_age_ttls cannot change what a name decodes to. */
+struct seen {
+	uint8_t bits[DNS_MSG_MAX / 8 + 1];
+};
+
+static void seen_set(struct seen *s, size_t off)
+{
+	s->bits[off >> 3] |= (uint8_t)(1u << (off & 7));
+}
+
+static bool seen_has(const struct seen *s, size_t off)
+{
+	return s->bits[off >> 3] >> (off & 7) & 1;
+}
+
 /* Reads the possibly compressed name at c->off (c spans the whole message) into out, and
  * advances c past the bytes the name takes in place (up to and including its first pointer).
  * Each pointer must point strictly before where the run of labels it ends began, so targets
- * strictly decrease and no loop is possible; the hop limit bounds the work besides. */
-static bool name_read(struct cursor *c, uint8_t out[DNS_NAME_MAX], size_t *outlen,
-		      const char **why)
+ * strictly decrease and no loop is possible; the hop limit bounds the work besides. With
+ * seen (when parsing), in-place labels are recorded and pointers must target one. */
+static bool name_read(struct cursor *c, struct seen *seen, uint8_t out[DNS_NAME_MAX],
+		      size_t *outlen, const char **why)
 {
 	size_t pos = c->off, limit = c->off, end = 0, n = 0;
 	unsigned hops = 0;
@@ -71,6 +89,10 @@ static bool name_read(struct cursor *c, uint8_t out[DNS_NAME_MAX], size_t *outle
 				*why = "compression pointer into the header";
 				return false;
 			}
+			if (seen && !seen_has(seen, target)) {
+				*why = "compression pointer to something other than an earlier name";
+				return false;
+			}
 			if (++hops > NAME_MAX_HOPS) {
 				*why = "too many compression pointers";
 				return false;
@@ -90,6 +112,8 @@ static bool name_read(struct cursor *c, uint8_t out[DNS_NAME_MAX], size_t *outle
 			*why = "label runs past the end of the message";
 			return false;
 		}
+		if (seen && !hops)
+			seen_set(seen, pos);
 		memcpy(out + n, c->p + pos, 1 + (size_t)l);
 		n += 1 + (size_t)l;
 		pos += 1 + (size_t)l;
@@ -125,21 +149,23 @@ static const char *rdata_format(uint16_t type)
 }
 
 /* Decompresses rdata at c->off..rdend following fmt into out (DNS_RDATA_EXPANDED_MAX). */
-static bool rdata_expand(struct cursor *c, size_t rdend, const char *fmt, uint8_t *out,
-			 size_t *outlen, const char **why)
+static bool rdata_expand(struct cursor *c, struct seen *seen, size_t rdend, const char *fmt,
+			 uint8_t *out, size_t *outlen, const char **why)
 {
 	size_t n = 0, k;
 
 	for (; *fmt; fmt++) {
-		size_t start = c->off;
-
+		if (c->off >= rdend) {
+			*why = "rdata shorter than its fields";
+			return false;
+		}
 		switch (*fmt) {
 		case 'N':
-			if (!name_read(c, out + n, &k, why))
+			if (!name_read(c, seen, out + n, &k, why))
 				return false;
 			break;
 		case 'S':
-			k = c->off < rdend ? 1 + (size_t)c->p[c->off] : 1;
+			k = 1 + (size_t)c->p[c->off];
 			if (!cursor_bytes(c, out + n, k)) {
 				*why = "rdata runs past the end of the message";
 				return false;
@@ -152,7 +178,7 @@ static bool rdata_expand(struct cursor *c, size_t rdend, const char *fmt, uint8_
 				return false;
 			}
 		}
-		if (c->off > rdend || (start == rdend)) {
+		if (c->off > rdend) {
 			*why = "rdata shorter than its fields";
 			return false;
 		}
@@ -167,8 +193,9 @@ static bool rdata_expand(struct cursor *c, size_t rdend, const char *fmt, uint8_
 }
 
 /* Reads the RR at *off; name and rdbuf are the caller's storage behind rr. */
-static bool rr_read(const uint8_t *wire, size_t len, size_t *off, uint8_t *name, uint8_t *rdbuf,
-		    struct dns_rr *rr, size_t *ttl_off, const char **why)
+static bool rr_read(const uint8_t *wire, size_t len, struct seen *seen, size_t *off,
+		    uint8_t *name, uint8_t *rdbuf, struct dns_rr *rr, size_t *ttl_off,
+		    const char **why)
 {
 	struct cursor c = cursor_make(wire, len);
 	uint16_t hi, lo, rdlen;
@@ -176,7 +203,7 @@ static bool rr_read(const uint8_t *wire, size_t len, size_t *off, uint8_t *name,
 	size_t rdend;
 
 	c.off = *off;
-	if (!name_read(&c, name, &rr->name_len, why))
+	if (!name_read(&c, seen, name, &rr->name_len, why))
 		return false;
 	rr->name = name;
 	*ttl_off = c.off + 4;
@@ -194,10 +221,11 @@ static bool rr_read(const uint8_t *wire, size_t len, size_t *off, uint8_t *name,
 	}
 	rdend = c.off + rdlen;
 	fmt = rdata_format(rr->type);
-	if (fmt) {
+	/* RFC 2136 (UPDATE) uses empty rdata with class ANY or NONE to delete */
+	if (fmt && !(rdlen == 0 && (rr->rclass == 255 || rr->rclass == 254))) {
 		size_t n;
 
-		if (!rdata_expand(&c, rdend, fmt, rdbuf, &n, why))
+		if (!rdata_expand(&c, seen, rdend, fmt, rdbuf, &n, why))
 			return false;
 		rr->rdata = rdbuf;
 		rr->rdlen = (uint16_t)n;
@@ -246,6 +274,7 @@ int dns_msg_parse(struct dns_msg *m, const uint8_t *wire, size_t len, char *err,
 {
 	struct cursor c = cursor_make(wire, len);
 	uint8_t name[DNS_NAME_MAX], rdbuf[DNS_RDATA_EXPANDED_MAX];
+	struct seen seen;
 	const char *why = NULL;
 	unsigned total;
 	size_t off;
@@ -258,6 +287,7 @@ int dns_msg_parse(struct dns_msg *m, const uint8_t *wire, size_t len, char *err,
 		return fail(err, errlen, "%zu bytes, longer than 65535", len);
 	m->wire = wire;
 	m->len = len;
+	memset(seen.bits, 0, len / 8 + 1);
 	cursor_be16(&c, &m->id);
 	cursor_be16(&c, &m->flags);
 	cursor_be16(&c, &m->qdcount);
@@ -269,7 +299,7 @@ int dns_msg_parse(struct dns_msg *m, const uint8_t *wire, size_t len, char *err,
 	if (m->qdcount == 1) {
 		size_t n;
 
-		if (!name_read(&c, m->q.name, &n, &why))
+		if (!name_read(&c, &seen, m->q.name, &n, &why))
 			return fail(err, errlen, "question: %s", why);
 		m->q.name_len = (uint8_t)n;
 		if (!cursor_be16(&c, &m->q.qtype) || !cursor_be16(&c, &m->q.qclass))
@@ -282,9 +312,10 @@ int dns_msg_parse(struct dns_msg *m, const uint8_t *wire, size_t len, char *err,
 		size_t start = off, ttl_off;
 		struct dns_rr rr;
 
-		if (!rr_read(wire, len, &off, name, rdbuf, &rr, &ttl_off, &why) ||
+		if (!rr_read(wire, len, &seen, &off, name, rdbuf, &rr, &ttl_off, &why) ||
 		    (rr.type == DNS_T_OPT && (why = opt_read(m, &rr, sec)) != NULL))
-			return fail(err, errlen, "%s RR %u at offset %zu: %s", section_names[sec], i,
+			return fail(err, errlen, "%s RR %u at offset %zu: %s", section_names[sec],
+				    i - (sec > 0 ? m->ancount : 0) - (sec > 1 ? m->nscount : 0),
 				    start, why);
 	}
 	if (off != len)
@@ -308,7 +339,8 @@ bool dns_rr_next(struct dns_rr_iter *it, struct dns_rr *rr)
 
 	if (it->index >= total)
 		return false;
-	if (!rr_read(m->wire, m->len, &it->off, it->name, it->rdata, rr, &it->ttl_off, &why)) {
+	if (!rr_read(m->wire, m->len, NULL, &it->off, it->name, it->rdata, rr, &it->ttl_off,
+		     &why)) {
 		it->index = total; /* cannot happen on a parsed message */
 		return false;
 	}
@@ -343,8 +375,8 @@ int dns_msg_negative_ttl(const struct dns_msg *m, uint32_t *ttl)
 		const uint8_t *p;
 		uint32_t minimum;
 
-		if (rr.section != DNS_SEC_AUTHORITY || rr.type != DNS_T_SOA)
-			continue;
+		if (rr.section != DNS_SEC_AUTHORITY || rr.type != DNS_T_SOA || rr.rdlen < 22)
+			continue; /* < 22: the empty rdata of an UPDATE delete */
 		/* expanded SOA rdata ends with SERIAL REFRESH RETRY EXPIRE MINIMUM */
 		p = rr.rdata + rr.rdlen - 4;
 		minimum = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];

@@ -89,9 +89,11 @@ struct dns_rr {
 
 /* Parses and checks a whole message: header, at most one question, every RR (names,
  * bounds, rdata of the types above), at most one OPT (root owner, additional section,
- * well-formed options), no trailing bytes. Compression pointers must point strictly before
- * where the name (or the previous pointer's target) starts, and not into the header.
- * 0, or -1 with the reason (section, RR index, offset) in err. */
+ * well-formed options), no trailing bytes. A compression pointer must point strictly before
+ * where its name (or the previous pointer's target) starts, at a label of an earlier name
+ * (question, owner, or a name in the rdata of the types above): never into the header, a
+ * TTL or opaque rdata. Empty rdata is accepted for class ANY/NONE (UPDATE deletes).
+ * 0, or -1 with the reason (section, RR index within it, offset) in err. */
 int dns_msg_parse(struct dns_msg *m, const uint8_t *wire, size_t len, char *err, size_t errlen);
 
 /* The 12-bit rcode: header bits plus the OPT extension. */
