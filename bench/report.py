@@ -209,7 +209,7 @@ def goals_text(res):
         if r["status"] == "skip":
             out.append("  %-4s  %-34s %s  (%s)" % ("skip", r["id"], r["what"], r["why"]))
         else:
-            got = ("%.2fx" % r["ratio"]) if r["baseline"] is not None else fmt(r["ratio"])
+            got = ("%.3fx" % r["ratio"]) if r["baseline"] is not None else fmt(r["ratio"])
             out.append("  %-4s  %-34s %s: %s, goal %s" % (r["status"], r["id"], r["what"], got, bound))
     return "\n".join(out)
 
