@@ -45,6 +45,7 @@ static void *cr_start(struct ev_loop *loop, struct relay *relay, const struct co
 fail:
 	redirect_free(c->rd);
 	free(c);
+	firewall_close();
 	return NULL;
 }
 
@@ -84,12 +85,17 @@ static void cr_free(void *priv)
 		return;
 	redirect_free(c->rd);
 	free(c);
+	firewall_close();
 }
 
 static int cr_cleanup(const struct config *cfg, char *err, size_t errlen)
 {
+	int rc;
+
 	(void)cfg;
-	return firewall_remove(err, errlen);
+	rc = firewall_remove(err, errlen);
+	firewall_close();
+	return rc;
 }
 
 const struct capture_ops capture_redirect_ops = {

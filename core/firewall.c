@@ -120,12 +120,25 @@ char *firewall_render(const struct firewall_spec *spec)
 	return t.s;
 }
 
+/* One context for the process, made at the first install (at start-up): libnftables
+ * waits on its netlink socket with select(), which aborts on a descriptor >= FD_SETSIZE,
+ * and with thousands of relayed connections open a context made later would get one. */
+static struct nft_ctx *ctx;
+
+void firewall_close(void)
+{
+	if (ctx)
+		nft_ctx_free(ctx);
+	ctx = NULL;
+}
+
 /* Runs one nft script as one transaction. 0 or -1 with nft's message in err. */
 static int nft_run(const char *script, char *err, size_t errlen)
 {
-	struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
 	int rc;
 
+	if (!ctx)
+		ctx = nft_ctx_new(NFT_CTX_DEFAULT);
 	if (!ctx) {
 		snprintf(err, errlen, "nftables: cannot create context");
 		return -1;
@@ -146,7 +159,8 @@ static int nft_run(const char *script, char *err, size_t errlen)
 				*p = ' ';
 		}
 	}
-	nft_ctx_free(ctx);
+	nft_ctx_unbuffer_output(ctx);
+	nft_ctx_unbuffer_error(ctx);
 	return rc == 0 ? 0 : -1;
 }
 

@@ -22,5 +22,7 @@ char *firewall_render(const struct firewall_spec *spec);
 int firewall_install(const struct firewall_spec *spec, char *err, size_t errlen);
 /* Removes our table if present. 0 or -1, err set. */
 int firewall_remove(char *err, size_t errlen);
+/* Frees the nftables context (after the last install/remove). */
+void firewall_close(void);
 
 #endif

@@ -583,24 +583,46 @@ static int ip6_upper_proto(const uint8_t *p, size_t n, bool *fragmented)
  * 2^31 away from the connection's rcv_nxt: its "between" test wraps and the trim offset
  * is then "insane". No real peer sends that, so such a segment is dropped here, after
  * finding its connection the way tcp_input() will (a walk of the active list). */
+static bool pcb_is(const struct tcp_pcb *pcb, bool v6, const uint8_t *src, const uint8_t *dst,
+		   u16_t sport, u16_t dport)
+{
+	if (pcb->remote_port != sport || pcb->local_port != dport ||
+	    IP_IS_V6_VAL(pcb->remote_ip) != v6)
+		return false;
+	if (v6)
+		return !memcmp(ip_2_ip6(&pcb->remote_ip)->addr, src, 16) &&
+		       !memcmp(ip_2_ip6(&pcb->local_ip)->addr, dst, 16);
+	return !memcmp(&ip_2_ip4(&pcb->remote_ip)->addr, src, 4) &&
+	       !memcmp(&ip_2_ip4(&pcb->local_ip)->addr, dst, 4);
+}
+
 static bool tcp_seq_sane(bool v6, const uint8_t *src, const uint8_t *dst, const uint8_t *t)
 {
 	u16_t sport = (u16_t)(t[0] << 8 | t[1]), dport = (u16_t)(t[2] << 8 | t[3]);
 	u32_t seq = (u32_t)t[4] << 24 | (u32_t)t[5] << 16 | (u32_t)t[6] << 8 | t[7];
 
 	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
-		if (pcb->remote_port != sport || pcb->local_port != dport ||
-		    IP_IS_V6_VAL(pcb->remote_ip) != v6)
-			continue;
-		if (v6 ? memcmp(ip_2_ip6(&pcb->remote_ip)->addr, src, 16) ||
-				 memcmp(ip_2_ip6(&pcb->local_ip)->addr, dst, 16)
-		       : memcmp(&ip_2_ip4(&pcb->remote_ip)->addr, src, 4) ||
-				 memcmp(&ip_2_ip4(&pcb->local_ip)->addr, dst, 4))
+		if (!pcb_is(pcb, v6, src, dst, sport, dport))
 			continue;
 		s32_t d = (s32_t)(seq - pcb->rcv_nxt);
 		return d > -0x10000000 && d < 0x10000000;
 	}
 	return true;
+}
+
+/* A SYN for a connection lwIP still holds in TIME_WAIT (we closed first, and the kernel
+ * reuses ports in sequence) would only be answered with an ACK, and the client would
+ * stall in SYN_SENT: the kernel side is long closed, so end the TIME_WAIT at once. */
+static void end_time_wait(bool v6, const uint8_t *src, const uint8_t *dst, const uint8_t *t)
+{
+	u16_t sport = (u16_t)(t[0] << 8 | t[1]), dport = (u16_t)(t[2] << 8 | t[3]);
+
+	for (struct tcp_pcb *pcb = tcp_tw_pcbs; pcb; pcb = pcb->next) {
+		if (pcb_is(pcb, v6, src, dst, sport, dport)) {
+			tcp_abort(pcb); /* a TIME_WAIT pcb is just freed, no RST */
+			return;
+		}
+	}
 }
 
 /* Checks the header, points the netif at the destination, prepares a listener for a
@@ -682,9 +704,11 @@ static bool prepare_input(struct netstack *ns, const uint8_t *p, size_t n)
 		const uint8_t *t = p + l4;
 		uint8_t flags = t[13];
 		bool v6 = (p[0] >> 4) == 6;
-		if (!(flags & 0x02) &&
-		    !tcp_seq_sane(v6, v6 ? p + 8 : p + 12, v6 ? p + 24 : p + 16, t))
+		const uint8_t *src = v6 ? p + 8 : p + 12, *dst = v6 ? p + 24 : p + 16;
+		if (!(flags & 0x02) && !tcp_seq_sane(v6, src, dst, t))
 			return false;
+		if ((flags & 0x12) == 0x02)
+			end_time_wait(v6, src, dst, t);
 		/* SYN without ACK: a new connection; make sure its port has a listener. */
 		if ((flags & 0x12) == 0x02 && !ensure_listener(ns, (u16_t)(t[2] << 8 | t[3]))) {
 			log_warn("tun: cannot listen on port %u (out of memory, or the port is busy)",

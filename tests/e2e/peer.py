@@ -291,6 +291,25 @@ def run_all(pairs, n, what):
     return 0
 
 
+def cmd_seq(host, port, count):
+    """COUNT short connections one after another (WHO: the server answers and closes
+    first), each within 5 s; with a narrow ephemeral port range this reuses ports."""
+    t0, fails = time.monotonic(), 0
+    for _ in range(int(count)):
+        try:
+            s = socket.create_connection((host, int(port)), timeout=5)
+            s.sendall(b"WHO\n")
+            if not readline(s):
+                fails += 1
+            while s.recv(100):  # wait for the far end's FIN: it closes first
+                pass
+            s.close()
+        except OSError:
+            fails += 1
+    print("seq: %s connections one after another, %d failed, %.1f s" % (count, fails, time.monotonic() - t0))
+    return 1 if fails else 0
+
+
 def cmd_hold(host, port, count, seconds):
     socks = []
     for _ in range(int(count)):
@@ -306,7 +325,7 @@ def cmd_hold(host, port, count, seconds):
 
 def main(argv):
     cmds = {"get": cmd_get, "put": cmd_put, "half": cmd_half, "who": cmd_who,
-            "many": cmd_many, "hold": cmd_hold, "spread": cmd_spread, "udp": cmd_udp}
+            "many": cmd_many, "hold": cmd_hold, "spread": cmd_spread, "udp": cmd_udp, "seq": cmd_seq}
     if len(argv) >= 3 and argv[0] == "server":
         serve(argv[1], argv[2])
         return 0

@@ -34,6 +34,21 @@ else
 	fail direct-ready "$(tail -n 3 "$T/snet-direct.log" | tr '\n' ' ')"
 fi
 
+# SIGTERM with over a thousand connections open (descriptors past FD_SETSIZE): the
+# rules still go (libnftables select()s on its socket; ours was opened at start-up).
+write_config many "$(printf '  type: direct\n')"
+if start_snet many; then
+	in_nc timeout 60 $PEER hold $TARGET4 $TPORT 1100 8 >"$T/hold.out" 2>&1 &
+	holdpid=$!
+	for _ in $(seq 100); do [ "$(fd_count)" -gt 2100 ] && break; sleep 0.1; done
+	if [ "$(fd_count)" -gt 2100 ]; then pass many-conns-open; else fail many-conns-open "only $(fd_count) descriptors"; fi
+	check_exit many-conns-sigterm-exit-0 many
+	if rules_present; then fail many-conns-rules-removed "table still there"; else pass many-conns-rules-removed; fi
+	wait "$holdpid" 2>/dev/null
+else
+	fail many-ready "no ready line"
+fi
+
 # A connection to the listener itself is refused (no loop) and logged. Loopback is not
 # redirected, so conntrack reports the listener as the original destination.
 write_config loop "$(printf '  type: direct\n')"

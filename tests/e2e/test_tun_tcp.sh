@@ -114,6 +114,11 @@ fi
 
 write_tun_config tun-direct "$(printf '  type: direct\n')"
 if VIA_PROXY=0 tun_suite tun-direct; then
+	# Ports reused while lwIP still holds the old connection in TIME_WAIT (it closed
+	# first): 600 sequential connections over 100 ephemeral ports must all succeed.
+	in_nc sysctl -qw net.ipv4.ip_local_port_range="40000 40099"
+	check tun-port-reuse-after-time-wait in_nc timeout 120 $PEER seq $TARGET4 $TPORT 600
+	in_nc sysctl -qw net.ipv4.ip_local_port_range="32768 60999"
 	# direct to a closed port: the upstream connect is refused, the client gets a RST.
 	out=$(in_nc timeout 20 $PEER get $TARGET4 9999 10)
 	case $out in *refused* | *reset*) pass tun-direct-closed-port-reset ;; *) fail tun-direct-closed-port-reset "got: $out" ;; esac
