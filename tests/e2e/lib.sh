@@ -133,6 +133,26 @@ start_target() {
 	wait_port ns $TARGET4 $TPORT && wait_port ns "[$TARGET6]" $TPORT
 }
 
+# start_dante PORT: dante-server without authentication at 198.18.0.2:PORT, reaching the
+# targets over IPv4 and IPv6 from the server namespace; logs in $T/danted*.log.
+start_dante() {
+	cat >"$T/danted.conf" <<EOF
+logoutput: $T/danted-internal.log
+internal: 198.18.0.2 port = $1
+external: $TARGET4
+external: $TARGET6
+socksmethod: none
+clientmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass { from: 198.18.0.0/15 to: 0.0.0.0/0 }
+socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 }
+socks pass { from: 0.0.0.0/0 to: ::/0 }
+EOF
+	bg danted ns danted -f "$T/danted.conf" -N 2 -p "$T/danted.pid"
+	wait_port ns 198.18.0.2 "$1"
+}
+
 # Writes $T/NAME.yaml for redirect mode with the given proxy block (YAML lines, indented).
 write_config() {
 	local name=$1 proxy=$2

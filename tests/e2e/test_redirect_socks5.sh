@@ -44,21 +44,7 @@ else
 fi
 
 # dante-server: no authentication, IPv4 and IPv6 out of the server namespace.
-cat >"$T/danted.conf" <<EOF
-logoutput: $T/danted-internal.log
-internal: 198.18.0.2 port = 1082
-external: 198.18.1.2
-external: fd00:1::2
-socksmethod: none
-clientmethod: none
-user.privileged: root
-user.unprivileged: nobody
-client pass { from: 198.18.0.0/15 to: 0.0.0.0/0 }
-socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 }
-socks pass { from: 0.0.0.0/0 to: ::/0 }
-EOF
-bg danted ns danted -f "$T/danted.conf" -N 2 -p "$T/danted.pid"
-if wait_port ns 198.18.0.2 1082; then
+if start_dante 1082; then
 	write_config dante "$(socks_block 1082)"
 	suite dante
 else

@@ -56,21 +56,7 @@ fi
 
 # dante-server: SOCKS5 UDP ASSOCIATE (a control connection per flow, then datagrams with
 # the RFC 1928 header to the relay address dante names).
-cat >"$T/danted.conf" <<EOF
-logoutput: $T/danted-internal.log
-internal: 198.18.0.2 port = 1082
-external: 198.18.1.2
-external: fd00:1::2
-socksmethod: none
-clientmethod: none
-user.privileged: root
-user.unprivileged: nobody
-client pass { from: 198.18.0.0/15 to: 0.0.0.0/0 }
-socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 }
-socks pass { from: 0.0.0.0/0 to: ::/0 }
-EOF
-bg danted ns danted -f "$T/danted.conf" -N 2 -p "$T/danted.pid"
-if wait_port ns 198.18.0.2 1082; then
+if start_dante 1082; then
 	write_tun_config udp-socks5 "$(printf '  type: socks5\n  server: 198.18.0.2\n  port: 1082\n')"
 	# The RFC 1928 header is 10 bytes on top of the datagram. IPv4 only: dante relays
 	# IPv6 datagrams only for a client whose control connection is IPv6 too.
