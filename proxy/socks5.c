@@ -11,6 +11,8 @@
 #include <sodium.h>
 
 #include "../core/config.h"
+#include "../core/net.h"
+#include "socksaddr.h"
 
 #define SOCKS5_VER 5
 #define SOCKS5_AUTH_VER 1 /* RFC 1929 sub-negotiation version */
@@ -88,8 +90,7 @@ static int socks5_encode_request(struct socks5_conn *c, const struct target *t, 
 				 size_t errlen)
 {
 	uint8_t *p = c->req;
-	uint16_t port;
-	size_t len;
+	size_t len, n;
 
 	*p++ = SOCKS5_VER;
 	*p++ = t->udp_associate ? SOCKS5_CMD_UDP_ASSOCIATE : SOCKS5_CMD_CONNECT;
@@ -106,7 +107,7 @@ static int socks5_encode_request(struct socks5_conn *c, const struct target *t, 
 	}
 	if (t->host[0]) {
 		char literal[SOCKS5_NAME_MAX + 1];
-		uint8_t ip[16];
+		struct sockaddr_storage lit;
 
 		len = strnlen(t->host, sizeof(t->host));
 		if (len > SOCKS5_NAME_MAX) {
@@ -119,42 +120,23 @@ static int socks5_encode_request(struct socks5_conn *c, const struct target *t, 
 			snprintf(literal, sizeof(literal), "%.*s", (int)(len - 2), t->host + 1);
 		else
 			memcpy(literal, t->host, len + 1);
-		if (inet_pton(AF_INET, literal, ip) == 1) {
-			*p++ = SOCKS5_ATYP_IPV4;
-			memcpy(p, ip, 4);
-			p += 4;
-		} else if (inet_pton(AF_INET6, literal, ip) == 1) {
-			*p++ = SOCKS5_ATYP_IPV6;
-			memcpy(p, ip, 16);
-			p += 16;
-		} else {
-			*p++ = SOCKS5_ATYP_DOMAIN;
-			*p++ = (uint8_t)len;
-			memcpy(p, t->host, len);
-			p += len;
-		}
-		port = t->port;
-	} else if (t->addr.ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)&t->addr;
-
-		*p++ = SOCKS5_ATYP_IPV4;
-		memcpy(p, &sin->sin_addr, 4);
-		p += 4;
-		port = ntohs(sin->sin_port);
-	} else if (t->addr.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&t->addr;
-
-		*p++ = SOCKS5_ATYP_IPV6;
-		memcpy(p, &sin6->sin6_addr, 16);
-		p += 16;
-		port = ntohs(sin6->sin6_port);
+		memset(&lit, 0, sizeof(lit));
+		if (inet_pton(AF_INET, literal, &((struct sockaddr_in *)&lit)->sin_addr) == 1)
+			lit.ss_family = AF_INET;
+		else if (inet_pton(AF_INET6, literal, &((struct sockaddr_in6 *)&lit)->sin6_addr) == 1)
+			lit.ss_family = AF_INET6;
+		if (lit.ss_family)
+			n = socksaddr_put_ip(&lit, t->port, p);
+		else
+			n = socksaddr_put_name(t->host, len, t->port, p);
 	} else {
+		n = socksaddr_put_ip(&t->addr, net_port(&t->addr), p);
+	}
+	if (n == 0) {
 		snprintf(err, errlen, "socks5 proxy: target has neither a name nor an address");
 		return -1;
 	}
-	*p++ = (uint8_t)(port >> 8);
-	*p++ = (uint8_t)port;
-	c->req_len = (uint16_t)(p - c->req);
+	c->req_len = (uint16_t)(p + n - c->req);
 	return 0;
 }
 
@@ -370,30 +352,19 @@ static int socks5_handshake(void *priv, void *conn, struct buf *in, struct buf *
 static int socks5_udp_wrap(void *priv, const struct target *t, const uint8_t *in, size_t len,
 			   uint8_t *out, size_t *outlen, uint8_t *tmp, char *err, size_t errlen)
 {
-	size_t n = 0;
+	size_t n;
 
 	(void)priv;
 	(void)tmp;
-	out[n++] = 0;
-	out[n++] = 0;
-	out[n++] = 0; /* no fragmentation */
-	if (t->addr.ss_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&t->addr;
-		out[n++] = SOCKS5_ATYP_IPV4;
-		memcpy(out + n, &s4->sin_addr, 4);
-		n += 4;
-		memcpy(out + n, &s4->sin_port, 2);
-	} else if (t->addr.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&t->addr;
-		out[n++] = SOCKS5_ATYP_IPV6;
-		memcpy(out + n, &s6->sin6_addr, 16);
-		n += 16;
-		memcpy(out + n, &s6->sin6_port, 2);
-	} else {
+	out[0] = 0;
+	out[1] = 0;
+	out[2] = 0; /* no fragmentation */
+	n = socksaddr_put_ip(&t->addr, net_port(&t->addr), out + 3);
+	if (n == 0) {
 		snprintf(err, errlen, "socks5 udp: target has no address");
 		return PROXY_ERROR;
 	}
-	n += 2;
+	n += 3;
 	memcpy(out + n, in, len);
 	*outlen = n + len;
 	return PROXY_OK;
@@ -403,35 +374,18 @@ static int socks5_udp_unwrap(void *priv, const uint8_t *in, size_t len, uint8_t 
 			     size_t *outlen, struct sockaddr_storage *from, char *err, size_t errlen)
 {
 	struct cursor c = cursor_make(in, len);
-	uint8_t rsv[2], frag, atyp, a[16], port[2];
+	uint8_t rsv[2], frag;
 
 	(void)priv;
 	memset(from, 0, sizeof(*from));
-	if (!cursor_bytes(&c, rsv, 2) || !cursor_u8(&c, &frag) || !cursor_u8(&c, &atyp))
+	if (!cursor_bytes(&c, rsv, 2) || !cursor_u8(&c, &frag) || cursor_left(&c) < 1)
 		goto bad;
 	if (frag != 0) {
 		snprintf(err, errlen, "socks5 udp: fragment %u dropped (reassembly unsupported)", frag);
 		return PROXY_ERROR;
 	}
-	if (atyp == SOCKS5_ATYP_IPV4) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)from;
-		if (!cursor_bytes(&c, a, 4) || !cursor_bytes(&c, port, 2))
-			goto bad;
-		s4->sin_family = AF_INET;
-		memcpy(&s4->sin_addr, a, 4);
-		memcpy(&s4->sin_port, port, 2);
-	} else if (atyp == SOCKS5_ATYP_IPV6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)from;
-		if (!cursor_bytes(&c, a, 16) || !cursor_bytes(&c, port, 2))
-			goto bad;
-		s6->sin6_family = AF_INET6;
-		memcpy(&s6->sin6_addr, a, 16);
-		memcpy(&s6->sin6_port, port, 2);
-	} else {
-		uint8_t l;
-		if (atyp != SOCKS5_ATYP_DOMAIN || !cursor_u8(&c, &l) || !cursor_skip(&c, (size_t)l + 2))
-			goto bad;
-	}
+	if (socksaddr_get(&c, from) < 0)
+		goto bad;
 	*outlen = cursor_left(&c);
 	memcpy(out, in + c.off, *outlen);
 	return PROXY_OK;

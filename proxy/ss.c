@@ -8,9 +8,9 @@
 
 #include "../core/config.h"
 #include "aead.h"
+#include "socksaddr.h"
 
-/* ATYP + (domain length + 255-byte name | 16-byte IPv6) + port */
-#define SS_ADDR_MAX (1 + 1 + 255 + 2)
+#define SS_ADDR_MAX SOCKSADDR_MAX
 
 _Static_assert(AEAD_CHUNK_MAX <= PROXY_DECODE_SLACK, "decode may hold back one whole chunk");
 
@@ -47,13 +47,14 @@ static int ss_init(const struct config_proxy *cfg, void **priv, char *err, size_
 
 static void ss_fini(void *priv) { aead_key_free(priv); }
 
-/* Writes the address header (ATYP 1 IPv4, 3 domain, 4 IPv6; then the port) into h. */
+/* Writes the address header (ATYP 1 IPv4, 3 domain, 4 IPv6; then the port) into h. An
+ * IPv4-mapped IPv6 address goes as IPv4. */
 static int ss_addr_header(const struct target *t, uint8_t *h, size_t *hlen, char *err,
 			  size_t errlen)
 {
-	struct sockaddr_in sin;
-	struct sockaddr_in6 sin6;
-	size_t n = 0, len;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&t->addr;
+	struct sockaddr_storage v4;
+	size_t len;
 
 	if (t->port == 0) {
 		snprintf(err, errlen, "ss: target port is 0");
@@ -65,34 +66,22 @@ static int ss_addr_header(const struct target *t, uint8_t *h, size_t *hlen, char
 			snprintf(err, errlen, "ss: target host name longer than 255 bytes");
 			return -1;
 		}
-		h[n++] = 3;
-		h[n++] = (uint8_t)len;
-		memcpy(h + n, t->host, len);
-		n += len;
-	} else if (t->addr.ss_family == AF_INET) {
-		memcpy(&sin, &t->addr, sizeof(sin));
-		h[n++] = 1;
-		memcpy(h + n, &sin.sin_addr, 4);
-		n += 4;
-	} else if (t->addr.ss_family == AF_INET6) {
-		memcpy(&sin6, &t->addr, sizeof(sin6));
-		if (IN6_IS_ADDR_V4MAPPED(&sin6.sin6_addr)) {
-			h[n++] = 1;
-			memcpy(h + n, sin6.sin6_addr.s6_addr + 12, 4);
-			n += 4;
-		} else {
-			h[n++] = 4;
-			memcpy(h + n, sin6.sin6_addr.s6_addr, 16);
-			n += 16;
-		}
+		*hlen = socksaddr_put_name(t->host, len, t->port, h);
+		return 0;
+	}
+	if (t->addr.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		memset(&v4, 0, sizeof(v4));
+		v4.ss_family = AF_INET;
+		memcpy(&((struct sockaddr_in *)&v4)->sin_addr, s6->sin6_addr.s6_addr + 12, 4);
+		*hlen = socksaddr_put_ip(&v4, t->port, h);
 	} else {
+		*hlen = socksaddr_put_ip(&t->addr, t->port, h);
+	}
+	if (*hlen == 0) {
 		snprintf(err, errlen, "ss: target has neither a host name nor an address (family %d)",
 			 t->addr.ss_family);
 		return -1;
 	}
-	h[n++] = (uint8_t)(t->port >> 8);
-	h[n++] = (uint8_t)t->port;
-	*hlen = n;
 	return 0;
 }
 
@@ -183,8 +172,7 @@ static int ss_udp_unwrap(void *priv, const uint8_t *in, size_t len, uint8_t *out
 			 struct sockaddr_storage *from, char *err, size_t errlen)
 {
 	struct cursor c;
-	size_t n = 0, alen;
-	uint8_t atyp;
+	size_t n = 0;
 	int rc;
 
 	rc = aead_udp_open(priv, in, len, out, &n);
@@ -193,33 +181,13 @@ static int ss_udp_unwrap(void *priv, const uint8_t *in, size_t len, uint8_t *out
 		return PROXY_ERROR;
 	}
 	c = cursor_make(out, n);
-	memset(from, 0, sizeof(*from));
-	if (!cursor_u8(&c, &atyp))
-		goto bad;
-	if (atyp == 1) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)from;
-		s4->sin_family = AF_INET;
-		alen = 4;
-		if (!cursor_bytes(&c, &s4->sin_addr, alen) || !cursor_bytes(&c, &s4->sin_port, 2))
-			goto bad;
-	} else if (atyp == 4) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)from;
-		s6->sin6_family = AF_INET6;
-		alen = 16;
-		if (!cursor_bytes(&c, &s6->sin6_addr, alen) || !cursor_bytes(&c, &s6->sin6_port, 2))
-			goto bad;
-	} else {
-		/* A name as the source is legal but useless to us: skip it. */
-		uint8_t l;
-		if (atyp != 3 || !cursor_u8(&c, &l) || !cursor_skip(&c, (size_t)l + 2))
-			goto bad;
+	if (socksaddr_get(&c, from) < 0) {
+		snprintf(err, errlen, "ss udp: bad address header in a reply");
+		return PROXY_ERROR;
 	}
 	*outlen = cursor_left(&c);
 	memmove(out, out + (n - *outlen), *outlen);
 	return PROXY_OK;
-bad:
-	snprintf(err, errlen, "ss udp: bad address header in a reply");
-	return PROXY_ERROR;
 }
 
 const struct proxy_ops proxy_ss_ops = {
