@@ -133,6 +133,18 @@ start_target() {
 	wait_port ns $TARGET4 $TPORT && wait_port ns "[$TARGET6]" $TPORT
 }
 
+# start_tinyproxy PORT [USER PASS]: tinyproxy in the foreground at 198.18.0.2:PORT, with no
+# ConnectPort line (CONNECT to any port), Basic auth when USER is given; waits for it.
+start_tinyproxy() {
+	{
+		printf 'User nobody\nGroup nogroup\nPort %s\nListen 198.18.0.2\nTimeout 60\n' "$1"
+		printf 'MaxClients 1024\nLogLevel Info\nAllow 198.18.0.0/15\nDisableViaHeader Yes\n'
+		[ $# -ge 3 ] && printf 'BasicAuth %s %s\n' "$2" "$3"
+	} >"$T/tinyproxy.conf"
+	bg tinyproxy ns tinyproxy -d -c "$T/tinyproxy.conf"
+	wait_port ns 198.18.0.2 "$1"
+}
+
 # start_dante PORT: dante-server without authentication at 198.18.0.2:PORT, reaching the
 # targets over IPv4 and IPv6 from the server namespace; logs in $T/danted*.log.
 start_dante() {

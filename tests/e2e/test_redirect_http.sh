@@ -12,21 +12,8 @@ http_block() { # port [user pass]
 	[ $# -ge 3 ] && printf '  username: "%s"\n  password: "%s"\n' "$2" "$3"
 }
 
-# tinyproxy: foreground, no ConnectPort line (CONNECT to any port), Basic auth.
-cat >"$T/tinyproxy.conf" <<EOF
-User nobody
-Group nogroup
-Port 8888
-Listen 198.18.0.2
-Timeout 60
-MaxClients 512
-LogLevel Info
-Allow 198.18.0.0/15
-BasicAuth snet s3cret
-DisableViaHeader Yes
-EOF
-bg tinyproxy ns tinyproxy -d -c "$T/tinyproxy.conf"
-if wait_port ns 198.18.0.2 8888; then
+# tinyproxy with Basic auth.
+if start_tinyproxy 8888 snet s3cret; then
 	write_config tinyproxy "$(http_block 8888 snet s3cret)"
 	suite tinyproxy nohalf
 	# Wrong credentials: tinyproxy answers 407; the log carries the status line.

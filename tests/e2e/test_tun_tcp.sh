@@ -69,18 +69,7 @@ write_tun_config tun-socks5 "$(printf '  type: socks5\n  server: 198.18.0.2\n  p
 tun_suite tun-socks5 nohalf && tun_stop tun-socks5
 
 # HTTP CONNECT through tinyproxy (no half-close: tinyproxy closes both ways on EOF).
-cat >"$T/tinyproxy.conf" <<EOF
-User nobody
-Group nogroup
-Port 8888
-Listen 198.18.0.2
-Timeout 60
-MaxClients 1024
-Allow 198.18.0.0/15
-DisableViaHeader Yes
-EOF
-bg tinyproxy ns tinyproxy -d -c "$T/tinyproxy.conf"
-if wait_port ns 198.18.0.2 8888; then
+if start_tinyproxy 8888; then
 	write_tun_config tun-http "$(printf '  type: http\n  server: 198.18.0.2\n  port: 8888\n')"
 	tun_suite tun-http nohalf && tun_stop tun-http
 else
