@@ -156,6 +156,7 @@ static int ct_reload(void *priv, const struct config *cfg, char *err, size_t err
 	struct nl_routes old = c->spec;
 	struct cidr *ob = c->bypass;
 	uint32_t *ou = c->uids, *ox = c->exclude;
+	bool reinstall = false;
 	char why[512];
 
 	if (!c->routes)
@@ -168,26 +169,20 @@ static int ct_reload(void *priv, const struct config *cfg, char *err, size_t err
 	if (nl_routes_install(&c->spec, why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "tun routes: %s", why);
 		spec_free(c);
-		/* install removed everything on failure: put the old routes back. */
-		goto restore_install;
+		reinstall = true; /* install removed everything on failure */
+		goto restore;
 	}
 	free(ob);
 	free(ou);
 	free(ox);
 	return 0;
-restore_install:
-	c->spec = old;
-	c->bypass = ob;
-	c->uids = ou;
-	c->exclude = ox;
-	if (nl_routes_install(&c->spec, why, sizeof(why)) < 0)
-		c->routes = false;
-	return -1;
 restore:
 	c->spec = old;
 	c->bypass = ob;
 	c->uids = ou;
 	c->exclude = ox;
+	if (reinstall && nl_routes_install(&c->spec, why, sizeof(why)) < 0)
+		c->routes = false;
 	return -1;
 }
 

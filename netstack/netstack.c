@@ -697,7 +697,8 @@ static bool prepare_input(struct netstack *ns, const uint8_t *p, size_t n)
 		const uint8_t *t = p + l4;
 		u16_t port = (u16_t)(t[2] << 8 | t[3]);
 		/* No pcb (UDP off for this proxy): lwIP answers port unreachable. */
-		if (port && udp_relay_enabled(ns->udp) && !ensure_udp_pcb(ns, port))
+		if (port && !ns->udp_pcbs[port] && udp_relay_enabled(ns->udp) &&
+		    !ensure_udp_pcb(ns, port))
 			return false;
 	}
 	if (proto == IPPROTO_TCP && l4 && n >= l4 + 20) {
@@ -841,10 +842,7 @@ static void raise_synack_mss(const struct netstack *ns, uint8_t *pkt, size_t len
 				mss = 65535;
 			if (mss <= old)
 				return;
-			sum += (~old & 0xffff) + mss;
-			sum = (sum & 0xffff) + (sum >> 16);
-			sum = (sum & 0xffff) + (sum >> 16);
-			sum = ~sum & 0xffff;
+			sum = (uint16_t)~fold(sum + (~old & 0xffff) + mss);
 			t[i + 2] = (uint8_t)(mss >> 8);
 			t[i + 3] = (uint8_t)mss;
 			t[16] = (uint8_t)(sum >> 8);
