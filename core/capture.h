@@ -13,14 +13,16 @@
 #include <sys/types.h>
 
 struct config;
+struct dns_server;
 struct ev_loop;
 struct relay;
 
 struct capture_ops {
 	const char *name;
-	/* Sets everything up for cfg. NULL with err set; nothing is left behind then. */
-	void *(*start)(struct ev_loop *loop, struct relay *relay, const struct config *cfg,
-		       char *err, size_t errlen);
+	/* Sets everything up for cfg; dns (NULL when off) gets the DNS queries captured.
+	 * NULL with err set; nothing is left behind then. */
+	void *(*start)(struct ev_loop *loop, struct relay *relay, struct dns_server *dns,
+		       const struct config *cfg, char *err, size_t errlen);
 	/* Takes the new config's rules (bypass lists, proxy address) atomically. 0 or -1;
 	 * on failure the old rules stay. */
 	int (*reload)(void *priv, const struct config *cfg, char *err, size_t errlen);

@@ -8,9 +8,11 @@
 #include "config.h"
 #include "firewall.h"
 #include "redirect.h"
+#include "../dns/server.h"
 
 struct capture_redirect {
 	struct redirect *rd;
+	struct dns_server *dns;
 	bool rules;
 };
 
@@ -20,11 +22,14 @@ static int install(struct capture_redirect *c, const struct config *cfg, char *e
 		.cfg = cfg,
 		.redirect_port = (uint16_t)redirect_port(c->rd),
 		.ipv6 = redirect_has_ipv6(c->rd),
+		.dns_port = c->dns ? dns_server_port(c->dns) : 0,
+		.dns_ipv6 = c->dns && dns_server_has_ipv6(c->dns),
 	};
 	return firewall_install(&spec, err, errlen);
 }
 
-static void *cr_start(struct ev_loop *loop, struct relay *relay, const struct config *cfg,
+static void *cr_start(struct ev_loop *loop, struct relay *relay, struct dns_server *dns,
+		      const struct config *cfg,
 		      char *err, size_t errlen)
 {
 	struct capture_redirect *c = calloc(1, sizeof(*c));
@@ -33,6 +38,7 @@ static void *cr_start(struct ev_loop *loop, struct relay *relay, const struct co
 		snprintf(err, errlen, "redirect: out of memory");
 		return NULL;
 	}
+	c->dns = dns;
 	c->rd = redirect_new(loop, relay, &cfg->redirect, err, errlen);
 	if (!c->rd)
 		goto fail;

@@ -95,7 +95,8 @@ static int spec_build(struct capture_tun *c, const struct config *cfg, const cha
 
 static void ct_free(void *priv);
 
-static void *ct_start(struct ev_loop *loop, struct relay *relay, const struct config *cfg,
+static void *ct_start(struct ev_loop *loop, struct relay *relay, struct dns_server *dns,
+		      const struct config *cfg,
 		      char *err, size_t errlen)
 {
 	struct capture_tun *c = calloc(1, sizeof(*c));
@@ -123,7 +124,7 @@ static void *ct_start(struct ev_loop *loop, struct relay *relay, const struct co
 	/* Big segments from the kernel: far fewer packets per byte (see netstack.c). */
 	if (tun_enable_tso(c->tun, why, sizeof(why)) < 0)
 		log_warn("%s; continuing with MTU-sized packets", why);
-	c->ns = netstack_new(loop, tun_fd(c->tun), cfg->tun.mtu, relay, cfg->tun.udp_timeout,
+	c->ns = netstack_new(loop, tun_fd(c->tun), cfg->tun.mtu, relay, dns, cfg->tun.udp_timeout,
 			     cfg->tun.udp_max_flows, err, errlen);
 	if (!c->ns)
 		goto fail;

@@ -604,14 +604,15 @@ static int rules_check(struct walk *w, const struct walk_seen *seen, bool presen
 	struct config_rules *r = base;
 
 	(void)present;
-	if (r->scope != SCOPE_BYPASS_CN)
-		return 0;
-	if (!seen[RK_CN_FILE].seen)
+	if (r->scope == SCOPE_BYPASS_CN && !seen[RK_CN_FILE].seen)
 		return walk_fail_plain(w, owner, "missing required key 'cn-cidr-file' in rules "
 				       "(required for scope bypass-cn)");
-	if (!r->cn_cidr_file[0])
+	if (r->scope == SCOPE_BYPASS_CN && !r->cn_cidr_file[0])
 		return walk_fail_plain(w, seen[RK_CN_FILE].value, "rules.cn-cidr-file: must not be "
 				       "empty with scope bypass-cn");
+	/* Loaded whenever given: dns split resolution uses it in every scope. */
+	if (!r->cn_cidr_file[0])
+		return 0;
 	return config_cidr_file(w, seen[RK_CN_FILE].value, "rules.cn-cidr-file", r->cn_cidr_file,
 				&r->cn_cidrs);
 }
@@ -631,7 +632,7 @@ static const struct walk_key rules_keys[] = {
 static const struct walk_table rules_table = TABLE(rules_keys, rules_check);
 
 enum { DK_ENABLE, DK_LISTEN, DK_DOMESTIC, DK_FOREIGN, DK_SPLIT, DK_CACHE, DK_MIN_TTL, DK_MAX_TTL,
-       DK_QTYPES, DK_HOSTS, DK_PREFETCH, DK_QUERY_LOG };
+       DK_QTYPES, DK_HOSTS, DK_PREFETCH, DK_QUERY_LOG, DK_TIMEOUT };
 
 static int dns_default_server(struct walk *w, yaml_mark_t owner, struct host_port_list *l,
 			      const char *text)
@@ -684,6 +685,7 @@ static const struct walk_key dns_keys[] = {
 	[DK_HOSTS] = K_FN("hosts", struct config_dns, hosts, config_walk_hosts),
 	[DK_PREFETCH] = K_BOOL("prefetch", struct config_dns, prefetch),
 	[DK_QUERY_LOG] = K_FN("query-log", struct config_dns, query_log, config_walk_path),
+	[DK_TIMEOUT] = K_UINT("timeout", struct config_dns, timeout, 1, 60, 0),
 };
 static const struct walk_table dns_table = TABLE(dns_keys, dns_check);
 
@@ -748,6 +750,7 @@ static void config_defaults(struct config *c)
 	c->dns.min_ttl = 0;
 	c->dns.max_ttl = 86400;
 	c->dns.prefetch = true;
+	c->dns.timeout = 5;
 }
 
 static int config_load_text(const char *name, const char *base_dir, const char *data, size_t len,

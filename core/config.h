@@ -85,7 +85,7 @@ struct config_redirect {
 struct config_rules {
 	enum rules_scope scope;
 	char cn_cidr_file[CONFIG_PATH_MAX]; /* required when scope is bypass-cn */
-	struct cidr_list cn_cidrs; /* loaded from cn_cidr_file when scope is bypass-cn */
+	struct cidr_list cn_cidrs; /* loaded from cn_cidr_file whenever it is set */
 	struct cidr_list bypass_cidrs; /* bypass-cidrs plus every bypass-cidr-files entry */
 	struct str_list bypass_cidr_files;
 	struct str_list bypass_domains;
@@ -113,6 +113,7 @@ struct config_dns {
 	size_t n_hosts;
 	bool prefetch; /* default true */
 	char query_log[CONFIG_PATH_MAX]; /* empty = none */
+	unsigned timeout; /* seconds until a query is answered SERVFAIL, 1..60, default 5 */
 };
 
 struct config_stats {

@@ -107,12 +107,22 @@ char *firewall_render(const struct firewall_spec *spec)
 	add_set(&t, cfg, AF_INET6);
 	text_add(&t, "\tchain output {\n"
 		 "\t\ttype nat hook output priority -100; policy accept;\n"
-		 "\t\tmeta l4proto != tcp return\n"
-		 "\t\tmeta mark 0x%x return\n"
+		 "\t\tmeta mark 0x%x return\n",
+		 cfg->fwmark);
+	/* Every other DNS query, to any address, goes to our resolver. */
+	if (spec->dns_port) {
+		text_add(&t, "\t\tmeta nfproto ipv4 udp dport 53 redirect to :%u\n"
+			 "\t\tmeta nfproto ipv4 tcp dport 53 redirect to :%u\n",
+			 spec->dns_port, spec->dns_port);
+		if (spec->dns_ipv6)
+			text_add(&t, "\t\tmeta nfproto ipv6 udp dport 53 redirect to :%u\n"
+				 "\t\tmeta nfproto ipv6 tcp dport 53 redirect to :%u\n",
+				 spec->dns_port, spec->dns_port);
+	}
+	text_add(&t, "\t\tmeta l4proto != tcp return\n"
 		 "\t\tfib daddr type local return\n"
 		 "\t\tip daddr @bypass4 return\n"
-		 "\t\tip6 daddr @bypass6 return\n",
-		 cfg->fwmark);
+		 "\t\tip6 daddr @bypass6 return\n");
 	text_add(&t, "\t\tmeta nfproto ipv4 meta l4proto tcp redirect to :%u\n", spec->redirect_port);
 	if (spec->ipv6)
 		text_add(&t, "\t\tmeta nfproto ipv6 meta l4proto tcp redirect to :%u\n", spec->redirect_port);

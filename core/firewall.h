@@ -14,6 +14,8 @@ struct firewall_spec {
 	const struct config *cfg; /* fwmark, bypass CIDRs, proxy server */
 	uint16_t redirect_port;
 	bool ipv6; /* redirect IPv6 too (an IPv6 listener is open) */
+	uint16_t dns_port; /* local UDP/TCP port-53 traffic goes here; 0: not redirected */
+	bool dns_ipv6; /* IPv6 DNS too (the resolver listens on [::1]) */
 };
 
 /* Builds the ruleset text for spec into a malloc'd string (tests read it). NULL on ENOMEM. */

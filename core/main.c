@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "../dns/server.h"
 #include "capture.h"
 #include "config.h"
 #include "log.h"
@@ -22,6 +23,7 @@ struct app {
 	struct config cfg;
 	struct resolver *resolver;
 	struct relay *relay;
+	struct dns_server *dns; /* NULL when dns.enable is false */
 	const struct capture_ops *capture;
 	void *cap; /* the capture's state */
 	uid_t start_uid; /* getuid() at start, before any `user:` switch */
@@ -146,9 +148,17 @@ static void app_reload(struct app *a)
 	    next.redirect.install_rules != a->cfg.redirect.install_rules ||
 	    memcmp(&next.tun.address, &a->cfg.tun.address, sizeof(next.tun.address)) ||
 	    strcmp(next.tun.name, a->cfg.tun.name) || next.tun.mtu != a->cfg.tun.mtu ||
-	    next.tun.auto_route != a->cfg.tun.auto_route || strcmp(next.user, a->cfg.user))
-		log_warn("reload: mode, user, redirect.listen, redirect.install-rules and the tun "
-			 "device settings take effect only after a restart");
+	    next.tun.auto_route != a->cfg.tun.auto_route || strcmp(next.user, a->cfg.user) ||
+	    next.dns.enable != a->cfg.dns.enable || next.dns.cache_size != a->cfg.dns.cache_size ||
+	    next.dns.min_ttl != a->cfg.dns.min_ttl || next.dns.max_ttl != a->cfg.dns.max_ttl)
+		log_warn("reload: mode, user, redirect.listen, redirect.install-rules, the tun "
+			 "device settings, dns.enable and the dns cache bounds take effect only after "
+			 "a restart");
+	if (a->dns && dns_server_reconfigure(a->dns, &next, err, sizeof(err)) < 0) {
+		log_error("reload: %s; keeping the running configuration", err);
+		config_free(&next);
+		return;
+	}
 	if (relay_reconfigure(a->relay, &next, err, sizeof(err)) < 0) {
 		log_error("reload: %s; keeping the running configuration", err);
 		config_free(&next);
@@ -200,7 +210,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 static int app_run(struct app *a)
 {
-	char err[1024], where[512], upstream[CONFIG_HOST_MAX + 96];
+	char err[1024], where[512], upstream[CONFIG_HOST_MAX + 192];
 	int rc = 1;
 
 	a->loop = ev_default_loop(EVFLAG_AUTO);
@@ -238,8 +248,15 @@ static int app_run(struct app *a)
 		log_warn("cannot set SO_MARK (no CAP_NET_ADMIN): relying on the proxy server's "
 			 "throw route");
 	}
+	if (a->cfg.dns.enable) {
+		a->dns = dns_server_new(a->loop, a->resolver, a->relay, &a->cfg, err, sizeof(err));
+		if (!a->dns) {
+			log_error("%s", err);
+			goto out;
+		}
+	}
 	a->capture = capture_ops_for(&a->cfg);
-	a->cap = a->capture->start(a->loop, a->relay, &a->cfg, err, sizeof(err));
+	a->cap = a->capture->start(a->loop, a->relay, a->dns, &a->cfg, err, sizeof(err));
 	if (!a->cap) {
 		log_error("%s", err);
 		goto out;
@@ -258,8 +275,6 @@ static int app_run(struct app *a)
 		log_info("running as %s (uid %u, gid %u), keeping only CAP_NET_ADMIN",
 			 a->cfg.user, (unsigned)a->cfg.user_uid, (unsigned)a->cfg.user_gid);
 	}
-	if (a->cfg.dns.enable)
-		log_warn("dns: the resolver is not available in this version; dns.enable is ignored");
 	if (a->cfg.stats.enable)
 		log_warn("stats: not available in this version; stats.listen is ignored");
 
@@ -270,6 +285,12 @@ static int app_run(struct app *a)
 			 proxy_ops_for(&a->cfg.proxy)->name, a->cfg.proxy.server, a->cfg.proxy.port,
 			 a->cfg.proxy.type == PROXY_TYPE_SS ? " " : "",
 			 a->cfg.proxy.type == PROXY_TYPE_SS ? a->cfg.proxy.method : "");
+	if (a->dns) {
+		char la[NET_ADDRSTRLEN];
+		size_t n = strlen(upstream);
+		snprintf(upstream + n, sizeof(upstream) - n, ", dns on %s",
+			 net_ntop(dns_server_listen_addr(a->dns), la, sizeof(la)));
+	}
 	log_always("ready: %s, proxy %s", a->capture->describe(a->cap, where, sizeof(where)),
 		 upstream);
 	ev_run(a->loop, 0);
@@ -280,6 +301,7 @@ out:
 		log_error("%s", err);
 		rc = 1;
 	}
+	dns_server_free(a->dns); /* before the relay: its tunnels are relay sessions */
 	relay_free(a->relay);
 	if (a->cap)
 		a->capture->free(a->cap);

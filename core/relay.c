@@ -37,6 +37,7 @@ struct relay {
 	struct ev_loop *loop;
 	struct resolver *resolver;
 	struct proxy_inst *proxy; /* for new sessions */
+	struct proxy_inst *direct; /* for targets marked direct (our own DNS listener) */
 	uint32_t fwmark;
 	struct session *live; /* doubly linked */
 	struct session *dead; /* closed, freed by the check watcher */
@@ -613,7 +614,7 @@ static void session_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 struct session *relay_open(struct relay *r, const struct client_ops *ops, int cfd, void *cpriv,
 			   const struct target *t, const char *desc)
 {
-	const struct proxy_inst *p = r->proxy;
+	struct proxy_inst *p = t->direct ? r->direct : r->proxy;
 	struct sockaddr_storage addr;
 	const char *host;
 	uint16_t port;
@@ -628,7 +629,7 @@ struct session *relay_open(struct relay *r, const struct client_ops *ops, int cf
 		return NULL;
 	}
 	s->relay = r;
-	s->proxy = r->proxy;
+	s->proxy = p;
 	s->proxy->refs++;
 	s->pconn = s + 1;
 	s->target = *t;
@@ -694,6 +695,7 @@ struct relay *relay_new(struct ev_loop *loop, struct resolver *res, const struct
 	ev_unref(loop);
 	return r;
 fail:
+	proxy_inst_put(r->proxy);
 	free(r->scratch_in);
 	free(r->scratch_out);
 	free(r);
@@ -702,12 +704,22 @@ fail:
 
 int relay_reconfigure(struct relay *r, const struct config *cfg, char *err, size_t errlen)
 {
-	struct proxy_inst *p = proxy_inst_new(&cfg->proxy, err, errlen);
+	struct proxy_inst *p = proxy_inst_new(&cfg->proxy, err, errlen), *d;
+	struct config_proxy direct = cfg->proxy;
 
 	if (!p)
 		return -1;
+	/* The direct instance takes the timeouts of the config. */
+	direct.type = PROXY_TYPE_DIRECT;
+	d = proxy_inst_new(&direct, err, errlen);
+	if (!d) {
+		proxy_inst_put(p);
+		return -1;
+	}
 	proxy_inst_put(r->proxy);
 	r->proxy = p;
+	proxy_inst_put(r->direct);
+	r->direct = d;
 	r->fwmark = cfg->fwmark;
 	return 0;
 }
@@ -727,9 +739,15 @@ void relay_free(struct relay *r)
 	ev_ref(r->loop);
 	ev_check_stop(r->loop, &r->reaper);
 	proxy_inst_put(r->proxy);
+	proxy_inst_put(r->direct);
 	free(r->scratch_in);
 	free(r->scratch_out);
 	free(r);
+}
+
+void relay_session_close(struct session *s)
+{
+	session_close(s, CLOSE_CLEAN, LOG_DEBUG, "closed by its owner");
 }
 
 struct proxy_inst *relay_proxy_get(struct relay *r)

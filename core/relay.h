@@ -102,6 +102,9 @@ const struct relay_stats *relay_stats(const struct relay *r);
  * (cfd or cpriv): on failure it is closed through ops->close. desc is for logs. */
 struct session *relay_open(struct relay *r, const struct client_ops *ops, int cfd, void *cpriv,
 			   const struct target *t, const char *desc);
+/* Ends a session from outside the relay (its client side's owner is going away): the
+ * client side's close op still runs. */
+void relay_session_close(struct session *s);
 /* The current proxy, with a reference the caller drops with proxy_inst_put. */
 struct proxy_inst *relay_proxy_get(struct relay *r);
 void proxy_inst_put(struct proxy_inst *p);

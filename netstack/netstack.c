@@ -42,6 +42,7 @@
 #include "../core/net.h"
 #include "../core/relay.h"
 #include "../core/udp.h"
+#include "../dns/server.h"
 #include "../tun/tun.h"
 
 #include <linux/virtio_net.h>
@@ -83,6 +84,7 @@ struct netstack {
 	struct tcp_pcb **listeners; /* by port */
 	struct udp_pcb **udp_pcbs; /* by port */
 	struct udp_relay *udp;
+	struct dns_server *dns; /* answers port 53, UDP here and TCP through the relay */
 	uint8_t *udp_buf;
 	struct ns_tcp *conns;
 	struct ns_tcp *pending;
@@ -404,6 +406,10 @@ static void flush(struct netstack *ns)
 			memset(&t, 0, sizeof(t));
 			addr_to_sockaddr(&c->pcb->local_ip, c->pcb->local_port, &t.addr);
 			t.port = c->pcb->local_port;
+			if (ns->dns && t.port == 53) { /* to our resolver's TCP listener */
+				t.addr = *dns_server_listen_addr(ns->dns);
+				t.direct = true;
+			}
 			/* On failure the relay closes the client side, i.e. frees c. */
 			relay_open(ns->relay, &ns_client_ops, -1, c, &t, c->desc);
 			continue;
@@ -432,6 +438,8 @@ static void sockaddr_to_addr(const struct sockaddr_storage *ss, ip_addr_t *a, u1
 	}
 }
 
+static void dns_reply(void *ctx, const struct dns_client *c, const uint8_t *msg, size_t len);
+
 static void udp_recv_cb(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
 			u16_t port)
 {
@@ -443,6 +451,11 @@ static void udp_recv_cb(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip
 	addr_to_sockaddr(ip_current_dest_addr(), pcb->local_port, &dst);
 	n = pbuf_copy_partial(p, ns->udp_buf, p->tot_len, 0);
 	pbuf_free(p);
+	if (ns->dns && pcb->local_port == 53) {
+		struct dns_client c = { .peer = client, .local = dst, .tcp = false };
+		dns_server_query(ns->dns, ns->udp_buf, n, &c, dns_reply, ns);
+		return;
+	}
 	if (!udp_relay_enabled(ns->udp)) {
 		ns->stats.dropped_in++;
 		return;
@@ -476,6 +489,12 @@ static void udp_reply(void *ctx, const struct sockaddr_storage *client,
 	if (udp_sendto_if_src(pcb, p, &dst, dport, &ns->netif, &src) != ERR_OK)
 		ns->stats.dropped_out++;
 	pbuf_free(p);
+}
+
+/* The resolver's answer to a query sent into the tun: from the address it was sent to. */
+static void dns_reply(void *ctx, const struct dns_client *c, const uint8_t *msg, size_t len)
+{
+	udp_reply(ctx, &c->peer, &c->local, msg, len);
 }
 
 static bool ensure_udp_pcb(struct netstack *ns, u16_t port)
@@ -697,7 +716,8 @@ static bool prepare_input(struct netstack *ns, const uint8_t *p, size_t n)
 		const uint8_t *t = p + l4;
 		u16_t port = (u16_t)(t[2] << 8 | t[3]);
 		/* No pcb (UDP off for this proxy): lwIP answers port unreachable. */
-		if (port && !ns->udp_pcbs[port] && udp_relay_enabled(ns->udp) &&
+		if (port && !ns->udp_pcbs[port] &&
+		    (udp_relay_enabled(ns->udp) || (port == 53 && ns->dns)) &&
 		    !ensure_udp_pcb(ns, port))
 			return false;
 	}
@@ -1086,7 +1106,7 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 /* ---- lifetime -------------------------------------------------------- */
 
 struct netstack *netstack_new(struct ev_loop *loop, int tun_fd, unsigned mtu, struct relay *relay,
-			      unsigned udp_timeout, unsigned udp_max_flows, char *err, size_t errlen)
+			      struct dns_server *dns, unsigned udp_timeout, unsigned udp_max_flows, char *err, size_t errlen)
 {
 	static bool lwip_ready;
 	struct netstack *ns;
@@ -1116,6 +1136,7 @@ struct netstack *netstack_new(struct ev_loop *loop, int tun_fd, unsigned mtu, st
 		goto oom;
 	ns->loop = loop;
 	ns->relay = relay;
+	ns->dns = dns;
 	ns->fd = tun_fd;
 	ns->mtu = mtu;
 	if (!lwip_ready) {

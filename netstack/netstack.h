@@ -13,6 +13,7 @@
 #include <ev.h>
 #include <stdint.h>
 
+struct dns_server;
 struct relay;
 struct netstack;
 
@@ -23,11 +24,12 @@ struct netstack_stats {
 	uint64_t tcp_accepted, tcp_active, listeners;
 };
 
-/* Takes packets from tun_fd (non-blocking, IFF_NO_PI) of at most mtu bytes; UDP flows
+/* Takes packets from tun_fd (non-blocking, IFF_NO_PI) of at most mtu bytes; with dns,
+ * every query to port 53 (UDP here, TCP relayed to its listener) goes to it; UDP flows
  * live udp_timeout seconds idle, at most udp_max_flows at once. Only one may exist at
  * a time. NULL with err set. */
 struct netstack *netstack_new(struct ev_loop *loop, int tun_fd, unsigned mtu, struct relay *relay,
-			      unsigned udp_timeout, unsigned udp_max_flows, char *err,
+			      struct dns_server *dns, unsigned udp_timeout, unsigned udp_max_flows, char *err,
 			      size_t errlen);
 /* Resets every connection lwIP still holds and frees everything. Call after relay_free
  * (which closes the sessions). NULL is fine. */

@@ -44,6 +44,7 @@ struct target {
 	uint16_t port; /* host byte order */
 	struct sockaddr_storage addr; /* family AF_INET/AF_INET6, port set too */
 	bool udp_associate; /* socks5: ask for a UDP association, not a stream */
+	bool direct; /* relay: connect straight to addr, whatever the proxy (our own listener) */
 };
 
 struct proxy_ops {

@@ -1,0 +1,349 @@
+/* listen.c -- the resolver's UDP and TCP sockets (see listen.h). A TCP connection lives
+ * while it has queries pending or was active in the last TCP_IDLE seconds; it is freed
+ * once closed and no answer is pending for it. */
+#include "dns/listen.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/net.h"
+#include "core/util.h"
+#include "dns/msg.h"
+#include "dns/server.h"
+
+#define UDP_BATCH 64 /* datagrams per readiness event */
+#define TCP_IDLE 10.0 /* seconds (RFC 7766 §6.2.3 suggests a few seconds) */
+#define TCP_MAX_CONNS 512
+#define TCP_MAX_PENDING 256 /* queries pending on one connection before we stop reading */
+#define TCP_OUT_MAX (1024 * 1024) /* unread answers before we stop reading */
+
+struct tconn {
+	struct dns_listen *l;
+	struct tconn *prev, *next;
+	int fd;
+	ev_io io;
+	ev_timer idle;
+	struct dns_client c;
+	struct buf in, out;
+	unsigned pending; /* queries whose answer has not come back */
+	bool closed; /* socket gone; freed when pending reaches 0 */
+	bool eof;
+	bool busy; /* inside conn_io_cb: a close must not free it yet */
+};
+
+struct dns_listen {
+	struct ev_loop *loop;
+	struct dns_server *srv;
+	struct sockaddr_storage addr;
+	int ufd, tfd;
+	ev_io uio, tio;
+	struct tconn *conns;
+	unsigned n_conns;
+	uint8_t buf[DNS_MSG_MAX];
+};
+
+/* ---- UDP ---------------------------------------------------------------- */
+
+static void udp_reply(void *ctx, const struct dns_client *c, const uint8_t *msg, size_t len)
+{
+	struct dns_listen *l = ctx;
+
+	if (sendto(l->ufd, msg, len, 0, (const struct sockaddr *)&c->peer,
+		   net_sockaddr_len(&c->peer)) < 0)
+		log_debug("dns: reply to a UDP client: %s", strerror(errno));
+}
+
+static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct dns_listen *l = container_of(w, struct dns_listen, uio);
+
+	(void)loop;
+	(void)revents;
+	for (int i = 0; i < UDP_BATCH; i++) {
+		struct dns_client c;
+		socklen_t alen = sizeof(c.peer);
+		ssize_t n;
+
+		memset(&c, 0, sizeof(c));
+		n = recvfrom(l->ufd, l->buf, sizeof(l->buf), 0, (struct sockaddr *)&c.peer, &alen);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_debug("dns: UDP receive: %s", strerror(errno));
+			return;
+		}
+		c.local = l->addr;
+		dns_server_query(l->srv, l->buf, (size_t)n, &c, udp_reply, l);
+	}
+}
+
+/* ---- TCP ---------------------------------------------------------------- */
+
+static void conn_free(struct tconn *t)
+{
+	struct dns_listen *l = t->l;
+
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		l->conns = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	l->n_conns--;
+	buf_free(&t->in);
+	buf_free(&t->out);
+	free(t);
+}
+
+/* Closes the socket; the memory goes when no answer is pending any more. */
+static void conn_close(struct tconn *t)
+{
+	if (!t->closed) {
+		ev_io_stop(t->l->loop, &t->io);
+		ev_timer_stop(t->l->loop, &t->idle);
+		close(t->fd);
+		t->fd = -1;
+		t->closed = true;
+	}
+	if (t->pending == 0 && !t->busy)
+		conn_free(t);
+}
+
+static void conn_arm(struct tconn *t)
+{
+	bool rd = !t->eof && t->pending < TCP_MAX_PENDING && buf_used(&t->out) < TCP_OUT_MAX;
+	int ev = (rd ? EV_READ : 0) | (buf_used(&t->out) ? EV_WRITE : 0);
+
+	if (t->closed)
+		return;
+	if (t->eof && !t->pending && !buf_used(&t->out)) {
+		conn_close(t);
+		return;
+	}
+	if (ev_is_active(&t->io) && (t->io.events & (EV_READ | EV_WRITE)) == ev)
+		return;
+	ev_io_stop(t->l->loop, &t->io);
+	ev_io_set(&t->io, t->fd, ev);
+	if (ev)
+		ev_io_start(t->l->loop, &t->io);
+}
+
+static int conn_flush(struct tconn *t)
+{
+	while (buf_used(&t->out)) {
+		ssize_t n = send(t->fd, buf_head(&t->out), buf_used(&t->out), MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return 0;
+			return -1;
+		}
+		buf_consume(&t->out, (size_t)n);
+	}
+	return 0;
+}
+
+static void tcp_reply(void *ctx, const struct dns_client *c, const uint8_t *msg, size_t len)
+{
+	struct tconn *t = ctx;
+	uint8_t hdr[2] = { (uint8_t)(len >> 8), (uint8_t)len };
+
+	(void)c;
+	t->pending--;
+	if (t->closed) {
+		if (t->pending == 0 && !t->busy)
+			conn_free(t);
+		return;
+	}
+	if (buf_append(&t->out, hdr, 2) < 0 || buf_append(&t->out, msg, len) < 0 ||
+	    conn_flush(t) < 0) {
+		conn_close(t);
+		return;
+	}
+	ev_timer_again(t->l->loop, &t->idle);
+	conn_arm(t);
+}
+
+/* Answers every whole query in t->in. -1 when the connection was closed. */
+static int conn_queries(struct tconn *t)
+{
+	const uint8_t *msg;
+	size_t mlen;
+	int rc = DNS_NEED_MORE;
+
+	while (!t->closed && t->pending < TCP_MAX_PENDING &&
+	       (rc = dns_tcp_frame(buf_head(&t->in), buf_used(&t->in), &msg, &mlen)) == DNS_OK) {
+		t->pending++;
+		if (dns_server_query(t->l->srv, msg, mlen, &t->c, tcp_reply, t) == 0)
+			t->pending--;
+		buf_consume(&t->in, mlen + 2);
+	}
+	if (t->closed)
+		return -1;
+	if (rc == DNS_ERROR) {
+		conn_close(t);
+		return -1;
+	}
+	return 0;
+}
+
+static void conn_io(struct tconn *t, int revents)
+{
+	if ((revents & EV_WRITE) && conn_flush(t) < 0) {
+		conn_close(t);
+		return;
+	}
+	if (revents & EV_READ) {
+		ssize_t n;
+
+		if (buf_reserve(&t->in, 4096) < 0) {
+			conn_close(t);
+			return;
+		}
+		n = recv(t->fd, t->in.data + t->in.len, t->in.cap - t->in.len, 0);
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			conn_close(t);
+			return;
+		}
+		if (n == 0)
+			t->eof = true;
+		if (n > 0) {
+			t->in.len += (size_t)n;
+			ev_timer_again(t->l->loop, &t->idle);
+			if (conn_queries(t) < 0)
+				return;
+		}
+	} else if (buf_used(&t->in) && conn_queries(t) < 0) {
+		return; /* queries held back while too many were pending */
+	}
+	conn_arm(t);
+}
+
+static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct tconn *t = container_of(w, struct tconn, io);
+
+	(void)loop;
+	t->busy = true;
+	conn_io(t, revents);
+	t->busy = false;
+	if (t->closed && t->pending == 0)
+		conn_free(t);
+}
+
+static void conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct tconn *t = container_of(w, struct tconn, idle);
+
+	(void)loop;
+	(void)revents;
+	if (t->pending) {
+		ev_timer_again(loop, w);
+		return;
+	}
+	conn_close(t);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct dns_listen *l = container_of(w, struct dns_listen, tio);
+
+	(void)revents;
+	for (int i = 0; i < 16; i++) {
+		struct sockaddr_storage peer;
+		socklen_t alen = sizeof(peer);
+		struct tconn *t;
+		int fd = accept4(l->tfd, (struct sockaddr *)&peer, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_warn("dns: accept: %s", strerror(errno));
+			return;
+		}
+		if (l->n_conns >= TCP_MAX_CONNS || !(t = calloc(1, sizeof(*t)))) {
+			log_warn("dns: refusing a TCP client (%u connections open)", l->n_conns);
+			net_close_reset(fd);
+			continue;
+		}
+		t->l = l;
+		t->fd = fd;
+		t->c.peer = peer;
+		t->c.local = l->addr;
+		t->c.tcp = true;
+		ev_io_init(&t->io, conn_io_cb, fd, EV_READ);
+		ev_io_start(loop, &t->io);
+		ev_init(&t->idle, conn_idle_cb);
+		t->idle.repeat = TCP_IDLE;
+		ev_timer_again(loop, &t->idle);
+		t->next = l->conns;
+		if (l->conns)
+			l->conns->prev = t;
+		l->conns = t;
+		l->n_conns++;
+	}
+}
+
+/* ---- the listener -------------------------------------------------------- */
+
+struct dns_listen *dns_listen_new(struct ev_loop *loop, struct dns_server *srv,
+				  const struct sockaddr_storage *addr, char *err, size_t errlen)
+{
+	struct dns_listen *l = calloc(1, sizeof(*l));
+	char a[NET_ADDRSTRLEN];
+	int one = 1;
+
+	if (!l) {
+		snprintf(err, errlen, "dns: out of memory");
+		return NULL;
+	}
+	l->loop = loop;
+	l->srv = srv;
+	l->addr = *addr;
+	l->tfd = -1;
+	l->ufd = net_socket(addr->ss_family, SOCK_DGRAM);
+	if (l->ufd < 0)
+		goto fail;
+	setsockopt(l->ufd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (addr->ss_family == AF_INET6)
+		setsockopt(l->ufd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(l->ufd, (const struct sockaddr *)addr, net_sockaddr_len(addr)) < 0)
+		goto fail;
+	l->tfd = net_listen_tcp(addr, 128);
+	if (l->tfd < 0)
+		goto fail;
+	ev_io_init(&l->uio, udp_cb, l->ufd, EV_READ);
+	ev_io_start(loop, &l->uio);
+	ev_io_init(&l->tio, accept_cb, l->tfd, EV_READ);
+	ev_io_start(loop, &l->tio);
+	return l;
+fail:
+	snprintf(err, errlen, "dns: cannot listen on %s: %s", net_ntop(addr, a, sizeof(a)),
+		 strerror(errno));
+	if (l->ufd >= 0)
+		close(l->ufd);
+	free(l);
+	return NULL;
+}
+
+void dns_listen_free(struct dns_listen *l)
+{
+	if (!l)
+		return;
+	/* Pending answers are dropped by the server, so every connection goes now. */
+	while (l->conns) {
+		struct tconn *t = l->conns;
+		t->pending = 0;
+		conn_close(t);
+	}
+	ev_io_stop(l->loop, &l->uio);
+	ev_io_stop(l->loop, &l->tio);
+	close(l->ufd);
+	close(l->tfd);
+	free(l);
+}

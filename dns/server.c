@@ -1,0 +1,823 @@
+/* server.c -- the resolver (see server.h): local answers, cache, coalescing of queries in
+ * flight, the split decision, the deadline, prefetch and the query log. */
+#include "dns/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ev.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "core/net.h"
+#include "core/util.h"
+#include "dns/answer.h"
+#include "dns/cache.h"
+#include "dns/cidrset.h"
+#include "dns/listen.h"
+#include "dns/msg.h"
+#include "dns/names.h"
+#include "dns/upstream.h"
+
+#define INFLIGHT_MAX 16384
+#define INFLIGHT_BUCKETS 4096 /* a power of two */
+
+enum side { DOM = 0, FOR = 1 };
+enum route { ROUTE_SPLIT, ROUTE_DOMESTIC, ROUTE_FOREIGN };
+
+/* The upstreams of one configuration; queries in flight keep theirs across a reload. */
+struct upset {
+	unsigned refs;
+	struct dns_up **v[2];
+	size_t n[2];
+	size_t next[2]; /* round robin start */
+};
+
+/* What the policy of one configuration is made of; swapped whole on reload. */
+struct policy {
+	struct dns_hosts *hosts;
+	struct dns_names *block, *bypass;
+	struct cidrset *domestic_set;
+	uint32_t *disabled;
+	size_t n_disabled;
+	bool split, prefetch;
+	double timeout;
+};
+
+struct waiter {
+	struct waiter *next;
+	struct dns_msg q; /* the client's query; wire NULL (only header, question, EDNS used) */
+	struct dns_client c;
+	dns_reply_fn fn;
+	void *ctx;
+	double t0;
+};
+
+struct inflight;
+
+struct side_state {
+	struct inflight *f;
+	enum side which;
+	struct dns_upq *q; /* the query out now, or NULL */
+	struct dns_up *up; /* whom q went to */
+	size_t tried; /* servers asked so far */
+	bool done; /* answered or every server failed */
+	uint8_t *ans;
+	size_t len;
+	bool domestic_addrs; /* ans has addresses, all in the domestic set */
+};
+
+struct inflight {
+	struct dns_server *d;
+	struct inflight *hnext;
+	uint64_t hash;
+	struct dns_question q;
+	struct waiter *waiters;
+	struct upset *ups;
+	enum route route;
+	struct side_state side[2];
+	ev_timer deadline;
+	double t0;
+};
+
+struct dns_server {
+	struct ev_loop *loop;
+	struct resolver *res;
+	struct relay *relay;
+	uint32_t fwmark;
+	struct dns_cache *cache;
+	struct policy pol;
+	struct upset *ups;
+	struct inflight *buckets[INFLIGHT_BUCKETS];
+	uint8_t hkey[16];
+	struct dns_listen *listen, *listen6;
+	struct sockaddr_storage listen_addr;
+	FILE *qlog;
+	char qlog_path[CONFIG_PATH_MAX];
+	struct dns_server_stats stats;
+	uint8_t buf[DNS_MSG_MAX], out[DNS_MSG_MAX];
+};
+
+/* ---- names for logs ------------------------------------------------------ */
+
+static const char *type_name(uint16_t t, char *buf, size_t len)
+{
+	static const struct { uint16_t t; const char *n; } names[] = {
+		{ 1, "A" }, { 2, "NS" }, { 5, "CNAME" }, { 6, "SOA" }, { 12, "PTR" },
+		{ 13, "HINFO" }, { 15, "MX" }, { 16, "TXT" }, { 28, "AAAA" }, { 33, "SRV" },
+		{ 35, "NAPTR" }, { 43, "DS" }, { 46, "RRSIG" }, { 48, "DNSKEY" }, { 64, "SVCB" },
+		{ 65, "HTTPS" }, { 255, "ANY" }, { 257, "CAA" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (names[i].t == t)
+			return names[i].n;
+	snprintf(buf, len, "TYPE%u", t);
+	return buf;
+}
+
+static const char *rcode_name(unsigned rc, char *buf, size_t len)
+{
+	static const char *const names[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+					     "NOTIMP", "REFUSED" };
+	if (rc < ARRAY_SIZE(names))
+		return names[rc];
+	snprintf(buf, len, "RCODE%u", rc);
+	return buf;
+}
+
+/* One line per answered query: time, client, name, type, rcode, source, latency. */
+static void qlog_write(struct dns_server *d, const struct dns_client *c,
+		       const struct dns_question *q, const uint8_t *reply, size_t len,
+		       const char *source, double t0)
+{
+	char when[40], who[NET_ADDRSTRLEN], name[DNS_NAME_TEXT_MAX], tb[16], rb[16];
+	unsigned rc = len >= 4 ? reply[3] & 0xF : DNS_R_SERVFAIL;
+	struct timespec ts;
+	struct tm tm;
+
+	if (!d->qlog && log_get_level() < LOG_DEBUG)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (dns_name_to_text(q->name, q->name_len, name) < 0)
+		snprintf(name, sizeof(name), "?");
+	net_ntop(&c->peer, who, sizeof(who));
+	if (d->qlog)
+		fprintf(d->qlog, "%s.%03ldZ %s %s %s %s %s %.1fms\n", when, ts.tv_nsec / 1000000,
+			who, name, type_name(q->qtype, tb, sizeof(tb)), rcode_name(rc, rb, sizeof(rb)),
+			source, (ev_time() - t0) * 1000);
+	log_debug("dns: %s%s %s %s %s %s %.1fms", who, c->tcp ? "/tcp" : "", name,
+		  type_name(q->qtype, tb, sizeof(tb)), rcode_name(rc, rb, sizeof(rb)), source,
+		  (ev_time() - t0) * 1000);
+}
+
+/* ---- sending answers -------------------------------------------------------- */
+
+static void send_reply(struct dns_server *d, const struct dns_msg *q, const struct dns_client *c,
+		       const uint8_t *msg, size_t len, const char *source, double t0,
+		       dns_reply_fn fn, void *ctx)
+{
+	qlog_write(d, c, &q->q, msg, len, source, t0);
+	fn(ctx, c, msg, len);
+}
+
+static void send_error(struct dns_server *d, const struct dns_msg *q, const struct dns_client *c,
+		       unsigned rcode, const char *source, double t0, dns_reply_fn fn, void *ctx)
+{
+	size_t len;
+
+	if (dns_answer_error(q, NULL, rcode, d->out, dns_answer_max(q, c->tcp), &len) < 0) {
+		/* Only an extended rcode without EDNS can fail: say SERVFAIL. */
+		if (dns_answer_error(q, NULL, DNS_R_SERVFAIL, d->out, DNS_MSG_MAX, &len) < 0)
+			return;
+	}
+	send_reply(d, q, c, d->out, len, source, t0, fn, ctx);
+}
+
+/* Sends ans (the client's ID and question already in it) fitted to the client. */
+static void send_fitted(struct dns_server *d, const struct dns_msg *q, const struct dns_client *c,
+			const uint8_t *ans, size_t alen, const char *source, double t0,
+			dns_reply_fn fn, void *ctx)
+{
+	size_t len;
+
+	if (dns_answer_fit(ans, alen, q, dns_answer_max(q, c->tcp), d->out, &len) < 0) {
+		d->stats.failed++;
+		send_error(d, q, c, DNS_R_SERVFAIL, "failed", t0, fn, ctx);
+		return;
+	}
+	send_reply(d, q, c, d->out, len, source, t0, fn, ctx);
+}
+
+/* ---- upstream sets and policy -------------------------------------------- */
+
+static void upset_put(struct upset *u)
+{
+	if (!u || --u->refs)
+		return;
+	for (int s = 0; s < 2; s++) {
+		for (size_t i = 0; i < u->n[s]; i++)
+			if (u->v[s][i])
+				u->v[s][i]->ops->free(u->v[s][i]);
+		free(u->v[s]);
+	}
+	free(u);
+}
+
+static struct upset *upset_new(struct dns_server *d, const struct config_dns *c)
+{
+	struct upset *u = calloc(1, sizeof(*u));
+	const struct host_port_list *l[2] = { &c->domestic, &c->foreign };
+
+	if (!u)
+		return NULL;
+	u->refs = 1;
+	for (int s = 0; s < 2; s++) {
+		u->v[s] = calloc(l[s]->n ? l[s]->n : 1, sizeof(*u->v[s]));
+		if (!u->v[s])
+			goto fail;
+		for (size_t i = 0; i < l[s]->n; i++) {
+			u->v[s][i] = s == DOM ? dns_up_direct_new(d->loop, d->res, &l[s]->v[i], d->fwmark)
+					      : dns_up_tunnel_new(d->loop, d->relay, &l[s]->v[i]);
+			if (!u->v[s][i])
+				goto fail;
+			u->n[s]++;
+		}
+	}
+	return u;
+fail:
+	upset_put(u);
+	return NULL;
+}
+
+static void policy_free(struct policy *p)
+{
+	dns_hosts_free(p->hosts);
+	dns_names_free(p->block);
+	dns_names_free(p->bypass);
+	cidrset_free(p->domestic_set);
+	free(p->disabled);
+	memset(p, 0, sizeof(*p));
+}
+
+static int policy_build(struct policy *p, const struct config *cfg, char *err, size_t errlen)
+{
+	memset(p, 0, sizeof(*p));
+	p->hosts = dns_hosts_new(&cfg->dns, err, errlen);
+	if (!p->hosts)
+		goto fail;
+	p->block = dns_names_new(&cfg->rules.block_domains, err, errlen);
+	if (!p->block)
+		goto fail;
+	p->bypass = dns_names_new(&cfg->rules.bypass_domains, err, errlen);
+	if (!p->bypass)
+		goto fail;
+	p->domestic_set = cidrset_new(cfg->rules.cn_cidrs.v, cfg->rules.cn_cidrs.n);
+	p->disabled = calloc(cfg->dns.disable_qtypes.n + 1, sizeof(*p->disabled));
+	if (!p->domestic_set || !p->disabled) {
+		snprintf(err, errlen, "dns: out of memory");
+		goto fail;
+	}
+	if (cfg->dns.disable_qtypes.n)
+		memcpy(p->disabled, cfg->dns.disable_qtypes.v,
+		       cfg->dns.disable_qtypes.n * sizeof(*p->disabled));
+	p->n_disabled = cfg->dns.disable_qtypes.n;
+	p->split = cfg->dns.split;
+	p->prefetch = cfg->dns.prefetch;
+	p->timeout = cfg->dns.timeout;
+	return 0;
+fail:
+	policy_free(p);
+	return -1;
+}
+
+static int qlog_open(struct dns_server *d, const char *path, FILE **out, char *err,
+		     size_t errlen)
+{
+	FILE *f;
+
+	*out = NULL;
+	if (!path[0])
+		return 0;
+	f = fopen(path, "a");
+	if (!f) {
+		snprintf(err, errlen, "dns.query-log: cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	setvbuf(f, NULL, _IOLBF, 0);
+	(void)d;
+	*out = f;
+	return 0;
+}
+
+/* ---- queries in flight ------------------------------------------------------ */
+
+static void side_start(struct side_state *s);
+
+static struct inflight **inflight_slot(struct dns_server *d, const struct inflight *f)
+{
+	struct inflight **pp = &d->buckets[f->hash & (INFLIGHT_BUCKETS - 1)];
+
+	while (*pp != f)
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+static struct inflight *inflight_find(struct dns_server *d, const struct dns_question *q,
+				      uint64_t hash)
+{
+	for (struct inflight *f = d->buckets[hash & (INFLIGHT_BUCKETS - 1)]; f; f = f->hnext)
+		if (f->hash == hash && dns_key_eq(&f->q, q))
+			return f;
+	return NULL;
+}
+
+static void inflight_free(struct inflight *f)
+{
+	struct dns_server *d = f->d;
+	struct waiter *w;
+
+	ev_timer_stop(d->loop, &f->deadline);
+	for (int s = 0; s < 2; s++) {
+		if (f->side[s].q)
+			f->side[s].up->ops->cancel(f->side[s].q);
+		free(f->side[s].ans);
+	}
+	while ((w = f->waiters)) {
+		f->waiters = w->next;
+		free(w);
+	}
+	upset_put(f->ups);
+	d->stats.inflight--;
+	free(f);
+}
+
+/* Ends f with ans (NULL: SERVFAIL): caches it, answers every waiter, frees f. */
+static void inflight_finish(struct inflight *f, const uint8_t *ans, size_t alen, const char *source)
+{
+	struct dns_server *d = f->d;
+	double now = ev_now(d->loop);
+	bool cached = false;
+	struct waiter *w;
+
+	*inflight_slot(d, f) = f->hnext; /* a query a reply brings on starts afresh */
+	for (int s = 0; s < 2; s++) { /* the other side's answer is no longer wanted */
+		if (f->side[s].q) {
+			f->side[s].up->ops->cancel(f->side[s].q);
+			f->side[s].q = NULL;
+		}
+	}
+	if (ans) {
+		struct dns_msg m;
+		char err[128];
+		if (dns_msg_parse(&m, ans, alen, err, sizeof(err)) == 0)
+			cached = dns_cache_put(d->cache, &m, now) == 1;
+	}
+	while ((w = f->waiters)) {
+		f->waiters = w->next;
+		if (!ans) {
+			d->stats.failed++;
+			send_error(d, &w->q, &w->c, DNS_R_SERVFAIL, "failed", w->t0, w->fn, w->ctx);
+		} else {
+			size_t len;
+			if (!cached || dns_cache_get(d->cache, &w->q.q, w->q.id, now, d->buf,
+						     sizeof(d->buf), &len, NULL) != 1) {
+				/* Not cacheable: the answer with this client's ID and case. */
+				memcpy(d->buf, ans, alen);
+				d->buf[0] = (uint8_t)(w->q.id >> 8);
+				d->buf[1] = (uint8_t)w->q.id;
+				memcpy(d->buf + DNS_HEADER_LEN, w->q.q.name, w->q.q.name_len);
+				len = alen;
+			}
+			if (!strcmp(source, "domestic"))
+				d->stats.domestic++;
+			else
+				d->stats.foreign++;
+			send_fitted(d, &w->q, &w->c, d->buf, len, source, w->t0, w->fn, w->ctx);
+		}
+		free(w);
+	}
+	inflight_free(f);
+}
+
+static bool addrs_domestic(const struct dns_server *d, const uint8_t *ans, size_t len)
+{
+	struct dns_rr_iter it;
+	struct dns_rr rr;
+	struct dns_msg m;
+	char err[128];
+	size_t n = 0;
+
+	if (dns_msg_parse(&m, ans, len, err, sizeof(err)) < 0)
+		return false;
+	dns_rr_iter_init(&it, &m);
+	while (dns_rr_next(&it, &rr) && rr.section == DNS_SEC_ANSWER) {
+		if (rr.type == DNS_T_A && rr.rdlen == 4) {
+			if (!cidrset_contains(d->pol.domestic_set, AF_INET, rr.rdata))
+				return false;
+			n++;
+		} else if (rr.type == DNS_T_AAAA && rr.rdlen == 16) {
+			if (!cidrset_contains(d->pol.domestic_set, AF_INET6, rr.rdata))
+				return false;
+			n++;
+		}
+	}
+	return n > 0;
+}
+
+/* Decides once something changed; may finish (free) f. */
+static void inflight_decide(struct inflight *f)
+{
+	struct side_state *dm = &f->side[DOM], *fr = &f->side[FOR];
+
+	switch (f->route) {
+	case ROUTE_DOMESTIC:
+		if (dm->done)
+			inflight_finish(f, dm->ans, dm->len, "domestic");
+		return;
+	case ROUTE_FOREIGN:
+		if (fr->done)
+			inflight_finish(f, fr->ans, fr->len, "foreign");
+		return;
+	case ROUTE_SPLIT:
+		if (dm->ans && dm->domestic_addrs)
+			inflight_finish(f, dm->ans, dm->len, "domestic");
+		else if (dm->done && fr->ans)
+			inflight_finish(f, fr->ans, fr->len, "foreign");
+		else if (dm->done && fr->done)
+			inflight_finish(f, dm->ans, dm->len, "domestic");
+		return;
+	}
+}
+
+static bool usable_rcode(const uint8_t *ans)
+{
+	unsigned rc = ans[3] & 0xF;
+	return rc == DNS_R_NOERROR || rc == DNS_R_NXDOMAIN;
+}
+
+static void side_done(void *arg, int ok, const uint8_t *ans, size_t len, const char *why)
+{
+	struct side_state *s = arg;
+	struct inflight *f = s->f;
+	struct upset *u = f->ups;
+
+	s->q = NULL;
+	if (ok == 0 && !usable_rcode(ans)) {
+		char rb[16];
+		log_debug("dns: %s answered %s", s->up->desc, rcode_name(ans[3] & 0xF, rb, sizeof(rb)));
+		ok = -1;
+	}
+	if (ok < 0) {
+		if (why && why[0])
+			log_info("dns: %s", why);
+		if (s->tried < u->n[s->which]) {
+			side_start(s); /* the next server of this side */
+			return;
+		}
+		s->done = true;
+		inflight_decide(f);
+		return;
+	}
+	s->ans = malloc(len);
+	if (!s->ans) {
+		s->done = true;
+		inflight_decide(f);
+		return;
+	}
+	memcpy(s->ans, ans, len);
+	s->len = len;
+	s->done = true;
+	if (s->which == DOM && f->route == ROUTE_SPLIT)
+		s->domestic_addrs = addrs_domestic(f->d, ans, len);
+	inflight_decide(f);
+}
+
+/* Asks the side's next server. On a synchronous failure moves on, then gives up. */
+static void side_start(struct side_state *s)
+{
+	struct inflight *f = s->f;
+	struct upset *u = f->ups;
+	size_t n = u->n[s->which];
+
+	while (s->tried < n) {
+		struct dns_up *up = u->v[s->which][(u->next[s->which] + s->tried) % n];
+		s->tried++;
+		s->up = up;
+		f->d->stats.upstream_queries++;
+		s->q = dns_up_query(up, &f->q, side_done, s);
+		if (s->q)
+			return;
+		log_warn("dns: %s: cannot send a query (out of memory or too many pending)",
+			 up->desc);
+	}
+	s->done = true;
+}
+
+static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct inflight *f = container_of(w, struct inflight, deadline);
+	struct side_state *dm = &f->side[DOM], *fr = &f->side[FOR];
+	char name[DNS_NAME_TEXT_MAX];
+
+	(void)loop;
+	(void)revents;
+	if (dns_name_to_text(f->q.name, f->q.name_len, name) < 0)
+		snprintf(name, sizeof(name), "?");
+	if (fr->ans)
+		inflight_finish(f, fr->ans, fr->len, "foreign");
+	else if (dm->ans)
+		inflight_finish(f, dm->ans, dm->len, "domestic");
+	else {
+		log_info("dns: %s: no upstream answered within %.0f s", name, f->d->pol.timeout);
+		inflight_finish(f, NULL, 0, "failed");
+	}
+}
+
+static enum route route_for(const struct dns_server *d, const struct dns_question *q)
+{
+	if (d->ups->n[DOM] && dns_names_match(d->pol.bypass, q->name, q->name_len))
+		return ROUTE_DOMESTIC;
+	if (!d->pol.split || !d->ups->n[DOM])
+		return ROUTE_FOREIGN;
+	return ROUTE_SPLIT;
+}
+
+/* Starts resolving q (w may be NULL: a prefetch). On failure to start, w gets SERVFAIL. */
+static void inflight_start(struct dns_server *d, const struct dns_question *q, uint64_t hash,
+			   struct waiter *w)
+{
+	struct inflight *f = NULL;
+
+	if (d->stats.inflight < INFLIGHT_MAX)
+		f = calloc(1, sizeof(*f));
+	if (!f) {
+		if (w) {
+			log_warn("dns: too many queries in flight (%llu): answering SERVFAIL",
+				 (unsigned long long)d->stats.inflight);
+			d->stats.failed++;
+			send_error(d, &w->q, &w->c, DNS_R_SERVFAIL, "failed", w->t0, w->fn, w->ctx);
+			free(w);
+		}
+		return;
+	}
+	d->stats.inflight++;
+	f->d = d;
+	f->q = *q;
+	f->hash = hash;
+	f->waiters = w;
+	f->ups = d->ups;
+	f->ups->refs++;
+	f->route = route_for(d, q);
+	f->t0 = ev_now(d->loop);
+	for (int s = 0; s < 2; s++) {
+		f->side[s].f = f;
+		f->side[s].which = (enum side)s;
+	}
+	f->hnext = d->buckets[hash & (INFLIGHT_BUCKETS - 1)];
+	d->buckets[hash & (INFLIGHT_BUCKETS - 1)] = f;
+	ev_timer_init(&f->deadline, deadline_cb, d->pol.timeout, 0.);
+	ev_timer_start(d->loop, &f->deadline);
+	if (f->route != ROUTE_FOREIGN) {
+		side_start(&f->side[DOM]);
+		d->ups->next[DOM]++;
+	} else {
+		f->side[DOM].done = true;
+	}
+	if (f->route != ROUTE_DOMESTIC) {
+		side_start(&f->side[FOR]);
+		d->ups->next[FOR]++;
+	} else {
+		f->side[FOR].done = true;
+	}
+	/* Queries never call back from inside dns_up_query, but both may have failed to
+	 * start at all. */
+	if (f->side[DOM].done && f->side[FOR].done)
+		inflight_decide(f);
+}
+
+/* ---- a query arrives ------------------------------------------------------ */
+
+static bool qtype_disabled(const struct dns_server *d, uint16_t t)
+{
+	for (size_t i = 0; i < d->pol.n_disabled; i++)
+		if (d->pol.disabled[i] == t)
+			return true;
+	return false;
+}
+
+int dns_server_query(struct dns_server *d, const uint8_t *msg, size_t len,
+		     const struct dns_client *c, dns_reply_fn fn, void *ctx)
+{
+	double t0 = ev_time();
+	struct dns_msg q;
+	struct waiter *w;
+	struct inflight *f;
+	uint64_t hash;
+	size_t olen;
+	bool prefetch = false;
+	char err[160];
+	int rc;
+
+	d->stats.queries++;
+	if (len < DNS_HEADER_LEN || (msg[2] & (DNS_F_QR >> 8))) {
+		d->stats.dropped++;
+		return 0;
+	}
+	if (dns_msg_parse(&q, msg, len, err, sizeof(err)) < 0 || q.qdcount != 1) {
+		log_debug("dns: malformed query: %s", q.qdcount != 1 ? "not one question" : err);
+		if (dns_answer_error(NULL, msg, DNS_R_FORMERR, d->out, DNS_UDP_MIN, &olen) < 0) {
+			d->stats.dropped++;
+			return 0;
+		}
+		fn(ctx, c, d->out, olen);
+		return 1;
+	}
+	q.wire = NULL; /* only header fields, question and EDNS are used from here on */
+	if (dns_flags_opcode(q.flags) != 0 || q.q.qtype == 251 || q.q.qtype == 252) {
+		/* Only QUERY; zone transfers need more than one message. */
+		d->stats.local++;
+		send_error(d, &q, c, DNS_R_NOTIMP, "local", t0, fn, ctx);
+		return 1;
+	}
+	if (q.edns.present && q.edns.version > 0) {
+		d->stats.local++;
+		send_error(d, &q, c, DNS_R_BADVERS, "local", t0, fn, ctx);
+		return 1;
+	}
+	if (dns_names_match(d->pol.block, q.q.name, q.q.name_len)) {
+		d->stats.local++;
+		send_error(d, &q, c, DNS_R_NXDOMAIN, "local", t0, fn, ctx);
+		return 1;
+	}
+	rc = dns_hosts_answer(d->pol.hosts, &q, dns_answer_max(&q, c->tcp), d->out, &olen);
+	if (rc != 0) {
+		d->stats.local++;
+		if (rc < 0)
+			send_error(d, &q, c, DNS_R_SERVFAIL, "local", t0, fn, ctx);
+		else
+			send_reply(d, &q, c, d->out, olen, "local", t0, fn, ctx);
+		return 1;
+	}
+	if (qtype_disabled(d, q.q.qtype)) {
+		d->stats.local++;
+		send_error(d, &q, c, DNS_R_NOERROR, "local", t0, fn, ctx);
+		return 1;
+	}
+	if (dns_cache_get(d->cache, &q.q, q.id, ev_now(d->loop), d->buf, sizeof(d->buf), &olen,
+			  &prefetch) == 1) {
+		d->stats.cache_hits++;
+		send_fitted(d, &q, c, d->buf, olen, "cache", t0, fn, ctx);
+		if (prefetch && d->pol.prefetch) {
+			hash = dns_key_hash(d->hkey, &q.q);
+			if (!inflight_find(d, &q.q, hash)) {
+				d->stats.prefetches++;
+				inflight_start(d, &q.q, hash, NULL);
+			}
+		}
+		return 1;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		d->stats.failed++;
+		send_error(d, &q, c, DNS_R_SERVFAIL, "failed", t0, fn, ctx);
+		return 1;
+	}
+	w->q = q;
+	w->c = *c;
+	w->fn = fn;
+	w->ctx = ctx;
+	w->t0 = t0;
+	hash = dns_key_hash(d->hkey, &q.q);
+	f = inflight_find(d, &q.q, hash);
+	if (f) {
+		d->stats.coalesced++;
+		w->next = f->waiters;
+		f->waiters = w;
+		return 1;
+	}
+	inflight_start(d, &q.q, hash, w);
+	return 1;
+}
+
+/* ---- life cycle ----------------------------------------------------------- */
+
+static bool loopback4(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET &&
+	       (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+}
+
+struct dns_server *dns_server_new(struct ev_loop *loop, struct resolver *res,
+				  struct relay *relay, const struct config *cfg, char *err,
+				  size_t errlen)
+{
+	struct dns_server *d;
+
+	if (sodium_init() < 0) {
+		snprintf(err, errlen, "dns: libsodium failed to initialise");
+		return NULL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		snprintf(err, errlen, "dns: out of memory");
+		return NULL;
+	}
+	d->loop = loop;
+	d->res = res;
+	d->relay = relay;
+	d->fwmark = cfg->fwmark;
+	randombytes_buf(d->hkey, sizeof(d->hkey));
+	d->cache = dns_cache_new(cfg->dns.cache_size, cfg->dns.min_ttl, cfg->dns.max_ttl);
+	d->ups = upset_new(d, &cfg->dns);
+	if (!d->cache || !d->ups) {
+		snprintf(err, errlen, "dns: out of memory");
+		goto fail;
+	}
+	if (policy_build(&d->pol, cfg, err, errlen) < 0)
+		goto fail;
+	if (qlog_open(d, cfg->dns.query_log, &d->qlog, err, errlen) < 0)
+		goto fail;
+	snprintf(d->qlog_path, sizeof(d->qlog_path), "%s", cfg->dns.query_log);
+	d->listen_addr = cfg->dns.listen;
+	d->listen = dns_listen_new(loop, d, &cfg->dns.listen, err, errlen);
+	if (!d->listen)
+		goto fail;
+	if (cfg->mode == MODE_REDIRECT && cfg->redirect.install_rules &&
+	    loopback4(&cfg->dns.listen)) {
+		struct sockaddr_storage a6;
+		char why[256];
+		net_pton("::1", net_port(&cfg->dns.listen), &a6);
+		d->listen6 = dns_listen_new(loop, d, &a6, why, sizeof(why));
+		if (!d->listen6)
+			log_warn("%s; IPv6 DNS queries are not redirected to the resolver", why);
+	}
+	return d;
+fail:
+	dns_server_free(d);
+	return NULL;
+}
+
+int dns_server_reconfigure(struct dns_server *d, const struct config *cfg, char *err,
+			   size_t errlen)
+{
+	struct policy pol;
+	struct upset *ups;
+	FILE *qlog = NULL;
+
+	if (policy_build(&pol, cfg, err, errlen) < 0)
+		return -1;
+	d->fwmark = cfg->fwmark;
+	ups = upset_new(d, &cfg->dns);
+	if (!ups) {
+		snprintf(err, errlen, "dns: out of memory");
+		policy_free(&pol);
+		return -1;
+	}
+	if (strcmp(cfg->dns.query_log, d->qlog_path) || !d->qlog) {
+		if (qlog_open(d, cfg->dns.query_log, &qlog, err, errlen) < 0) {
+			upset_put(ups);
+			policy_free(&pol);
+			return -1;
+		}
+		if (d->qlog)
+			fclose(d->qlog);
+		d->qlog = qlog;
+		snprintf(d->qlog_path, sizeof(d->qlog_path), "%s", cfg->dns.query_log);
+	}
+	policy_free(&d->pol);
+	d->pol = pol;
+	upset_put(d->ups); /* queries in flight keep the old set until they end */
+	d->ups = ups;
+	if (!net_sockaddr_equal(&cfg->dns.listen, &d->listen_addr))
+		log_warn("reload: dns.listen takes effect only after a restart");
+	return 0;
+}
+
+void dns_server_free(struct dns_server *d)
+{
+	if (!d)
+		return;
+	/* Listeners first: their connections must not wait for answers dropped below. */
+	dns_listen_free(d->listen);
+	dns_listen_free(d->listen6);
+	for (size_t i = 0; i < INFLIGHT_BUCKETS; i++) {
+		struct inflight *f;
+		while ((f = d->buckets[i])) {
+			d->buckets[i] = f->hnext;
+			inflight_free(f);
+		}
+	}
+	upset_put(d->ups);
+	policy_free(&d->pol);
+	dns_cache_free(d->cache);
+	if (d->qlog)
+		fclose(d->qlog);
+	sodium_memzero(d->hkey, sizeof(d->hkey));
+	free(d);
+}
+
+uint16_t dns_server_port(const struct dns_server *d)
+{
+	return net_port(&d->listen_addr);
+}
+
+bool dns_server_has_ipv6(const struct dns_server *d)
+{
+	return d->listen6 != NULL || d->listen_addr.ss_family == AF_INET6;
+}
+
+const struct sockaddr_storage *dns_server_listen_addr(const struct dns_server *d)
+{
+	return &d->listen_addr;
+}
+
+const struct dns_server_stats *dns_server_stats(const struct dns_server *d)
+{
+	return &d->stats;
+}

@@ -1,0 +1,71 @@
+/* server.h -- the DNS resolver: every query that reaches snet-tun (its listener, and in
+ * tun mode port 53 in the tun) is answered here: locally (block-domains, hosts,
+ * disable-qtypes), from the cache, or from the upstreams -- domestic directly, foreign
+ * through the proxy, or both with the ChinaDNS rule -- with identical queries in flight
+ * coalesced into one upstream query, and SERVFAIL by the deadline when nothing answered.
+ *
+ * The split rule (dns.split): ask both sides; the domestic answer wins when it has
+ * addresses and every one of them is inside rules.cn-cidr-file; otherwise the foreign
+ * answer. When the foreign side fails, a domestic answer is still better than none.
+ * bypass-domains are asked to the domestic side only. */
+#ifndef SNET_DNS_SERVER_H
+#define SNET_DNS_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct config;
+struct ev_loop;
+struct relay;
+struct resolver;
+struct dns_server;
+
+/* Who asked, for the reply and the query log. */
+struct dns_client {
+	struct sockaddr_storage peer; /* the client */
+	struct sockaddr_storage local; /* the address it asked (the reply's source) */
+	bool tcp; /* no UDP size limit */
+};
+
+typedef void (*dns_reply_fn)(void *ctx, const struct dns_client *c, const uint8_t *msg,
+			     size_t len);
+
+struct dns_server_stats {
+	uint64_t queries, cache_hits, local, domestic, foreign, failed;
+	uint64_t coalesced; /* queries that joined one already in flight */
+	uint64_t upstream_queries; /* sent to any upstream */
+	uint64_t prefetches, dropped; /* dropped: no header, or a response */
+	uint64_t inflight;
+};
+
+/* Builds the resolver for cfg->dns and opens its listeners (UDP and TCP at dns.listen;
+ * in redirect mode with rules on a loopback IPv4 listen address, also [::1] at the same
+ * port, where IPv6 queries are redirected). Foreign queries go through relay.
+ * NULL with err set. */
+struct dns_server *dns_server_new(struct ev_loop *loop, struct resolver *res,
+				  struct relay *relay, const struct config *cfg, char *err,
+				  size_t errlen);
+/* Takes the new config's upstreams, rules and local answers; the cache stays (its size
+ * and TTL bounds change only with a restart, as does the listen address). 0 or -1 with
+ * err set, and then nothing changed. */
+int dns_server_reconfigure(struct dns_server *d, const struct config *cfg, char *err,
+			   size_t errlen);
+/* Drops queries in flight (their clients get no reply) and closes everything. */
+void dns_server_free(struct dns_server *d);
+
+/* Answers the query msg from c: fn(ctx, c, reply) runs exactly once, now or later, unless
+ * the server is freed first. Returns 1 then, or 0 when the message gets no answer at all
+ * (shorter than a header, or a response) and fn never runs. */
+int dns_server_query(struct dns_server *d, const uint8_t *msg, size_t len,
+		     const struct dns_client *c, dns_reply_fn fn, void *ctx);
+
+/* The listener's port and whether the [::1] one is open (for the redirect rules). */
+uint16_t dns_server_port(const struct dns_server *d);
+bool dns_server_has_ipv6(const struct dns_server *d);
+/* Where the listener is (tun mode relays intercepted TCP queries there). */
+const struct sockaddr_storage *dns_server_listen_addr(const struct dns_server *d);
+const struct dns_server_stats *dns_server_stats(const struct dns_server *d);
+
+#endif
