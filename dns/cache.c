@@ -221,8 +221,8 @@ int dns_cache_put(struct dns_cache *c, const struct dns_msg *answer, double now)
 	return 1;
 }
 
-int dns_cache_get(struct dns_cache *c, const struct dns_question *q, uint16_t id, double now,
-		  uint8_t *out, size_t outmax, size_t *outlen, bool *prefetch)
+static int lookup(struct dns_cache *c, const struct dns_question *q, uint16_t id, double now,
+		  uint8_t *out, size_t outmax, size_t *outlen, bool *prefetch, bool count)
 {
 	struct entry *e = NULL;
 	double age, left;
@@ -233,14 +233,14 @@ int dns_cache_get(struct dns_cache *c, const struct dns_question *q, uint16_t id
 	if (c->max)
 		e = find(c, q, dns_key_hash(c->key, q));
 	if (!e || e->msg.len > outmax) {
-		c->stats.misses++;
+		c->stats.misses += count;
 		return 0;
 	}
 	age = now > e->stored ? now - e->stored : 0;
 	if (age >= e->ttl) {
 		drop(c, e);
 		c->stats.expired++;
-		c->stats.misses++;
+		c->stats.misses += count;
 		return 0;
 	}
 	elapsed = (uint32_t)age; /* whole seconds; age < ttl, so it fits */
@@ -253,6 +253,8 @@ int dns_cache_get(struct dns_cache *c, const struct dns_question *q, uint16_t id
 	memcpy(out + DNS_HEADER_LEN, q->name, q->name_len);
 	dns_msg_age_ttls(&e->msg, out, elapsed);
 	*outlen = e->msg.len;
+	if (!count)
+		return 1;
 
 	if (e->hits < UINT32_MAX)
 		e->hits++;
@@ -267,4 +269,16 @@ int dns_cache_get(struct dns_cache *c, const struct dns_question *q, uint16_t id
 	lru_push_front(c, e);
 	c->stats.hits++;
 	return 1;
+}
+
+int dns_cache_get(struct dns_cache *c, const struct dns_question *q, uint16_t id, double now,
+		  uint8_t *out, size_t outmax, size_t *outlen, bool *prefetch)
+{
+	return lookup(c, q, id, now, out, outmax, outlen, prefetch, true);
+}
+
+int dns_cache_peek(struct dns_cache *c, const struct dns_question *q, uint16_t id, double now,
+		   uint8_t *out, size_t outmax, size_t *outlen)
+{
+	return lookup(c, q, id, now, out, outmax, outlen, NULL, false);
 }

@@ -60,6 +60,11 @@ int dns_cache_put(struct dns_cache *c, const struct dns_msg *answer, double now)
 int dns_cache_get(struct dns_cache *c, const struct dns_question *q, uint16_t id, double now,
 		  uint8_t *out, size_t outmax, size_t *outlen, bool *prefetch);
 
+/* The same without counting a hit, touching the LRU order or the prefetch hint: for the
+ * answer just stored, served to the queries that waited for it. */
+int dns_cache_peek(struct dns_cache *c, const struct dns_question *q, uint16_t id, double now,
+		   uint8_t *out, size_t outmax, size_t *outlen);
+
 #define DNS_CACHE_PREFETCH_HITS 2
 #define DNS_CACHE_PREFETCH_SECS 5
 

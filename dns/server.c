@@ -365,8 +365,8 @@ static void inflight_finish(struct inflight *f, const uint8_t *ans, size_t alen,
 			send_error(d, &w->q, &w->c, DNS_R_SERVFAIL, "failed", w->t0, w->fn, w->ctx);
 		} else {
 			size_t len;
-			if (!cached || dns_cache_get(d->cache, &w->q.q, w->q.id, now, d->buf,
-						     sizeof(d->buf), &len, NULL) != 1) {
+			if (!cached || dns_cache_peek(d->cache, &w->q.q, w->q.id, now, d->buf,
+						      sizeof(d->buf), &len) != 1) {
 				/* Not cacheable: the answer with this client's ID and case. */
 				memcpy(d->buf, ans, alen);
 				d->buf[0] = (uint8_t)(w->q.id >> 8);

@@ -23,7 +23,8 @@
 . "$(dirname "$0")/lib.sh"
 . "$SRC/tests/e2e/dns/common.sh"
 net_up || { fail dns-netns "cannot create namespaces"; exit 1; }
-out=$(dns_resolvers_up) || { fail dns-resolvers "$out"; exit 1; }
+# Not in a subshell: bg must record the PIDs in this shell for the cleanup.
+dns_resolvers_up >"$T/resolvers.out" 2>&1 || { fail dns-resolvers "$(tail -n 3 "$T/resolvers.out" | tr '\n' ' ')"; exit 1; }
 in_nc ip route add 198.18.77.0/24 via 198.18.0.2
 in_nc ip -6 route add fd00:77::/64 via fd00::2
 
@@ -51,7 +52,7 @@ dns:
   foreign: [$3]
   split: $2
   cache-size: 10000
-  prefetch: false
+  prefetch: ${PREFETCH:-false}
   hosts:
     myhost.test: [198.18.9.9, fd00:9::9]
   disable-qtypes: [HTTPS]
@@ -286,6 +287,21 @@ c_qlog() {
 }
 check dns-query-log c_qlog
 
+# Load: 3 s of dnsperf at 2000 queries/s over a mix of cached, local, negative and
+# truncated answers; nothing lost, and the process is still there.
+c_perf() {
+	local o
+	printf '%s\n' "www.for.test A" "www.for.test AAAA" "www.dom.test A" "myhost.test A" \
+		"nx.for.test A" "nodata.for.test AAAA" "ads.test A" "big.for.test A" "c1.for.test A" \
+		"txt.for.test TXT" >"$T/perf.txt"
+	o=$(in_nc timeout 20 dnsperf -s 127.0.0.1 -p 1153 -d "$T/perf.txt" -l 3 -Q 2000 -c 4 -t 2 2>&1)
+	grep -qE 'Queries lost: +0 ' <<<"$o" && grep -qE 'Queries completed: +[1-9]' <<<"$o" ||
+		{ echo "$(grep -E 'Queries (sent|completed|lost)' <<<"$o" | tr -s ' ' | tr '\n' ' ')"; return 1; }
+	kill -0 "$SNET_PID" || { echo "snet-tun died under load"; return 1; }
+	echo "$(grep -E 'Queries completed' <<<"$o" | tr -s ' ')"
+}
+check dns-dnsperf-no-loss c_perf
+
 # SIGHUP keeps the cache: no new upstream query, the TTL still counting down.
 c_hup() {
 	local o t1 t2 n
@@ -349,6 +365,35 @@ else
 	stop_pid "$SNET_PID"
 fi
 
+# --- prefetch: a popular entry is refreshed before it expires -------------------------
+# pf.for.test has TTL 6. The second hit with under 5 s left asks the upstream again in
+# the background; after the first answer's 6 s the name is still answered from the
+# cache, and the upstream has been asked exactly twice.
+PREFETCH=true dns_config pf false 198.18.3.53
+if start_snet pf; then
+	c_prefetch() {
+		local o n
+		o=$(Q pf.for.test A); expect "$o" NOERROR "A 198.18.7.61" || return 1
+		sleep 1.5
+		Q pf.for.test A >/dev/null
+		Q pf.for.test A >/dev/null
+		settle 0.5
+		n=$(fcount pf.for.test A)
+		[ "$n" = 2 ] || { echo "after two hits near expiry the upstream saw $n queries, want 2 (a prefetch)"; return 1; }
+		sleep 4.8 # past the first answer's expiry (6 s), within the refreshed one's
+		o=$(Q pf.for.test A); expect "$o" NOERROR "A 198.18.7.61" || return 1
+		settle
+		n=$(fcount pf.for.test A)
+		[ "$n" = 2 ] || { echo "the upstream saw $n queries, want 2: the refreshed entry was not used"; return 1; }
+		tail -n 1 "$T/query-pf.log" | grep -q ' cache ' || { echo "last answer not from the cache: $(tail -n 1 "$T/query-pf.log")"; return 1; }
+	}
+	check dns-prefetch c_prefetch
+	check_exit dns-prefetch-sigterm-exit-0 pf
+else
+	fail dns-pf-ready "$(tail -n 3 "$T/snet-pf.log" | tr '\n' ' ')"
+	stop_pid "$SNET_PID"
+fi
+
 # --- foreign upstream down: SERVFAIL by dns.timeout, and SERVFAIL is not cached -------
 dns_config down false 198.18.3.99 "  timeout: 2"
 if start_snet down; then
@@ -368,9 +413,11 @@ if start_snet down; then
 			{ echo "no 'SERVFAIL failed' line: $(tail -n 2 "$T/query-down.log" | tr '\n' '|')"; return 1; }
 	}
 	check dns-servfail-logged-failed c_failed_logged
+	# The upstream comes up (started here, not inside check's subshell, so cleanup
+	# knows its PID): the same query now gets the answer.
+	in_ns ip addr add 198.18.3.99/32 dev lo
+	start_unbound foreign2 198.18.3.99 || fail dns-second-foreign-start "unbound at 198.18.3.99 did not start: $(tail -n 3 "$T/foreign2.log" | tr '\n' ' ')"
 	c_not_cached() {
-		in_ns ip addr add 198.18.3.99/32 dev lo || return 1
-		start_unbound foreign2 198.18.3.99 || { echo "second unbound did not start"; return 1; }
 		local o
 		o=$(DT=5 Q sf.for.test A); expect "$o" NOERROR "A 198.18.7.10" || return 1
 		settle

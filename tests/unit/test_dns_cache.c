@@ -562,6 +562,18 @@ static void test_prefetch(void)
 	/* a miss clears the flag */
 	pf = true;
 	CHECK(get(c, "absent.example", DNS_T_A, 1, 16, &out, &pf) == 0 && !pf);
+	/* peek (the answer served to the queries that waited for it) is not a hit */
+	{
+		struct dns_question q = question("Popular.Example", DNS_T_A);
+		uint64_t hits = dns_cache_stats(c)->hits;
+		CHECK(put(c, &s, 2000) == 1);
+		CHECK(dns_cache_peek(c, &q, 7, 2000, out.b, sizeof(out.b), &out.n) == 1);
+		CHECK(out.b[0] == 0 && out.b[1] == 7 && !memcmp(out.b + 12, q.name, q.name_len));
+		CHECK(dns_cache_stats(c)->hits == hits);
+		CHECK(get(c, "popular.example", DNS_T_A, 1, 2290, &out, &pf) == 1 && !pf);
+		CHECK(get(c, "popular.example", DNS_T_A, 1, 2291, &out, &pf) == 1 && pf);
+		CHECK(dns_cache_peek(c, &q, 7, 2300, out.b, sizeof(out.b), &out.n) == 0);
+	}
 	dns_cache_free(c);
 }
 
