@@ -217,6 +217,17 @@ c_coalesce() {
 }
 check dns-coalesce-100-concurrent c_coalesce
 
+# Foreign queries share one tunnelled TCP connection: ss-server (-v) logs each one it opens.
+c_reuse() {
+	local conns queries
+	conns=$(grep -c 'connect to 198.18.3.53:53' "$T/ss-server.log")
+	queries=$(grep -cE 'info: [0-9.]+ .* IN$' "$FLOG")
+	[ "$queries" -ge 10 ] || { echo "only $queries foreign queries so far"; return 1; }
+	[ "$conns" -le 2 ] || { echo "$queries foreign queries took $conns connections through the proxy"; return 1; }
+	echo "$queries foreign queries over $conns connection(s)"
+}
+check dns-foreign-connection-reused c_reuse
+
 # Split: the domestic answer wins when all its addresses are in cn.txt; bypass-domains
 # are asked to the domestic resolver only.
 c_split_dom() {

@@ -26,7 +26,7 @@ dns_resolvers_up() {
 		--log-facility="$DLOG" --pid-file="$T/dnsmasq.pid"
 	DNSMASQ_PID=$LAST_PID
 	start_unbound foreign 198.18.3.53 || { echo "unbound did not start: $(tail -n 3 "$T/foreign.log")"; return 1; }
-	bg ss-server ns ss-server -s 198.18.0.2 -p 8388 -k "$PW" -m chacha20-ietf-poly1305 -u
+	bg ss-server ns ss-server -s 198.18.0.2 -p 8388 -k "$PW" -m chacha20-ietf-poly1305 -u -v
 	wait_port ns 198.18.0.2 8388 || { echo "ss-server did not listen"; return 1; }
 	wait_port ns 198.18.0.53 53 || { echo "dnsmasq did not listen: $(tail -n 3 "$T/dnsmasq.log")"; return 1; }
 }
