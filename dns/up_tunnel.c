@@ -47,7 +47,10 @@ struct up_tunnel {
 	bool eof; /* the resolver closed its side: give the relay EOF */
 	bool freeing;
 	bool opening, closed_early; /* inside relay_open, and it closed the session already */
-	ev_prepare kick; /* deferred relay_client_ready / reconnect */
+	/* Deferred relay_client_ready / reconnect: a 0 s timer, which wakes the loop from
+	 * any callback (a prepare watcher started from a prepare callback would wait for
+	 * the next event). */
+	ev_timer kick;
 };
 
 static void tq_unlink(struct tq *q)
@@ -73,7 +76,7 @@ static void tq_finish(struct tq *q, int ok, const uint8_t *ans, size_t len, cons
 static void kick(struct up_tunnel *t)
 {
 	if (!ev_is_active(&t->kick))
-		ev_prepare_start(t->loop, &t->kick);
+		ev_timer_start(t->loop, &t->kick);
 }
 
 static int write_query(struct up_tunnel *t, struct tq *q)
@@ -238,13 +241,13 @@ static void t_connect(struct up_tunnel *t)
 	t->s = t->closed_early ? NULL : s;
 }
 
-static void kick_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+static void kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct up_tunnel *t = container_of(w, struct up_tunnel, kick);
 	struct tq *q;
 
 	(void)revents;
-	ev_prepare_stop(loop, w);
+	ev_timer_stop(loop, w);
 	if (!t->queries && !t->s)
 		return;
 	if (!t->s) {
@@ -307,7 +310,7 @@ static void tunnel_free(struct dns_up *base)
 	struct tq *q;
 
 	t->freeing = true;
-	ev_prepare_stop(t->loop, &t->kick);
+	ev_timer_stop(t->loop, &t->kick);
 	while ((q = t->queries)) {
 		tq_unlink(q);
 		free(q);
@@ -343,6 +346,6 @@ struct dns_up *dns_up_tunnel_new(struct ev_loop *loop, struct relay *relay,
 		snprintf(t->base.desc, sizeof(t->base.desc), "foreign [%s]:%u", hp->host, hp->port);
 	else
 		snprintf(t->base.desc, sizeof(t->base.desc), "foreign %s:%u", hp->host, hp->port);
-	ev_prepare_init(&t->kick, kick_cb);
+	ev_timer_init(&t->kick, kick_cb, 0., 0.);
 	return &t->base;
 }

@@ -405,6 +405,31 @@ else
 	stop_pid "$SNET_PID"
 fi
 
+# --- a foreign resolver that closes the connection: dnsmasq ends a TCP connection after
+# 100 answers, so 400 distinct names take several connections through the proxy; queries
+# left unanswered on a closed one go again on the next, none is lost or late.
+in_ns ip addr add 198.18.3.98/32 dev lo
+bg dnsmasq-closer ns dnsmasq --no-daemon --no-resolv --no-hosts --bind-interfaces \
+	--listen-address=198.18.3.98 --user=root --group=root --pid-file="$T/closer.pid" \
+	--address=/close.test/198.18.7.77 --cache-size=0
+dns_config closer false 198.18.3.98
+if wait_port ns 198.18.3.98 53 && start_snet closer; then
+	c_closer() {
+		local o
+		for i in $(seq 400); do echo "n$i.close.test A"; done >"$T/closer.txt"
+		o=$(in_nc timeout 20 dnsperf -s 127.0.0.1 -p 1153 -d "$T/closer.txt" -n 1 -q 100 -t 2 -c 1 2>&1)
+		grep -qE 'Queries lost: +0 ' <<<"$o" && grep -qE 'NOERROR 400 ' <<<"$o" ||
+			{ echo "$(grep -E 'Queries (sent|completed|lost)|Response codes' <<<"$o" | tr -s ' ' | tr '\n' ' ')"; return 1; }
+		[ "$(grep -c 'connect to 198.18.3.98:53' "$T/ss-server.log")" -ge 2 ] ||
+			{ echo "the resolver never closed a connection: the check tests nothing"; return 1; }
+	}
+	check dns-foreign-closes-connection-no-loss c_closer
+	check_exit dns-closer-sigterm-exit-0 closer
+else
+	fail dns-closer-ready "$(tail -n 3 "$T/snet-closer.log" | tr '\n' ' ')"
+	stop_pid "$SNET_PID"
+fi
+
 # --- foreign upstream down: SERVFAIL by dns.timeout, and SERVFAIL is not cached -------
 dns_config down false 198.18.3.99 "  timeout: 2"
 if start_snet down; then
