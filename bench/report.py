@@ -24,10 +24,18 @@ PEERS = [
     ("redsocks", "redsocks -> microsocks"),
     ("redir-socks5", "snet-tun redirect + socks5 -> microsocks"),
     ("hev", "hev-socks5-tunnel -> ss-local"),
+    ("dnsmasq", "dnsmasq"),
+    ("unbound", "unbound"),
 ]
 LABEL = dict(PEERS)
 LABEL["ceiling"] = "min(cipher, veth)"
 ORDER = [p for p, _ in PEERS]
+
+# DNS: snet-tun (redirect + ss) is compared with each of the two resolvers; metrics
+# dns-{hit,miss,miss-full}-KEY: (KEY, name, compared with the baselines).
+DNS_PEERS = [("redir-ss", "dnsmasq"), ("redir-ss", "unbound"), ("dnsmasq", None), ("unbound", None)]
+DNS_METRICS = [("qps", "queries/s", True), ("ms", "mean ms", True),
+               ("cpu-us", "resolver cpu us/query", True), ("lost", "lost %", False)]
 
 VARIANTS = [("tcp1-up", "TCP 1 stream upload"), ("tcp1-down", "TCP 1 stream download"),
             ("tcp8-up", "TCP 8 streams upload"), ("tcp8-down", "TCP 8 streams download")]
@@ -112,13 +120,14 @@ def fmt(v, unit=""):
 def build_rows(m, meta):
     rows = []  # (case, peer, metric, value, baseline label, baseline value, ratio)
 
-    def add(case, peer, metric_key, metric_name, group):
+    def add(case, peer, metric_key, metric_name, group, bp=None):
         v = m.get(peer, {}).get(metric_key)
         if callable(metric_name):
             metric_name = metric_name(peer)
         if v is None:
             return
-        bp = baseline_peer(peer, group, m)
+        if group is not None:
+            bp = baseline_peer(peer, group, m)
         bv = m.get(bp, {}).get(metric_key) if bp else None
         ratio = v / bv if (bv not in (None, 0)) else None
         rows.append((case, LABEL[peer], metric_name, v, LABEL[bp] if bv is not None else "",
@@ -157,6 +166,21 @@ def build_rows(m, meta):
         for p in ORDER:
             add(case, p, "udp-%s-dps" % lvl, "datagrams/s received", "udp")
             add(case, p, "udp-%s-loss" % lvl, "loss %", "udp")
+    d = meta.get("dns", {})
+    for kind, case in (("hit", "DNS cache hits, %s names (dnsperf -c 1 -q %s, %s s)" %
+                        (d.get("hits", "?"), d.get("outstanding", "?"), d.get("seconds", "?"))),
+                       ("miss", "DNS cache misses, %s new names once each (-q %s, <= %s s)" %
+                        (d.get("misses", "?"), d.get("outstanding", "?"), d.get("seconds", "?"))),
+                       ("miss-full", "DNS misses, cache full: %s new names, each evicts (<= %s s)" %
+                        (d.get("misses_full", "?"), d.get("seconds", "?")))):
+        for p in ORDER:
+            bps = [b for q, b in DNS_PEERS if q == p]
+            for k, name, compared in DNS_METRICS if bps else []:
+                key = "dns-%s-%s" % (kind, k)
+                # One row per baseline measured, or one without a baseline.
+                have = [b for b in bps if compared and b and key in m.get(b, {})]
+                for bp in have or [None]:
+                    add(case, p, key, name, None, bp)
     return rows
 
 
@@ -226,6 +250,9 @@ def chart(m, meta, outdir):
         v = m.get(p, {}).get(k)
         return "-" if v is None else "%.6g" % v
 
+    def having(key):
+        return [p for p in present if key in m[p]]
+
     def write(name, peers, keys):
         with open(os.path.join(d, name), "w") as f:
             for p in peers:
@@ -233,79 +260,123 @@ def chart(m, meta, outdir):
                                        " ".join(val(p, k) for k in keys)))
         return os.path.join(d, name)
 
-    cpu_peers = [p for p in present if p != "bare"]
-    cpu = write("cpu.dat", cpu_peers, ["tcp1-up-cpu-client", "tcp1-down-cpu-client",
-                                       "tcp1-up-cpu-server", "tcp1-down-cpu-server"])
-    conn_peers = [p for p in present if "conn-p99-ms" in m.get(p, {})]
-    conn = write("conn.dat", conn_peers, ["conn-p50-ms", "conn-p99-ms", "conn-rate"])
-    rss_peers = [p for p in present if "rss-kib-small" in m.get(p, {})]
-    rss = write("rss.dat", rss_peers, ["rss-kib-small", "rss-kib-large"])
-    # The bare veth is 5-10x any proxied path: left out of the bars, given in the title.
-    tput = write("tput.dat", [p for p in present if p != "bare"], [v + "-gbps" for v, _ in VARIANTS])
-    bare = m.get("bare", {})
-    udp_peers = [p for p in present if "udp-high-dps" in m.get(p, {})]
-    udp = write("udp.dat", udp_peers, ["udp-low-dps", "udp-high-dps", "udp-low-loss", "udp-high-loss"])
-    png = os.path.join(outdir, "chart.png")
-    ceil = m.get("ceiling", {})
+    ceil = meta.get("cipher", {}).get("sealopen_gbps")
     mem = meta.get("memory", {})
     u = meta.get("udp", {})
+    dn = meta.get("dns", {})
+    bare = m.get("bare", {})
+    # Panels (full width?, gnuplot lines), each drawn only when something was measured.
+    panels = []
+    # The bare veth is 5-10x any proxied path: left out of the bars, given in the title.
+    tput_peers = [p for p in present if p != "bare" and any(v + "-gbps" in m[p] for v, _ in VARIANTS)]
+    if tput_peers:
+        tput = write("tput.dat", tput_peers, [v + "-gbps" for v, _ in VARIANTS])
+        ymax = 1.15 * max([ceil or 0] + [m[p].get(v + "-gbps") or 0 for p in tput_peers for v, _ in VARIANTS] + [0.1])
+        panels.append((True, """
+set title "TCP throughput, iperf3 (Gbit/s). Bare veth (not drawn): %s / %s / %s / %s. Dashed: cipher one-core seal+open ceiling %s"
+set ylabel "Gbit/s"
+set yrange [0:%.2f]
+set key outside right top
+plot "%s" using 2:xtic(1) title "1 stream up", "" using 3 title "1 stream down", \\
+     "" using 4 title "8 streams up", "" using 5 title "8 streams down", \\
+     %s with lines dashtype 2 lw 2 lc rgb "black" title "cipher ceiling"
+""" % (fmt(bare.get("tcp1-up-gbps")), fmt(bare.get("tcp1-down-gbps")), fmt(bare.get("tcp8-up-gbps")),
+       fmt(bare.get("tcp8-down-gbps")), fmt(ceil), ymax, tput, ceil or 0)))
+    cpu_keys = ["tcp1-up-cpu-client", "tcp1-down-cpu-client", "tcp1-up-cpu-server", "tcp1-down-cpu-server"]
+    cpu_peers = [p for p in present if p != "bare" and any(k in m[p] for k in cpu_keys)]
+    if cpu_peers:
+        cpu = write("cpu.dat", cpu_peers, cpu_keys)
+        panels.append((False, """
+set title "CPU seconds per GB moved, 1 stream (lower is better)"
+set ylabel "s/GB"
+plot "%s" using 2:xtic(1) title "client-side proxy, up", "" using 3 title "client-side proxy, down", \\
+     "" using 4 title "server side (ss-server/microsocks), up", "" using 5 title "server side, down"
+""" % cpu))
+    conn_peers = having("conn-p99-ms")
+    if conn_peers:
+        conn = write("conn.dat", conn_peers, ["conn-p50-ms", "conn-p99-ms", "conn-rate"])
+        panels.append((False, """
+set title "Connection setup: connect() to first reply byte (ms, lower is better)"
+set ylabel "ms"
+plot "%s" using 2:xtic(1) title "p50", "" using 3 title "p99"
+""" % conn))
+    rss_peers = having("rss-kib-small")
+    if rss_peers:
+        rss = write("rss.dat", rss_peers, ["rss-kib-small", "rss-kib-large"])
+        panels.append((False, """
+set title "RSS per idle proxied connection (KiB, lower is better)"
+set ylabel "KiB"
+plot "%s" using 2:xtic(1) title "%s conns", "" using 3 title "%s conns"
+""" % (rss, mem.get("small", "?"), mem.get("large", "?"))))
+    udp_peers = having("udp-high-dps")
+    if udp_peers:
+        udp = write("udp.dat", udp_peers, ["udp-low-dps", "udp-high-dps", "udp-low-loss", "udp-high-loss"])
+        panels.append((False, """
+set title "UDP, iperf3 -u: datagrams/s received (%s-byte datagrams); loss %% in the JSON and table"
+set ylabel "datagrams/s"
+plot "%s" using 2:xtic(1) title "offered %s Mbit/s", "" using 3 title "offered %s Mbit/s"
+""" % (u.get("size", "?"), udp, u.get("low_mbit", "?"), u.get("high_mbit", "?"))))
+    dns_peers = [p for p in present if "dns-hit-qps" in m[p] or "dns-miss-qps" in m[p]]
+    if dns_peers:
+        dns = write("dns.dat", dns_peers, ["dns-hit-qps", "dns-miss-qps", "dns-miss-full-qps",
+                                           "dns-hit-ms", "dns-miss-ms", "dns-miss-full-ms"])
+        full = any("dns-miss-full-qps" in m[p] for p in dns_peers)
+        what = "cache %s, %s hit names, %s misses; dnsperf -q %s" % (
+            dn.get("cache_size", "?"), dn.get("hits", "?"), dn.get("misses", "?"), dn.get("outstanding", "?"))
+        panels.append((False, """
+set title "DNS queries/s, %s"
+set ylabel "queries/s"
+plot "%s" using 2:xtic(1) title "cache hits", "" using 3 title "cache misses"%s
+""" % (what, dns, ', "" using 4 title "misses, cache full"' if full else "")))
+        panels.append((False, """
+set title "DNS mean latency (ms, lower is better), %s outstanding"
+set ylabel "ms"
+plot "%s" using 5:xtic(1) title "cache hits", "" using 6 title "cache misses"%s
+""" % (dn.get("outstanding", "?"), dns, ', "" using 7 title "misses, cache full"' if full else "")))
+    if not panels:
+        shutil.rmtree(d, ignore_errors=True)
+        return "nothing measured: no chart"
+    # Rows: a full-width panel alone, the others two by two.
+    rows, cur = [], []
+    for wide, body in panels:
+        if wide:
+            if cur:
+                rows.append(cur)
+                cur = []
+            rows.append([(wide, body)])
+        else:
+            cur.append((wide, body))
+            if len(cur) == 2:
+                rows.append(cur)
+                cur = []
+    if cur:
+        rows.append(cur)
+    height = 570 * len(rows)
+    h = (1 - 30.0 / height) / len(rows)  # 30 pixels on top for the title
+    png = os.path.join(outdir, "chart.png")
+    secs = meta.get("seconds")
+    if meta.get("only"):
+        secs = "%s s per DNS run, %s only" % (dn.get("seconds"), meta["only"])
+    else:
+        secs = "%s s per case" % secs
     script = """
-set terminal pngcairo size 1800,1700 font ",10"
-set output "%(png)s"
+set terminal pngcairo size 1800,%d font ",10"
+set output "%s"
 set datafile missing "-"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
 set grid ytics
-set key top left
 set xtics nomirror font ",9"
 set bmargin 5
-set yrange [0:*]
-set multiplot title "snet-tun bench, %(method)s, %(secs)s s per case, veth MTU 1500, %(date)s"
-set origin 0,0.66
-set size 1,0.33
-set title "TCP throughput, iperf3 (Gbit/s). Bare veth (not drawn): %(v1u)s / %(v1d)s / %(v8u)s / %(v8d)s. Dashed: cipher one-core seal+open ceiling %(ceiling)s"
-set ylabel "Gbit/s"
-set yrange [0:%(ymax)s]
-set key outside right top
-plot "%(tput)s" using 2:xtic(1) title "1 stream up", "" using 3 title "1 stream down", \\
-     "" using 4 title "8 streams up", "" using 5 title "8 streams down", \\
-     %(ceil_num)s with lines dashtype 2 lw 2 lc rgb "black" title "cipher ceiling"
-set yrange [0:*]
-set key inside top left
-set origin 0,0.33
-set size 0.5,0.33
-set title "CPU seconds per GB moved, 1 stream (lower is better)"
-set ylabel "s/GB"
-plot "%(cpu)s" using 2:xtic(1) title "client-side proxy, up", "" using 3 title "client-side proxy, down", \\
-     "" using 4 title "server side (ss-server/microsocks), up", "" using 5 title "server side, down"
-set origin 0.5,0.33
-set size 0.5,0.33
-set title "Connection setup: connect() to first reply byte (ms, lower is better)"
-set ylabel "ms"
-plot "%(conn)s" using 2:xtic(1) title "p50", "" using 3 title "p99"
-set origin 0,0
-set size 0.5,0.33
-set title "RSS per idle proxied connection (KiB, lower is better)"
-set ylabel "KiB"
-plot "%(rss)s" using 2:xtic(1) title "%(small)s conns", "" using 3 title "%(large)s conns"
-set origin 0.5,0
-set size 0.5,0.33
-set title "UDP, iperf3 -u: datagrams/s received (%(size)s-byte datagrams); loss %% in the JSON and table"
-set ylabel "datagrams/s"
-plot "%(udp)s" using 2:xtic(1) title "offered %(low)s Mbit/s", "" using 3 title "offered %(high)s Mbit/s"
-unset multiplot
-""" % {"png": png, "tput": tput, "cpu": cpu, "conn": conn, "rss": rss, "udp": udp,
-       "method": meta.get("method"), "secs": meta.get("seconds"), "date": meta.get("date", ""),
-       "ceiling": fmt(meta.get("cipher", {}).get("sealopen_gbps")),
-       "ceil_num": meta.get("cipher", {}).get("sealopen_gbps") or 0,
-       "ymax": "%.2f" % (1.15 * max([meta.get("cipher", {}).get("sealopen_gbps") or 0] +
-                                    [m[p].get(v + "-gbps") or 0 for p in present if p != "bare" for v, _ in VARIANTS] + [0.1])),
-       "v1u": fmt(bare.get("tcp1-up-gbps")), "v1d": fmt(bare.get("tcp1-down-gbps")),
-       "v8u": fmt(bare.get("tcp8-up-gbps")), "v8d": fmt(bare.get("tcp8-down-gbps")),
-       "small": mem.get("small", "?"), "large": mem.get("large", "?"),
-       "size": u.get("size", "?"), "low": u.get("low_mbit", "?"), "high": u.get("high_mbit", "?")}
+set multiplot title "snet-tun bench, %s, %s, veth MTU 1500, %s"
+""" % (height, png, meta.get("method"), secs, meta.get("date", ""))
+    for r, row in enumerate(rows):
+        for c, (wide, body) in enumerate(row):
+            script += "set origin %.3f,%.3f\nset size %s,%.3f\nset yrange [0:*]\nset key inside top left\n" % (
+                0.5 * c, (len(rows) - 1 - r) * h, "1" if wide else "0.5", h) + body
+    script += "unset multiplot\n"
     sp = os.path.join(d, "chart.gp")
     with open(sp, "w") as f:
         f.write(script)
@@ -338,13 +409,14 @@ def main(argv):
     goals = check_goals(parse_goals(goalsf), m)
     gtext = goals_text(goals)
     c = meta.get("cipher", {})
-    header = ("cipher %s: seal %s MB/s, open %s MB/s, seal+open %s MB/s on one core = ceiling %s Gbit/s\n"
+    header = ("ratio = value / baseline, same run; for cpu, ms, KiB and lost % lower is better." if not c else
+              "cipher %s: seal %s MB/s, open %s MB/s, seal+open %s MB/s on one core = ceiling %s Gbit/s\n"
               "  (the ceiling: a proxied byte is sealed by the client-side proxy and opened by\n"
               "  ss-server, both on this machine's shared cores, so the rate at which one core\n"
               "  does both is the most a ss path can carry per core; compared below with\n"
-              "  min(ceiling, bare veth)). ratio = value / baseline, same run; for cpu, ms and\n"
-              "  KiB lower is better." % (meta.get("method"), fmt(c.get("seal_mbs")), fmt(c.get("open_mbs")),
-                                         fmt(c.get("sealopen_mbs")), fmt(c.get("sealopen_gbps"))))
+              "  min(ceiling, bare veth)). ratio = value / baseline, same run; for cpu, ms, KiB\n"
+              "  and loss/lost %% lower is better." % (meta.get("method"), fmt(c.get("seal_mbs")), fmt(c.get("open_mbs")),
+                                                    fmt(c.get("sealopen_mbs")), fmt(c.get("sealopen_gbps"))))
     notes = meta.get("notes", [])
     err = chart(m, meta, outdir)
     if err:
@@ -361,6 +433,8 @@ def main(argv):
             print("  - " + n)
     with open(os.path.join(outdir, "table.txt"), "w") as f:
         f.write(header + "\n\n" + text + "\n\n" + gtext + "\n")
+        if notes:
+            f.write("\nnotes:\n" + "".join("  - %s\n" % n for n in notes))
     out = {"meta": meta, "peers": {p: LABEL.get(p, p) for p in m},
            "metrics": m,
            "table": [{"case": r[0], "peer": r[1], "metric": r[2], "value": r[3],
