@@ -9,10 +9,12 @@
 #ifndef SNET_CAPTURE_H
 #define SNET_CAPTURE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
 struct config;
+struct dns_learned;
 struct dns_server;
 struct ev_loop;
 struct relay;
@@ -26,6 +28,10 @@ struct capture_ops {
 	/* Takes the new config's rules (bypass lists, proxy address) atomically. 0 or -1;
 	 * on failure the old rules stay. */
 	int (*reload)(void *priv, const struct config *cfg, char *err, size_t errlen);
+	/* Addresses from DNS answers for bypass-domains (proxy false) or proxy-domains
+	 * (proxy true), each for its TTL: reached directly / through the proxy from now
+	 * until it runs out, also across reloads. Errors are logged. */
+	void (*learn)(void *priv, bool proxy, const struct dns_learned *v, size_t n);
 	/* What is running, for the ready line. */
 	const char *(*describe)(void *priv, char *buf, size_t len);
 	/* Removes rules/routes (first step of shutdown). 0 or -1. */

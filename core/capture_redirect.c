@@ -1,18 +1,25 @@
 /* capture_redirect.c -- redirect mode as a capture: the listener (redirect.c) plus the
  * nftables table (firewall.c) when redirect.install-rules is on. */
+#include <ev.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "capture.h"
 #include "config.h"
 #include "firewall.h"
+#include "learned.h"
+#include "log.h"
 #include "redirect.h"
 #include "../dns/server.h"
 
 struct capture_redirect {
 	struct redirect *rd;
 	struct dns_server *dns;
+	struct ev_loop *loop;
+	struct learned *learned; /* what the learn_* sets hold, to put back after a reload */
 	bool rules;
 };
 
@@ -24,8 +31,26 @@ static int install(struct capture_redirect *c, const struct config *cfg, char *e
 		.ipv6 = redirect_has_ipv6(c->rd),
 		.dns_port = c->dns ? dns_server_port(c->dns) : 0,
 		.dns_ipv6 = c->dns && dns_server_has_ipv6(c->dns),
+		.learned = c->learned,
+		.now = ev_now(c->loop),
 	};
-	return firewall_install(&spec, err, errlen);
+	learned_each(c->learned, ev_now(c->loop), NULL, NULL, NULL); /* drop what expired */
+	/* One line with the time the whole table took (built, parsed and committed). */
+	struct timespec t0, t1;
+	struct cidr server;
+	size_t n = cfg->rules.bypass_cidrs.n +
+		   (cfg->rules.scope == SCOPE_BYPASS_CN ? cfg->rules.cn_cidrs.n : 0) +
+		   (cfg->proxy.type != PROXY_TYPE_DIRECT && cidr_parse(cfg->proxy.server, &server) == 0);
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = firewall_install(&spec, err, errlen);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (rc == 0)
+		log_info("rules: %zu bypass networks applied in %.1f ms (nft table inet "
+			 FIREWALL_TABLE ")", n, (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+			 (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	return rc;
 }
 
 static void *cr_start(struct ev_loop *loop, struct relay *relay, struct dns_server *dns,
@@ -39,6 +64,12 @@ static void *cr_start(struct ev_loop *loop, struct relay *relay, struct dns_serv
 		return NULL;
 	}
 	c->dns = dns;
+	c->loop = loop;
+	c->learned = learned_new();
+	if (!c->learned) {
+		snprintf(err, errlen, "redirect: out of memory");
+		goto fail;
+	}
 	c->rd = redirect_new(loop, relay, &cfg->redirect, err, errlen);
 	if (!c->rd)
 		goto fail;
@@ -50,6 +81,7 @@ static void *cr_start(struct ev_loop *loop, struct relay *relay, struct dns_serv
 	return c;
 fail:
 	redirect_free(c->rd);
+	learned_free(c->learned);
 	free(c);
 	firewall_close();
 	return NULL;
@@ -90,8 +122,30 @@ static void cr_free(void *priv)
 	if (!c)
 		return;
 	redirect_free(c->rd);
+	learned_free(c->learned);
 	free(c);
 	firewall_close();
+}
+
+static void cr_learn(void *priv, bool proxy, const struct dns_learned *v, size_t n)
+{
+	struct capture_redirect *c = priv;
+	struct learned_addr add[64];
+	double now = ev_now(c->loop);
+	size_t k = 0;
+	char err[512];
+
+	if (!c->rules)
+		return;
+	for (size_t i = 0; i < n && k < 64; i++) {
+		struct learned_addr a = { .family = v[i].family, .proxy = proxy,
+					  .expires = now + v[i].ttl };
+		memcpy(a.addr, v[i].addr, 16);
+		if (learned_put(c->learned, &a) > 0) /* new, changed or extended */
+			add[k++] = a;
+	}
+	if (k && firewall_learn(add, k, now, err, sizeof(err)) < 0)
+		log_warn("rules: learned addresses: %s", err);
 }
 
 static int cr_cleanup(const struct config *cfg, char *err, size_t errlen)
@@ -108,6 +162,7 @@ const struct capture_ops capture_redirect_ops = {
 	.name = "redirect",
 	.start = cr_start,
 	.reload = cr_reload,
+	.learn = cr_learn,
 	.describe = cr_describe,
 	.stop_capture = cr_stop_capture,
 	.free = cr_free,

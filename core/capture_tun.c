@@ -7,21 +7,28 @@
  * that is what lets it run without CAP_NET_ADMIN. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ev.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../netstack/netstack.h"
+#include "../dns/server.h"
 #include "../tun/netlink.h"
+#include "../tun/nlhost.h"
 #include "../tun/tun.h"
 #include "capture.h"
 #include "config.h"
 #include "log.h"
+#include "learned.h"
 #include "privdrop.h"
+#include "util.h"
 
-#define TUN_TABLE 0x534e /* our routing table */
-#define TUN_RULE_PRIORITY 5200 /* our ip rules use 5200..5202 */
+#define TUN_TABLE 0x534e /* our routing table (21326) */
+#define TUN_TABLE2 0x534f /* its twin (21327): each reload swaps to the idle one */
+#define TUN_RULE_PRIORITY 5200 /* our ip rules use 5200..5203 */
 
 struct capture_tun {
 	struct tun *tun;
@@ -32,6 +39,9 @@ struct capture_tun {
 	struct cidr *bypass; /* spec's arrays, owned here */
 	uint32_t *uids, *exclude;
 	unsigned mtu;
+	struct ev_loop *loop;
+	struct learned *learned; /* host routes for DNS-learned addresses, in our table */
+	ev_timer expire; /* removes their routes when their records run out */
 };
 
 static void spec_free(struct capture_tun *c)
@@ -42,6 +52,8 @@ static void spec_free(struct capture_tun *c)
 	c->bypass = NULL;
 	c->uids = c->exclude = NULL;
 }
+
+static int learned_fill(uint32_t table, void *arg, char *err, size_t errlen);
 
 /* Fills c->spec from cfg: what stays out of the tun, whose traffic goes in. */
 static int spec_build(struct capture_tun *c, const struct config *cfg, const char *ifname,
@@ -80,20 +92,147 @@ static int spec_build(struct capture_tun *c, const struct config *cfg, const cha
 	c->spec = (struct nl_routes){
 		.ifname = ifname,
 		.table = TUN_TABLE,
+		.other_table = TUN_TABLE2,
 		.fwmark = cfg->fwmark,
 		.priority = TUN_RULE_PRIORITY,
 		.ipv6 = cfg->tun.has_address6,
+		.block_ipv6 = !cfg->tun.has_address6 && cfg->rules.block_uncaptured,
 		.bypass = v,
 		.n_bypass = n,
 		.uids = u,
 		.n_uids = cfg->tun.uids.n,
 		.exclude_uids = x,
 		.n_exclude = cfg->tun.exclude_uids.n,
+		.fill = learned_fill,
+		.fill_arg = c,
 	};
 	return 0;
 }
 
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The one line saying how many networks stay out of the tun and how long the kernel
+ * took to take them (routes and rules), since t0. */
+static void log_applied(const struct nl_routes *s, double t0)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n_bypass; i++)
+		n += s->bypass[i].family == AF_INET || s->ipv6;
+	log_info("rules: %zu bypass networks applied in %.1f ms (routes in table 0x%x)", n,
+		 now_ms() - t0, (unsigned)s->table);
+}
+
 static void ct_free(void *priv);
+
+/* ---- DNS-learned addresses: host routes in our table --------------------- */
+
+/* Routes for learned addresses, sent 256 to a batch. */
+struct host_batch {
+	const char *ifname;
+	uint32_t table;
+	bool add;
+	int rc; /* -1 once a batch failed; err holds why */
+	char err[512];
+	struct nl_host v[256];
+	size_t n;
+};
+
+static void batch_init(struct host_batch *b, const struct capture_tun *c, uint32_t table,
+		       bool add)
+{
+	b->ifname = c->spec.ifname;
+	b->table = table;
+	b->add = add;
+	b->rc = 0;
+	b->err[0] = 0;
+	b->n = 0;
+}
+
+static void batch_flush(struct host_batch *b)
+{
+	if (b->n && nl_hosts_apply(b->ifname, b->table, b->v, b->n, b->add, b->err,
+				   sizeof(b->err)) < 0)
+		b->rc = -1;
+	b->n = 0;
+}
+
+static void batch_add(void *ctx, const struct learned_addr *a)
+{
+	struct host_batch *b = ctx;
+
+	b->v[b->n].family = a->family;
+	memcpy(b->v[b->n].addr, a->addr, 16);
+	b->v[b->n].via_tun = a->proxy;
+	if (++b->n == ARRAY_SIZE(b->v))
+		batch_flush(b);
+}
+
+static void batch_end(struct host_batch *b)
+{
+	batch_flush(b);
+	if (b->rc < 0)
+		log_warn("tun: learned addresses: %s", b->err);
+}
+
+static void expire_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct capture_tun *c = container_of(w, struct capture_tun, expire);
+	struct host_batch b;
+
+	(void)revents;
+	batch_init(&b, c, c->spec.table, false);
+	learned_each(c->learned, ev_now(loop), NULL, batch_add, &b);
+	batch_end(&b);
+	if (!learned_count(c->learned))
+		ev_timer_stop(loop, w);
+}
+
+/* nl_routes_swap's hook: the learned host routes go into the new table before any rule
+ * leads there, so a reload never leaves them out for a moment. */
+static int learned_fill(uint32_t table, void *arg, char *err, size_t errlen)
+{
+	struct capture_tun *c = arg;
+	struct host_batch b;
+
+	if (!c->learned)
+		return 0;
+	batch_init(&b, c, table, true);
+	learned_each(c->learned, ev_now(c->loop), batch_add, NULL, &b);
+	batch_flush(&b);
+	if (b.rc < 0)
+		snprintf(err, errlen, "learned host routes: %s", b.err);
+	return b.rc;
+}
+
+static void ct_learn(void *priv, bool proxy, const struct dns_learned *v, size_t n)
+{
+	struct capture_tun *c = priv;
+	double now = ev_now(c->loop);
+	struct host_batch b;
+
+	if (!c->routes)
+		return; /* routes of --setup or none: nothing of ours to add to */
+	batch_init(&b, c, c->spec.table, true);
+	for (size_t i = 0; i < n; i++) {
+		struct learned_addr a = { .family = v[i].family, .proxy = proxy,
+					  .expires = now + v[i].ttl };
+		if (a.family == AF_INET6 && !c->spec.ipv6)
+			continue;
+		memcpy(a.addr, v[i].addr, 16);
+		if (learned_put(c->learned, &a) == 1) /* new or changed kind: a route */
+			batch_add(&b, &a);
+	}
+	batch_end(&b);
+	if (learned_count(c->learned) && !ev_is_active(&c->expire))
+		ev_timer_start(c->loop, &c->expire);
+}
 
 static void *ct_start(struct ev_loop *loop, struct relay *relay, struct dns_server *dns,
 		      const struct config *cfg,
@@ -101,12 +240,20 @@ static void *ct_start(struct ev_loop *loop, struct relay *relay, struct dns_serv
 {
 	struct capture_tun *c = calloc(1, sizeof(*c));
 	char why[512];
+	double t0;
 
 	if (!c) {
 		snprintf(err, errlen, "tun: out of memory");
 		return NULL;
 	}
 	c->mtu = cfg->tun.mtu;
+	c->loop = loop;
+	c->learned = learned_new();
+	ev_timer_init(&c->expire, expire_cb, 1., 1.);
+	if (!c->learned) {
+		snprintf(err, errlen, "tun: out of memory");
+		goto fail;
+	}
 	c->tun = tun_open(cfg->tun.name, err, errlen);
 	if (!c->tun)
 		goto fail;
@@ -137,12 +284,14 @@ static void *ct_start(struct ev_loop *loop, struct relay *relay, struct dns_serv
 			c->setup_routes = true;
 			return c;
 		}
+		t0 = now_ms();
 		if (nl_routes_install(&c->spec, why, sizeof(why)) < 0) {
 			snprintf(err, errlen, "tun %s: routes: %s%s", tun_name(c->tun), why,
 				 privdrop_has_net_admin() ? "" : " (no CAP_NET_ADMIN: run `snet-tun "
 				 "--setup -c FILE` as root first)");
 			goto fail;
 		}
+		log_applied(&c->spec, t0);
 		c->routes = true;
 	}
 	return c;
@@ -157,8 +306,9 @@ static int ct_reload(void *priv, const struct config *cfg, char *err, size_t err
 	struct nl_routes old = c->spec;
 	struct cidr *ob = c->bypass;
 	uint32_t *ou = c->uids, *ox = c->exclude;
-	bool reinstall = false;
 	char why[512];
+	double t0;
+	int rc;
 
 	if (!c->routes)
 		return 0;
@@ -167,33 +317,43 @@ static int ct_reload(void *priv, const struct config *cfg, char *err, size_t err
 	c->uids = c->exclude = NULL;
 	if (spec_build(c, cfg, tun_name(c->tun), err, errlen) < 0)
 		goto restore;
-	if (nl_routes_install(&c->spec, why, sizeof(why)) < 0) {
+	/* Into the idle table of the two; the old routes and rules stay in force until the
+	 * new ones are complete (nl_routes_swap). */
+	c->spec.table = old.table == TUN_TABLE ? TUN_TABLE2 : TUN_TABLE;
+	c->spec.other_table = old.table;
+	t0 = now_ms();
+	rc = nl_routes_swap(&old, &c->spec, why, sizeof(why));
+	if (rc < 0) {
 		snprintf(err, errlen, "tun routes: %s", why);
 		spec_free(c);
-		reinstall = true; /* install removed everything on failure */
 		goto restore;
 	}
+	log_applied(&c->spec, t0);
+	if (rc > 0)
+		log_warn("tun routes: swapped to table 0x%x, but the old ones are not all gone: %s",
+			 (unsigned)c->spec.table, why);
 	free(ob);
 	free(ou);
 	free(ox);
 	return 0;
 restore:
+	/* A failed swap has undone what it added: the old routes are still in force. */
 	c->spec = old;
 	c->bypass = ob;
 	c->uids = ou;
 	c->exclude = ox;
-	if (reinstall && nl_routes_install(&c->spec, why, sizeof(why)) < 0)
-		c->routes = false;
 	return -1;
 }
 
 static const char *ct_describe(void *priv, char *buf, size_t len)
 {
 	struct capture_tun *c = priv;
+	char table[32] = "";
 
-	snprintf(buf, len, "mode tun, device %s mtu %u, routes %s", tun_name(c->tun), c->mtu,
-		 c->routes ? "installed (table 0x534e)"
-		 : c->setup_routes ? "from --setup (table 0x534e)" : "not installed");
+	if (c->routes || c->setup_routes)
+		snprintf(table, sizeof(table), " (table 0x%x)", (unsigned)c->spec.table);
+	snprintf(buf, len, "mode tun, device %s mtu %u, routes %s%s", tun_name(c->tun), c->mtu,
+		 c->routes ? "installed" : c->setup_routes ? "from --setup" : "not installed", table);
 	return buf;
 }
 
@@ -216,6 +376,8 @@ static void ct_free(void *priv)
 		return;
 	if (c->routes)
 		nl_routes_remove(&c->spec, err, sizeof(err));
+	ev_timer_stop(c->loop, &c->expire);
+	learned_free(c->learned);
 	netstack_free(c->ns);
 	if (c->tun)
 		tun_close(c->tun);
@@ -292,6 +454,7 @@ const struct capture_ops capture_tun_ops = {
 	.name = "tun",
 	.start = ct_start,
 	.reload = ct_reload,
+	.learn = ct_learn,
 	.describe = ct_describe,
 	.stop_capture = ct_stop_capture,
 	.free = ct_free,

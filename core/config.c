@@ -596,7 +596,8 @@ static const struct walk_key redirect_keys[] = {
 };
 static const struct walk_table redirect_table = TABLE(redirect_keys, NULL);
 
-enum { RK_SCOPE, RK_CN_FILE, RK_CIDRS, RK_CIDR_FILES, RK_DOMAINS, RK_BLOCK };
+enum { RK_SCOPE, RK_CN_FILE, RK_CIDRS, RK_CIDR_FILES, RK_DOMAINS, RK_BLOCK, RK_PROXY_DOMAINS,
+       RK_BLOCK_UNCAPTURED };
 
 static int rules_check(struct walk *w, const struct walk_seen *seen, bool present,
 		       yaml_mark_t owner, void *base)
@@ -628,11 +629,54 @@ static const struct walk_key rules_keys[] = {
 			      config_item_domain, 0, 0),
 	[RK_BLOCK] = K_LIST("block-domains", struct config_rules, block_domains,
 			    config_item_domain, 0, 0),
+	[RK_PROXY_DOMAINS] = K_LIST("proxy-domains", struct config_rules, proxy_domains,
+				    config_item_domain, 0, 0),
+	[RK_BLOCK_UNCAPTURED] = K_BOOL("block-uncaptured", struct config_rules, block_uncaptured),
 };
 static const struct walk_table rules_table = TABLE(rules_keys, rules_check);
 
+/* dns.fake-ip.range / range6: a network of the key's family, prefix 8..30 (IPv4) or
+ * 64..120 (IPv6), so the pool has room and is not the whole address space. */
+static int config_walk_fake_range(struct walk *w, const struct walk_key *k, void *base)
+{
+	struct config_fake_ip *f = base;
+	bool v6 = !strcmp(k->name, "range6");
+	struct cidr c;
+	const char *s = NULL;
+	size_t len = 0;
+	char q[QBUF];
+
+	if (walk_scalar(w, "a CIDR", &s, &len) < 0)
+		return -1;
+	if (v6 && (walk_is_null(w) || len == 0)) {
+		f->has_range6 = false;
+		return 0;
+	}
+	if (config_parse_cidr(s, len, false, &c) < 0 || c.family != (v6 ? AF_INET6 : AF_INET))
+		return walk_fail(w, "invalid %s network '%s'", v6 ? "IPv6" : "IPv4",
+				 config_quote(s, len, q));
+	if (v6 ? c.prefix < 64 || c.prefix > 120 : c.prefix < 8 || c.prefix > 30)
+		return walk_fail(w, "fake-ip %s: prefix /%u out of range (%s)", k->name, c.prefix,
+				 v6 ? "64..120" : "8..30");
+	if (v6) {
+		f->range6 = c;
+		f->has_range6 = true;
+	} else {
+		f->range = c;
+	}
+	return 0;
+}
+
+static const struct walk_key fake_ip_keys[] = {
+	K_BOOL("enable", struct config_fake_ip, enable),
+	K_FN("range", struct config_fake_ip, range, config_walk_fake_range),
+	K_FN("range6", struct config_fake_ip, range6, config_walk_fake_range),
+	K_UINT("size", struct config_fake_ip, size, 16, 1048576, 0),
+};
+static const struct walk_table fake_ip_table = TABLE(fake_ip_keys, NULL);
+
 enum { DK_ENABLE, DK_LISTEN, DK_DOMESTIC, DK_FOREIGN, DK_SPLIT, DK_CACHE, DK_MIN_TTL, DK_MAX_TTL,
-       DK_QTYPES, DK_HOSTS, DK_PREFETCH, DK_QUERY_LOG, DK_TIMEOUT };
+       DK_QTYPES, DK_HOSTS, DK_PREFETCH, DK_QUERY_LOG, DK_TIMEOUT, DK_FAKE_IP };
 
 static int dns_default_server(struct walk *w, yaml_mark_t owner, struct host_port_list *l,
 			      const char *text)
@@ -686,6 +730,7 @@ static const struct walk_key dns_keys[] = {
 	[DK_PREFETCH] = K_BOOL("prefetch", struct config_dns, prefetch),
 	[DK_QUERY_LOG] = K_FN("query-log", struct config_dns, query_log, config_walk_path),
 	[DK_TIMEOUT] = K_UINT("timeout", struct config_dns, timeout, 1, 60, 0),
+	[DK_FAKE_IP] = K_MAP("fake-ip", struct config_dns, fake_ip, fake_ip_table),
 };
 static const struct walk_table dns_table = TABLE(dns_keys, dns_check);
 
@@ -743,6 +788,7 @@ static void config_defaults(struct config *c)
 	config_parse_listen("127.0.0.1:1111", 14, &c->redirect.listen, &c->redirect.listen_len);
 	c->redirect.install_rules = true;
 	c->rules.scope = SCOPE_GLOBAL;
+	c->rules.block_uncaptured = true;
 	c->dns.enable = true;
 	config_parse_listen("127.0.0.1:1153", 14, &c->dns.listen, &c->dns.listen_len);
 	c->dns.split = true;
@@ -751,6 +797,8 @@ static void config_defaults(struct config *c)
 	c->dns.max_ttl = 86400;
 	c->dns.prefetch = true;
 	c->dns.timeout = 5;
+	cidr_parse("198.19.0.0/16", &c->dns.fake_ip.range);
+	c->dns.fake_ip.size = 65536;
 }
 
 static int config_load_text(const char *name, const char *base_dir, const char *data, size_t len,
@@ -836,6 +884,7 @@ void config_free(struct config *cfg)
 	str_list_free(&cfg->rules.bypass_cidr_files);
 	str_list_free(&cfg->rules.bypass_domains);
 	str_list_free(&cfg->rules.block_domains);
+	str_list_free(&cfg->rules.proxy_domains);
 	free(cfg->dns.domestic.v);
 	free(cfg->dns.foreign.v);
 	free(cfg->dns.disable_qtypes.v);

@@ -89,13 +89,28 @@ struct config_rules {
 	struct cidr_list bypass_cidrs; /* bypass-cidrs plus every bypass-cidr-files entry */
 	struct str_list bypass_cidr_files;
 	struct str_list bypass_domains;
+	struct str_list proxy_domains; /* through the proxy even inside a bypass CIDR */
 	struct str_list block_domains;
+	/* Traffic the capture cannot carry is rejected, never sent around it: redirect mode
+	 * UDP but DNS, ICMP, IPv6 without the IPv6 listener; tun mode IPv6 without
+	 * tun.address6. Default true. */
+	bool block_uncaptured;
 };
 
 struct dns_host {
 	char *name;
 	struct cidr *addrs; /* prefix is the full length */
 	size_t n;
+};
+
+/* dns.fake-ip: A/AAAA answers for proxied names from a private pool mapped to the name;
+ * tun mode opens connections to such an address at the proxy by name. */
+struct config_fake_ip {
+	bool enable; /* default false */
+	struct cidr range; /* IPv4 pool, default 198.19.0.0/16 */
+	bool has_range6;
+	struct cidr range6; /* IPv6 pool, optional */
+	unsigned size; /* names mapped at once (LRU), 16..1048576, default 65536 */
 };
 
 struct config_dns {
@@ -114,6 +129,7 @@ struct config_dns {
 	bool prefetch; /* default true */
 	char query_log[CONFIG_PATH_MAX]; /* empty = none */
 	unsigned timeout; /* seconds until a query is answered SERVFAIL, 1..60, default 5 */
+	struct config_fake_ip fake_ip;
 };
 
 struct config_stats {

@@ -8,6 +8,7 @@
  * our own marked sockets, local addresses, the proxy server and the bypass CIDRs.
  */
 #include "firewall.h"
+#include "learned.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -96,6 +97,47 @@ static void add_set(struct text *t, const struct config *cfg, int family)
 	text_add(t, " }\n\t}\n");
 }
 
+static unsigned timeout_left(const struct learned_addr *a, double now)
+{
+	double left = a->expires - now;
+
+	return left < 1 ? 1 : left > 2147483 ? 2147483 : (unsigned)left;
+}
+
+struct learned_text {
+	struct text *t;
+	int family;
+	bool proxy, first;
+	double now;
+};
+
+static void add_learned(void *ctx, const struct learned_addr *a)
+{
+	struct learned_text *lt = ctx;
+	char ip[INET6_ADDRSTRLEN];
+
+	if (a->family != lt->family || a->proxy != lt->proxy)
+		return;
+	inet_ntop(a->family, a->addr, ip, sizeof(ip));
+	text_add(lt->t, "%s%s timeout %us", lt->first ? "\t\telements = { " : ", ", ip,
+		 timeout_left(a, lt->now));
+	lt->first = false;
+}
+
+/* The four sets of learned addresses, with what the table holds now. */
+static void add_learned_sets(struct text *t, const struct firewall_spec *spec)
+{
+	for (int k = 0; k < 4; k++) {
+		struct learned_text lt = { t, k & 1 ? AF_INET6 : AF_INET, k >= 2, true, spec->now };
+		text_add(t, "\tset learn_%s%c {\n\t\ttype %s\n\t\tflags timeout\n",
+			 lt.proxy ? "proxy" : "bypass", lt.family == AF_INET ? '4' : '6',
+			 lt.family == AF_INET ? "ipv4_addr" : "ipv6_addr");
+		if (spec->learned)
+			learned_each((struct learned *)spec->learned, 0, add_learned, NULL, &lt);
+		text_add(t, "%s\t}\n", lt.first ? "" : " }\n");
+	}
+}
+
 char *firewall_render(const struct firewall_spec *spec)
 {
 	const struct config *cfg = spec->cfg;
@@ -105,6 +147,7 @@ char *firewall_render(const struct firewall_spec *spec)
 	text_add(&t, "table inet " FIREWALL_TABLE " {\n");
 	add_set(&t, cfg, AF_INET);
 	add_set(&t, cfg, AF_INET6);
+	add_learned_sets(&t, spec);
 	text_add(&t, "\tchain output {\n"
 		 "\t\ttype nat hook output priority -100; policy accept;\n"
 		 "\t\tmeta mark 0x%x return\n",
@@ -120,13 +163,40 @@ char *firewall_render(const struct firewall_spec *spec)
 				 spec->dns_port, spec->dns_port);
 	}
 	text_add(&t, "\t\tmeta l4proto != tcp return\n"
-		 "\t\tfib daddr type local return\n"
+		 "\t\tfib daddr type local return\n");
+	/* proxy-domains' addresses are proxied even inside a bypass network. */
+	text_add(&t, "\t\tip daddr @learn_proxy4 meta l4proto tcp redirect to :%u\n", spec->redirect_port);
+	if (spec->ipv6)
+		text_add(&t, "\t\tip6 daddr @learn_proxy6 meta l4proto tcp redirect to :%u\n", spec->redirect_port);
+	text_add(&t, "\t\tip daddr @learn_bypass4 return\n"
+		 "\t\tip6 daddr @learn_bypass6 return\n"
 		 "\t\tip daddr @bypass4 return\n"
 		 "\t\tip6 daddr @bypass6 return\n");
 	text_add(&t, "\t\tmeta nfproto ipv4 meta l4proto tcp redirect to :%u\n", spec->redirect_port);
 	if (spec->ipv6)
 		text_add(&t, "\t\tmeta nfproto ipv6 meta l4proto tcp redirect to :%u\n", spec->redirect_port);
-	text_add(&t, "\t}\n}\n");
+	text_add(&t, "\t}\n");
+	/* The kill switch: what was neither redirected (its destination is local now) nor
+	 * bypassed is refused, not sent out around the proxy. Link-local, broadcast and
+	 * multicast traffic and DHCP stay: they never leave the LAN. */
+	if (cfg->rules.block_uncaptured)
+		text_add(&t, "\tchain filter {\n"
+			 "\t\ttype filter hook output priority 0; policy accept;\n"
+			 "\t\tmeta mark 0x%x return\n"
+			 "\t\tfib daddr type { local, broadcast, multicast } return\n"
+			 "\t\tip daddr 169.254.0.0/16 return\n"
+			 "\t\tip6 daddr fe80::/10 return\n"
+			 "\t\tudp sport 68 udp dport 67 return\n"
+			 "\t\tudp dport 547 return\n"
+			 "\t\tip daddr @learn_bypass4 return\n"
+			 "\t\tip6 daddr @learn_bypass6 return\n"
+			 "\t\tip daddr @bypass4 return\n"
+			 "\t\tip6 daddr @bypass6 return\n"
+			 "\t\tmeta l4proto tcp reject with tcp reset\n"
+			 "\t\treject\n"
+			 "\t}\n",
+			 cfg->fwmark);
+	text_add(&t, "}\n");
 	return t.s;
 }
 
@@ -185,6 +255,34 @@ int firewall_install(const struct firewall_spec *spec, char *err, size_t errlen)
 	}
 	rc = nft_run(script, err, errlen);
 	free(script);
+	return rc;
+}
+
+int firewall_learn(const struct learned_addr *v, size_t n, double now, char *err, size_t errlen)
+{
+	struct text t = { 0 };
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		char ip[INET6_ADDRSTRLEN];
+		char c = v[i].family == AF_INET ? '4' : '6';
+		const char *kind = v[i].proxy ? "proxy" : "bypass", *other = v[i].proxy ? "bypass" : "proxy";
+
+		inet_ntop(v[i].family, v[i].addr, ip, sizeof(ip));
+		/* add-delete-add: whether or not it is there (or has just expired), it ends
+		 * up there once, with the new timeout; and it is gone from the other set. */
+		text_add(&t, "add element inet " FIREWALL_TABLE " learn_%s%c { %s }\n"
+			 "delete element inet " FIREWALL_TABLE " learn_%s%c { %s }\n"
+			 "add element inet " FIREWALL_TABLE " learn_%s%c { %s }\n"
+			 "delete element inet " FIREWALL_TABLE " learn_%s%c { %s }\n"
+			 "add element inet " FIREWALL_TABLE " learn_%s%c { %s timeout %us }\n",
+			 other, c, ip, other, c, ip, kind, c, ip, kind, c, ip, kind, c, ip,
+			 timeout_left(&v[i], now));
+	}
+	if (!t.s)
+		return n ? (snprintf(err, errlen, "nftables: out of memory"), -1) : 0;
+	rc = nft_run(t.s, err, errlen);
+	free(t.s);
 	return rc;
 }
 

@@ -7,6 +7,8 @@
 #include <stdint.h>
 
 struct config;
+struct learned;
+struct learned_addr;
 
 #define FIREWALL_TABLE "snet_tun" /* table inet snet_tun */
 
@@ -16,12 +18,20 @@ struct firewall_spec {
 	bool ipv6; /* redirect IPv6 too (an IPv6 listener is open) */
 	uint16_t dns_port; /* local UDP/TCP port-53 traffic goes here; 0: not redirected */
 	bool dns_ipv6; /* IPv6 DNS too (the resolver listens on [::1]) */
+	/* Addresses learned from DNS answers (NULL: none), put into the learn_* sets with
+	 * what is left of their lifetime at `now`. */
+	const struct learned *learned;
+	double now;
 };
 
 /* Builds the ruleset text for spec into a malloc'd string (tests read it). NULL on ENOMEM. */
 char *firewall_render(const struct firewall_spec *spec);
 /* Installs (or atomically replaces) our table in one nft transaction. 0 or -1, err set. */
 int firewall_install(const struct firewall_spec *spec, char *err, size_t errlen);
+/* Puts learned addresses into the running table's sets (learn_bypass4/6 for bypass,
+ * learn_proxy4/6 for proxy-domains), each with the timeout left until its expiry at
+ * `now`, out of the other kind's set, in one transaction. 0 or -1, err set. */
+int firewall_learn(const struct learned_addr *v, size_t n, double now, char *err, size_t errlen);
 /* Removes our table if present. 0 or -1, err set. */
 int firewall_remove(char *err, size_t errlen);
 /* Frees the nftables context (after the last install/remove). */

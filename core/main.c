@@ -208,6 +208,19 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+static void on_learn(void *ctx, bool proxy, const struct dns_learned *v, size_t n)
+{
+	struct app *a = ctx;
+
+	if (a->cap && a->capture->learn)
+		a->capture->learn(a->cap, proxy, v, n);
+}
+
+static int fake_name(void *ctx, const struct sockaddr_storage *dst, char *host, size_t hostlen)
+{
+	return dns_server_fake_name(ctx, dst, host, hostlen);
+}
+
 static int app_run(struct app *a)
 {
 	char err[1024], where[512], upstream[CONFIG_HOST_MAX + 192];
@@ -260,6 +273,10 @@ static int app_run(struct app *a)
 	if (!a->cap) {
 		log_error("%s", err);
 		goto out;
+	}
+	if (a->dns) {
+		dns_server_set_learn(a->dns, on_learn, a);
+		relay_set_namer(a->relay, fake_name, a->dns);
 	}
 	if (a->unmarked && proxy_routed_around(&a->cfg, err, sizeof(err)) < 0) {
 		log_error("%s", err);

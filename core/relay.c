@@ -38,6 +38,8 @@ struct relay {
 	struct resolver *resolver;
 	struct proxy_inst *proxy; /* for new sessions */
 	struct proxy_inst *direct; /* for targets marked direct (our own DNS listener) */
+	relay_namer_fn namer; /* fake-IP: the name behind a destination address */
+	void *namer_ctx;
 	uint32_t fwmark;
 	struct session *live; /* doubly linked */
 	struct session *dead; /* closed, freed by the check watcher */
@@ -616,10 +618,25 @@ struct session *relay_open(struct relay *r, const struct client_ops *ops, int cf
 {
 	struct proxy_inst *p = t->direct ? r->direct : r->proxy;
 	struct sockaddr_storage addr;
+	struct target named;
 	const char *host;
 	uint16_t port;
 	struct session *s;
 	int rc;
+
+	/* A fake-IP destination is opened at the proxy by the name it stands for. */
+	if (r->namer && !t->direct && !t->host[0]) {
+		named = *t;
+		rc = r->namer(r->namer_ctx, &t->addr, named.host, sizeof(named.host));
+		if (rc > 0) {
+			struct session tmp = { .relay = r, .cfd = cfd, .cpriv = cpriv };
+			log_info("%s: refused: a fake-IP address that no name has now", desc);
+			ops->close(&tmp, true);
+			return NULL;
+		}
+		if (rc == 0)
+			t = &named;
+	}
 
 	s = calloc(1, sizeof(*s) + p->ops->conn_size);
 	if (!s) {
@@ -743,6 +760,18 @@ void relay_free(struct relay *r)
 	free(r->scratch_in);
 	free(r->scratch_out);
 	free(r);
+}
+
+void relay_set_namer(struct relay *r, relay_namer_fn fn, void *ctx)
+{
+	r->namer = fn;
+	r->namer_ctx = ctx;
+}
+
+int relay_fake_name(const struct relay *r, const struct sockaddr_storage *dst, char *host,
+		    size_t hostlen)
+{
+	return r->namer ? r->namer(r->namer_ctx, dst, host, hostlen) : -1;
 }
 
 void relay_session_close(struct session *s)

@@ -102,6 +102,16 @@ const struct relay_stats *relay_stats(const struct relay *r);
  * (cfd or cpriv): on failure it is closed through ops->close. desc is for logs. */
 struct session *relay_open(struct relay *r, const struct client_ops *ops, int cfd, void *cpriv,
 			   const struct target *t, const char *desc);
+/* Fake-IP: for a destination address, the name to open it by: 0 with host set, 1 when
+ * the address stands for no name now (the connection is refused), -1 for an ordinary
+ * address. */
+typedef int (*relay_namer_fn)(void *ctx, const struct sockaddr_storage *dst, char *host,
+			      size_t hostlen);
+void relay_set_namer(struct relay *r, relay_namer_fn fn, void *ctx);
+/* The namer's answer for dst (-1 when there is no namer). */
+int relay_fake_name(const struct relay *r, const struct sockaddr_storage *dst, char *host,
+		    size_t hostlen);
+
 /* Ends a session from outside the relay (its client side's owner is going away): the
  * client side's close op still runs. */
 void relay_session_close(struct session *s);

@@ -233,6 +233,11 @@ static void flow_send(struct flow *f, const uint8_t *data, size_t len)
 		memset(&t, 0, sizeof(t));
 		t.addr = f->dst;
 		t.port = net_port(&f->dst);
+		/* A fake-IP destination goes to the proxy by its name. */
+		if (relay_fake_name(u->relay, &f->dst, t.host, sizeof(t.host)) > 0) {
+			flow_drop(f, "a fake-IP address that no name has now", NULL);
+			return;
+		}
 		if (ops->udp_wrap(f->proxy->priv, &t, data, len, u->out, &out, u->tmp, err,
 				  sizeof(err)) != PROXY_OK) {
 			flow_drop(f, err, NULL);

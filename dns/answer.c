@@ -137,6 +137,63 @@ int dns_answer_fit(const uint8_t *ans, size_t len, const struct dns_msg *q, size
 	return rebuild(&m, q, max, out, outlen);
 }
 
+int dns_answer_fit_plain(const uint8_t *ans, size_t len, const struct dns_msg *q, size_t max,
+			 uint8_t *out, size_t *outlen)
+{
+	size_t need = len + (q->edns.present ? 11 : 0);
+	unsigned ar;
+
+	if (need > max || len < DNS_HEADER_LEN)
+		return dns_answer_fit(ans, len, q, max, out, outlen);
+	memmove(out, ans, len);
+	if (q->edns.present) {
+		uint8_t *o = out + len;
+		ar = (unsigned)(out[10] << 8 | out[11]) + 1;
+		if (ar > 0xFFFF)
+			return dns_answer_fit(ans, len, q, max, out, outlen);
+		out[10] = (uint8_t)(ar >> 8);
+		out[11] = (uint8_t)ar;
+		/* root owner, TYPE OPT, CLASS = our UDP size, TTL = ext rcode 0, version 0,
+		 * DO as the client asked, no options */
+		o[0] = 0;
+		o[1] = 0;
+		o[2] = DNS_T_OPT;
+		o[3] = (uint8_t)(DNS_OUR_UDP_SIZE >> 8);
+		o[4] = (uint8_t)DNS_OUR_UDP_SIZE;
+		o[5] = 0;
+		o[6] = 0;
+		o[7] = q->edns.do_bit ? 0x80 : 0;
+		o[8] = 0;
+		o[9] = 0;
+		o[10] = 0;
+	}
+	*outlen = need;
+	return 0;
+}
+
+int dns_answer_strip_opt(const uint8_t *ans, size_t len, uint8_t *out, size_t *outlen)
+{
+	struct dns_msg m, noedns;
+	bool has_opt;
+	size_t opt_off = 0;
+	char err[128];
+
+	if (dns_msg_parse(&m, ans, len, err, sizeof(err)) < 0 || m.qdcount != 1)
+		return -1;
+	if (opt_last(&m, &has_opt, &opt_off)) {
+		size_t keep = has_opt ? opt_off : len;
+		memmove(out, ans, keep);
+		if (has_opt) {
+			out[10] = (uint8_t)((m.arcount - 1) >> 8);
+			out[11] = (uint8_t)(m.arcount - 1);
+		}
+		*outlen = keep;
+		return 0;
+	}
+	memset(&noedns, 0, sizeof(noedns));
+	return rebuild(&m, &noedns, DNS_MSG_MAX, out, outlen);
+}
+
 int dns_answer_error(const struct dns_msg *q, const uint8_t *hdr, unsigned rcode, uint8_t *out,
 		     size_t max, size_t *outlen)
 {
@@ -157,6 +214,27 @@ int dns_answer_error(const struct dns_msg *q, const uint8_t *hdr, unsigned rcode
 	r.rcode = rcode;
 	if (rcode > 15 && !r.edns)
 		return -1;
+	return dns_write_reply(&r, out, max, outlen, err, sizeof(err));
+}
+
+int dns_answer_addr(const struct dns_msg *q, uint16_t type, const uint8_t *addr, uint32_t ttl,
+		    size_t max, uint8_t *out, size_t *outlen)
+{
+	struct dns_rr rr = { .name = q->q.name, .name_len = q->q.name_len, .type = type,
+			     .rclass = DNS_C_IN, .ttl = ttl, .rdata = addr,
+			     .rdlen = type == DNS_T_A ? 4 : 16 };
+	struct dns_reply r;
+	struct dns_edns e;
+	char err[128];
+
+	memset(&r, 0, sizeof(r));
+	r.id = q->id;
+	r.flags = (uint16_t)(q->flags & (DNS_F_RD | DNS_F_CD)) | DNS_F_RA;
+	r.rcode = DNS_R_NOERROR;
+	r.q = &q->q;
+	r.rr[DNS_SEC_ANSWER] = &rr;
+	r.n[DNS_SEC_ANSWER] = addr ? 1 : 0;
+	r.edns = our_edns(q, &e);
 	return dns_write_reply(&r, out, max, outlen, err, sizeof(err));
 }
 

@@ -30,11 +30,27 @@ size_t dns_answer_max(const struct dns_msg *q, bool tcp);
 int dns_answer_fit(const uint8_t *ans, size_t len, const struct dns_msg *q, size_t max,
 		   uint8_t *out, size_t *outlen);
 
+/* The same for an answer known to carry no OPT (what the cache stores): without parsing
+ * it when it fits -- as it is for a client without EDNS, with our OPT appended for one
+ * with EDNS -- else through dns_answer_fit. */
+int dns_answer_fit_plain(const uint8_t *ans, size_t len, const struct dns_msg *q, size_t max,
+			 uint8_t *out, size_t *outlen);
+
+/* ans without its OPT RR (cut off when it is the last RR, else the message rebuilt),
+ * into out[DNS_MSG_MAX]: the form the cache keeps, so hits need no parse to be fitted.
+ * 0, or -1 when ans does not parse. */
+int dns_answer_strip_opt(const uint8_t *ans, size_t len, uint8_t *out, size_t *outlen);
+
 /* A reply to q with rcode and no records (SERVFAIL, NXDOMAIN, REFUSED, NOERROR/NODATA...).
  * q may have failed to parse beyond its header: hdr is then the client's 12 header bytes
  * and q NULL (FORMERR). 0 or -1 (nothing to answer). */
 int dns_answer_error(const struct dns_msg *q, const uint8_t *hdr, unsigned rcode, uint8_t *out,
 		     size_t max, size_t *outlen);
+
+/* A NOERROR reply to q with one record of `type` and rdata addr (4 or 16 bytes), or with
+ * no record when addr is NULL (NODATA). 0 or -1. */
+int dns_answer_addr(const struct dns_msg *q, uint16_t type, const uint8_t *addr, uint32_t ttl,
+		    size_t max, uint8_t *out, size_t *outlen);
 
 /* hosts: name -> addresses, and the reverse names of those addresses. */
 struct dns_hosts *dns_hosts_new(const struct config_dns *cfg, char *err, size_t errlen);

@@ -19,7 +19,9 @@
 #include "dns/msg.h"
 #include "dns/server.h"
 
-#define UDP_BATCH 64 /* datagrams per readiness event */
+#define UDP_BATCH 32 /* datagrams per recvmmsg; replies made meanwhile go in one sendmmsg */
+#define UDP_SLOT 4096 /* bytes per batched query or reply (a larger reply goes alone) */
+#define UDP_ROUNDS 4 /* recvmmsg calls per readiness event */
 #define TCP_IDLE 10.0 /* seconds (RFC 7766 §6.2.3 suggests a few seconds) */
 #define TCP_MAX_CONNS 512
 #define TCP_MAX_PENDING 256 /* queries pending on one connection before we stop reading */
@@ -47,15 +49,49 @@ struct dns_listen {
 	ev_io uio, tio;
 	struct tconn *conns;
 	unsigned n_conns;
-	uint8_t buf[DNS_MSG_MAX];
+	/* One UDP batch: queries in, and the replies given while it is handled. */
+	struct mmsghdr in_msg[UDP_BATCH], out_msg[UDP_BATCH];
+	struct iovec in_iov[UDP_BATCH], out_iov[UDP_BATCH];
+	struct sockaddr_storage in_peer[UDP_BATCH], out_peer[UDP_BATCH];
+	uint8_t in_buf[UDP_BATCH][UDP_SLOT], out_buf[UDP_BATCH][UDP_SLOT];
+	unsigned n_out;
+	bool batching;
 };
 
 /* ---- UDP ---------------------------------------------------------------- */
+
+static void udp_flush(struct dns_listen *l)
+{
+	unsigned done = 0;
+
+	while (done < l->n_out) {
+		int n = sendmmsg(l->ufd, l->out_msg + done, l->n_out - done, 0);
+		if (n <= 0) {
+			log_debug("dns: reply to a UDP client: %s", strerror(errno));
+			done++; /* skip the one that failed */
+			continue;
+		}
+		done += (unsigned)n;
+	}
+	l->n_out = 0;
+}
 
 static void udp_reply(void *ctx, const struct dns_client *c, const uint8_t *msg, size_t len)
 {
 	struct dns_listen *l = ctx;
 
+	if (l->batching && len <= UDP_SLOT && l->n_out < UDP_BATCH) {
+		unsigned i = l->n_out++;
+		memcpy(l->out_buf[i], msg, len);
+		l->out_peer[i] = c->peer;
+		l->out_iov[i] = (struct iovec){ l->out_buf[i], len };
+		memset(&l->out_msg[i], 0, sizeof(l->out_msg[i]));
+		l->out_msg[i].msg_hdr.msg_name = &l->out_peer[i];
+		l->out_msg[i].msg_hdr.msg_namelen = net_sockaddr_len(&c->peer);
+		l->out_msg[i].msg_hdr.msg_iov = &l->out_iov[i];
+		l->out_msg[i].msg_hdr.msg_iovlen = 1;
+		return;
+	}
 	if (sendto(l->ufd, msg, len, 0, (const struct sockaddr *)&c->peer,
 		   net_sockaddr_len(&c->peer)) < 0)
 		log_debug("dns: reply to a UDP client: %s", strerror(errno));
@@ -67,20 +103,37 @@ static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	for (int i = 0; i < UDP_BATCH; i++) {
-		struct dns_client c;
-		socklen_t alen = sizeof(c.peer);
-		ssize_t n;
+	for (int round = 0; round < UDP_ROUNDS; round++) {
+		int n;
 
-		memset(&c, 0, sizeof(c));
-		n = recvfrom(l->ufd, l->buf, sizeof(l->buf), 0, (struct sockaddr *)&c.peer, &alen);
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EINTR)
+		for (unsigned i = 0; i < UDP_BATCH; i++) {
+			l->in_iov[i] = (struct iovec){ l->in_buf[i], UDP_SLOT };
+			memset(&l->in_msg[i], 0, sizeof(l->in_msg[i]));
+			l->in_msg[i].msg_hdr.msg_name = &l->in_peer[i];
+			l->in_msg[i].msg_hdr.msg_namelen = sizeof(l->in_peer[i]);
+			l->in_msg[i].msg_hdr.msg_iov = &l->in_iov[i];
+			l->in_msg[i].msg_hdr.msg_iovlen = 1;
+		}
+		n = recvmmsg(l->ufd, l->in_msg, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0) {
+			if (n < 0 && errno != EAGAIN && errno != EINTR)
 				log_debug("dns: UDP receive: %s", strerror(errno));
 			return;
 		}
-		c.local = l->addr;
-		dns_server_query(l->srv, l->buf, (size_t)n, &c, udp_reply, l);
+		l->batching = true;
+		for (int i = 0; i < n; i++) {
+			struct dns_client c;
+			if (l->in_msg[i].msg_hdr.msg_flags & MSG_TRUNC)
+				continue; /* a query over 4 KiB by UDP: not one we can answer */
+			memset(&c, 0, sizeof(c));
+			c.peer = l->in_peer[i];
+			c.local = l->addr;
+			dns_server_query(l->srv, l->in_buf[i], l->in_msg[i].msg_len, &c, udp_reply, l);
+		}
+		l->batching = false;
+		udp_flush(l);
+		if (n < UDP_BATCH)
+			return;
 	}
 }
 

@@ -18,6 +18,7 @@
 #include "dns/answer.h"
 #include "dns/cache.h"
 #include "dns/cidrset.h"
+#include "dns/fakeip.h"
 #include "dns/listen.h"
 #include "dns/msg.h"
 #include "dns/names.h"
@@ -27,7 +28,13 @@
 #define INFLIGHT_BUCKETS 4096 /* a power of two */
 
 enum side { DOM = 0, FOR = 1 };
-enum route { ROUTE_SPLIT, ROUTE_DOMESTIC, ROUTE_FOREIGN };
+/* ROUTE_FAKE: fake-IP on, a name of no list: the domestic side alone decides -- a
+ * domestic answer (addresses in the domestic set) is served, anything else becomes a
+ * fake address. */
+enum route { ROUTE_SPLIT, ROUTE_DOMESTIC, ROUTE_FOREIGN, ROUTE_FAKE };
+
+#define FAKE_TTL 10 /* seconds: clients come back soon, the mapping lives longer */
+#define LEARN_MIN_TTL 60
 
 /* The upstreams of one configuration; queries in flight keep theirs across a reload. */
 struct upset {
@@ -40,7 +47,7 @@ struct upset {
 /* What the policy of one configuration is made of; swapped whole on reload. */
 struct policy {
 	struct dns_hosts *hosts;
-	struct dns_names *block, *bypass;
+	struct dns_names *block, *bypass, *proxy;
 	struct cidrset *domestic_set;
 	uint32_t *disabled;
 	size_t n_disabled;
@@ -95,11 +102,14 @@ struct dns_server {
 	struct inflight *buckets[INFLIGHT_BUCKETS];
 	uint8_t hkey[16];
 	struct dns_listen *listen, *listen6;
+	struct fakeip *fake; /* NULL: fake-IP off */
+	dns_learn_fn learn;
+	void *learn_ctx;
 	struct sockaddr_storage listen_addr;
 	FILE *qlog;
 	char qlog_path[CONFIG_PATH_MAX];
 	struct dns_server_stats stats;
-	uint8_t buf[DNS_MSG_MAX], out[DNS_MSG_MAX];
+	uint8_t buf[DNS_MSG_MAX], out[DNS_MSG_MAX], plain[DNS_MSG_MAX];
 };
 
 /* ---- names for logs ------------------------------------------------------ */
@@ -179,14 +189,16 @@ static void send_error(struct dns_server *d, const struct dns_msg *q, const stru
 	send_reply(d, q, c, d->out, len, source, t0, fn, ctx);
 }
 
-/* Sends ans (the client's ID and question already in it) fitted to the client. */
+/* Sends ans (the client's ID and question already in it) fitted to the client; plain:
+ * ans carries no OPT (it comes from the cache). */
 static void send_fitted(struct dns_server *d, const struct dns_msg *q, const struct dns_client *c,
-			const uint8_t *ans, size_t alen, const char *source, double t0,
+			const uint8_t *ans, size_t alen, bool plain, const char *source, double t0,
 			dns_reply_fn fn, void *ctx)
 {
-	size_t len;
+	size_t len, max = dns_answer_max(q, c->tcp);
 
-	if (dns_answer_fit(ans, alen, q, dns_answer_max(q, c->tcp), d->out, &len) < 0) {
+	if ((plain ? dns_answer_fit_plain(ans, alen, q, max, d->out, &len)
+		   : dns_answer_fit(ans, alen, q, max, d->out, &len)) < 0) {
 		d->stats.failed++;
 		send_error(d, q, c, DNS_R_SERVFAIL, "failed", t0, fn, ctx);
 		return;
@@ -240,6 +252,7 @@ static void policy_free(struct policy *p)
 	dns_hosts_free(p->hosts);
 	dns_names_free(p->block);
 	dns_names_free(p->bypass);
+	dns_names_free(p->proxy);
 	cidrset_free(p->domestic_set);
 	free(p->disabled);
 	memset(p, 0, sizeof(*p));
@@ -257,7 +270,22 @@ static int policy_build(struct policy *p, const struct config *cfg, char *err, s
 	p->bypass = dns_names_new(&cfg->rules.bypass_domains, err, errlen);
 	if (!p->bypass)
 		goto fail;
-	p->domestic_set = cidrset_new(cfg->rules.cn_cidrs.v, cfg->rules.cn_cidrs.n);
+	p->proxy = dns_names_new(&cfg->rules.proxy_domains, err, errlen);
+	if (!p->proxy)
+		goto fail;
+	/* Domestic: inside the CN list or a bypass CIDR (a LAN resolver's own names). */
+	{
+		const struct cidr_list *cn = &cfg->rules.cn_cidrs, *by = &cfg->rules.bypass_cidrs;
+		struct cidr *all = calloc(cn->n + by->n + 1, sizeof(*all));
+		if (all) {
+			if (cn->n)
+				memcpy(all, cn->v, cn->n * sizeof(*all));
+			if (by->n)
+				memcpy(all + cn->n, by->v, by->n * sizeof(*all));
+			p->domestic_set = cidrset_new(all, cn->n + by->n);
+			free(all);
+		}
+	}
 	p->disabled = calloc(cfg->dns.disable_qtypes.n + 1, sizeof(*p->disabled));
 	if (!p->domestic_set || !p->disabled) {
 		snprintf(err, errlen, "dns: out of memory");
@@ -293,6 +321,95 @@ static int qlog_open(struct dns_server *d, const char *path, FILE **out, char *e
 	(void)d;
 	*out = f;
 	return 0;
+}
+
+/* ---- learned addresses and fake answers ------------------------------------ */
+
+/* Tells the capture the addresses in ans when q's name is in proxy- or bypass-domains. */
+static void learn_from(struct dns_server *d, const struct dns_question *q, const uint8_t *ans,
+		       size_t len)
+{
+	struct dns_learned v[64];
+	struct dns_rr_iter it;
+	struct dns_rr rr;
+	struct dns_msg m;
+	bool proxy;
+	size_t n = 0;
+	char err[128];
+
+	if (!d->learn)
+		return;
+	if (dns_names_match(d->pol.proxy, q->name, q->name_len))
+		proxy = true;
+	else if (dns_names_match(d->pol.bypass, q->name, q->name_len))
+		proxy = false;
+	else
+		return;
+	if (dns_msg_parse(&m, ans, len, err, sizeof(err)) < 0)
+		return;
+	dns_rr_iter_init(&it, &m);
+	while (n < 64 && dns_rr_next(&it, &rr) && rr.section == DNS_SEC_ANSWER) {
+		if (!((rr.type == DNS_T_A && rr.rdlen == 4) || (rr.type == DNS_T_AAAA && rr.rdlen == 16)))
+			continue;
+		v[n].family = rr.type == DNS_T_A ? AF_INET : AF_INET6;
+		memset(v[n].addr, 0, 16);
+		memcpy(v[n].addr, rr.rdata, rr.rdlen);
+		v[n].ttl = rr.ttl < LEARN_MIN_TTL ? LEARN_MIN_TTL : rr.ttl;
+		n++;
+	}
+	if (n) {
+		d->stats.learned += n;
+		d->learn(d->learn_ctx, proxy, v, n);
+	}
+}
+
+/* Whether q (no list but maybe proxy-domains matched) is answered from the fake pool. */
+static bool fake_eligible(const struct dns_server *d, const struct dns_question *q)
+{
+	return d->fake && q->qclass == DNS_C_IN &&
+	       (q->qtype == DNS_T_A || q->qtype == DNS_T_AAAA) &&
+	       !dns_names_match(d->pol.bypass, q->name, q->name_len);
+}
+
+static void send_fake(struct dns_server *d, const struct dns_msg *q, const struct dns_client *c,
+		      double t0, dns_reply_fn fn, void *ctx)
+{
+	uint8_t a4[4], a6[16];
+	const uint8_t *addr;
+	size_t len;
+
+	fakeip_assign(d->fake, q->q.name, q->q.name_len, a4, a6);
+	addr = q->q.qtype == DNS_T_A ? a4 : fakeip_has_v6(d->fake) ? a6 : NULL;
+	d->stats.fake++;
+	if (dns_answer_addr(q, q->q.qtype, addr, FAKE_TTL, dns_answer_max(q, c->tcp), d->out,
+			    &len) < 0) {
+		d->stats.failed++;
+		send_error(d, q, c, DNS_R_SERVFAIL, "failed", t0, fn, ctx);
+		return;
+	}
+	send_reply(d, q, c, d->out, len, "fake", t0, fn, ctx);
+}
+
+int dns_server_fake_name(struct dns_server *d, const struct sockaddr_storage *dst, char *host,
+			 size_t hostlen)
+{
+	const uint8_t *a;
+
+	if (!d || !d->fake)
+		return -1;
+	if (dst->ss_family == AF_INET)
+		a = (const uint8_t *)&((const struct sockaddr_in *)dst)->sin_addr;
+	else if (dst->ss_family == AF_INET6)
+		a = (const uint8_t *)&((const struct sockaddr_in6 *)dst)->sin6_addr;
+	else
+		return -1;
+	return fakeip_name(d->fake, dst->ss_family, a, host, hostlen);
+}
+
+void dns_server_set_learn(struct dns_server *d, dns_learn_fn fn, void *ctx)
+{
+	d->learn = fn;
+	d->learn_ctx = ctx;
 }
 
 /* ---- queries in flight ------------------------------------------------------ */
@@ -355,8 +472,12 @@ static void inflight_finish(struct inflight *f, const uint8_t *ans, size_t alen,
 	if (ans) {
 		struct dns_msg m;
 		char err[128];
-		if (dns_msg_parse(&m, ans, alen, err, sizeof(err)) == 0)
+		size_t plen;
+		/* Kept without the upstream's OPT: a hit then needs no parse to be fitted. */
+		if (dns_answer_strip_opt(ans, alen, d->plain, &plen) == 0 &&
+		    dns_msg_parse(&m, d->plain, plen, err, sizeof(err)) == 0)
 			cached = dns_cache_put(d->cache, &m, now) == 1;
+		learn_from(d, &f->q, ans, alen);
 	}
 	while ((w = f->waiters)) {
 		f->waiters = w->next;
@@ -365,8 +486,9 @@ static void inflight_finish(struct inflight *f, const uint8_t *ans, size_t alen,
 			send_error(d, &w->q, &w->c, DNS_R_SERVFAIL, "failed", w->t0, w->fn, w->ctx);
 		} else {
 			size_t len;
-			if (!cached || dns_cache_peek(d->cache, &w->q.q, w->q.id, now, d->buf,
-						      sizeof(d->buf), &len) != 1) {
+			bool plain = cached && dns_cache_peek(d->cache, &w->q.q, w->q.id, now, d->buf,
+							      sizeof(d->buf), &len) == 1;
+			if (!plain) {
 				/* Not cacheable: the answer with this client's ID and case. */
 				memcpy(d->buf, ans, alen);
 				d->buf[0] = (uint8_t)(w->q.id >> 8);
@@ -378,8 +500,23 @@ static void inflight_finish(struct inflight *f, const uint8_t *ans, size_t alen,
 				d->stats.domestic++;
 			else
 				d->stats.foreign++;
-			send_fitted(d, &w->q, &w->c, d->buf, len, source, w->t0, w->fn, w->ctx);
+			send_fitted(d, &w->q, &w->c, d->buf, len, plain, source, w->t0, w->fn, w->ctx);
 		}
+		free(w);
+	}
+	inflight_free(f);
+}
+
+/* Ends a ROUTE_FAKE query whose name is not domestic: every waiter gets a fake address. */
+static void inflight_finish_fake(struct inflight *f)
+{
+	struct dns_server *d = f->d;
+	struct waiter *w;
+
+	*inflight_slot(d, f) = f->hnext;
+	while ((w = f->waiters)) {
+		f->waiters = w->next;
+		send_fake(d, &w->q, &w->c, w->t0, w->fn, w->ctx);
 		free(w);
 	}
 	inflight_free(f);
@@ -423,6 +560,14 @@ static void inflight_decide(struct inflight *f)
 	case ROUTE_FOREIGN:
 		if (fr->done)
 			inflight_finish(f, fr->ans, fr->len, "foreign");
+		return;
+	case ROUTE_FAKE:
+		if (!dm->done)
+			return;
+		if (dm->ans && dm->domestic_addrs)
+			inflight_finish(f, dm->ans, dm->len, "domestic");
+		else
+			inflight_finish_fake(f);
 		return;
 	case ROUTE_SPLIT:
 		if (dm->ans && dm->domestic_addrs)
@@ -473,7 +618,7 @@ static void side_done(void *arg, int ok, const uint8_t *ans, size_t len, const c
 	memcpy(s->ans, ans, len);
 	s->len = len;
 	s->done = true;
-	if (s->which == DOM && f->route == ROUTE_SPLIT)
+	if (s->which == DOM && (f->route == ROUTE_SPLIT || f->route == ROUTE_FAKE))
 		s->domestic_addrs = addrs_domestic(f->d, ans, len);
 	inflight_decide(f);
 }
@@ -509,6 +654,13 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	if (dns_name_to_text(f->q.name, f->q.name_len, name) < 0)
 		snprintf(name, sizeof(name), "?");
+	if (f->route == ROUTE_FAKE) {
+		if (dm->ans && dm->domestic_addrs)
+			inflight_finish(f, dm->ans, dm->len, "domestic");
+		else
+			inflight_finish_fake(f);
+		return;
+	}
 	if (fr->ans)
 		inflight_finish(f, fr->ans, fr->len, "foreign");
 	else if (dm->ans)
@@ -521,8 +673,12 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static enum route route_for(const struct dns_server *d, const struct dns_question *q)
 {
+	if (dns_names_match(d->pol.proxy, q->name, q->name_len))
+		return ROUTE_FOREIGN;
 	if (d->ups->n[DOM] && dns_names_match(d->pol.bypass, q->name, q->name_len))
 		return ROUTE_DOMESTIC;
+	if (fake_eligible(d, q) && d->pol.split && d->ups->n[DOM])
+		return ROUTE_FAKE;
 	if (!d->pol.split || !d->ups->n[DOM])
 		return ROUTE_FOREIGN;
 	return ROUTE_SPLIT;
@@ -569,7 +725,7 @@ static void inflight_start(struct dns_server *d, const struct dns_question *q, u
 	} else {
 		f->side[DOM].done = true;
 	}
-	if (f->route != ROUTE_DOMESTIC) {
+	if (f->route != ROUTE_DOMESTIC && f->route != ROUTE_FAKE) {
 		side_start(&f->side[FOR]);
 		d->ups->next[FOR]++;
 	} else {
@@ -649,10 +805,19 @@ int dns_server_query(struct dns_server *d, const uint8_t *msg, size_t len,
 		send_error(d, &q, c, DNS_R_NOERROR, "local", t0, fn, ctx);
 		return 1;
 	}
+	/* Fake-IP: proxied names get their pool address at once; other names (no list) too
+	 * once they have one, or when nobody could tell they are domestic. */
+	if (fake_eligible(d, &q.q) &&
+	    (dns_names_match(d->pol.proxy, q.q.name, q.q.name_len) || !d->pol.split ||
+	     !d->ups->n[DOM] || fakeip_known(d->fake, q.q.name, q.q.name_len))) {
+		send_fake(d, &q, c, t0, fn, ctx);
+		return 1;
+	}
 	if (dns_cache_get(d->cache, &q.q, q.id, ev_now(d->loop), d->buf, sizeof(d->buf), &olen,
 			  &prefetch) == 1) {
 		d->stats.cache_hits++;
-		send_fitted(d, &q, c, d->buf, olen, "cache", t0, fn, ctx);
+		learn_from(d, &q.q, d->buf, olen);
+		send_fitted(d, &q, c, d->buf, olen, true, "cache", t0, fn, ctx);
 		if (prefetch && d->pol.prefetch) {
 			hash = dns_key_hash(d->hkey, &q.q);
 			if (!inflight_find(d, &q.q, hash)) {
@@ -723,6 +888,15 @@ struct dns_server *dns_server_new(struct ev_loop *loop, struct resolver *res,
 		goto fail;
 	if (qlog_open(d, cfg->dns.query_log, &d->qlog, err, errlen) < 0)
 		goto fail;
+	if (cfg->dns.fake_ip.enable && cfg->proxy.type == PROXY_TYPE_DIRECT) {
+		snprintf(err, errlen, "dns.fake-ip needs a proxy that connects by name (ss, http or "
+			 "socks5), not direct");
+		goto fail;
+	}
+	if (cfg->dns.fake_ip.enable && !(d->fake = fakeip_new(&cfg->dns.fake_ip))) {
+		snprintf(err, errlen, "dns: fake-ip: out of memory");
+		goto fail;
+	}
 	snprintf(d->qlog_path, sizeof(d->qlog_path), "%s", cfg->dns.query_log);
 	d->listen_addr = cfg->dns.listen;
 	d->listen = dns_listen_new(loop, d, &cfg->dns.listen, err, errlen);
@@ -770,6 +944,29 @@ int dns_server_reconfigure(struct dns_server *d, const struct config *cfg, char 
 		d->qlog = qlog;
 		snprintf(d->qlog_path, sizeof(d->qlog_path), "%s", cfg->dns.query_log);
 	}
+	if (cfg->dns.fake_ip.enable && cfg->proxy.type == PROXY_TYPE_DIRECT) {
+		snprintf(err, errlen, "dns.fake-ip needs a proxy that connects by name (ss, http or "
+			 "socks5), not direct");
+		upset_put(ups);
+		policy_free(&pol);
+		return -1;
+	}
+	if (!cfg->dns.fake_ip.enable) {
+		fakeip_free(d->fake);
+		d->fake = NULL;
+	} else if (!fakeip_same(d->fake, &cfg->dns.fake_ip)) {
+		struct fakeip *nf = fakeip_new(&cfg->dns.fake_ip);
+		if (!nf) {
+			snprintf(err, errlen, "dns: fake-ip: out of memory");
+			upset_put(ups);
+			policy_free(&pol);
+			return -1;
+		}
+		if (d->fake)
+			log_warn("reload: dns.fake-ip changed: names get new fake addresses");
+		fakeip_free(d->fake);
+		d->fake = nf;
+	}
 	policy_free(&d->pol);
 	d->pol = pol;
 	upset_put(d->ups); /* queries in flight keep the old set until they end */
@@ -796,6 +993,7 @@ void dns_server_free(struct dns_server *d)
 	upset_put(d->ups);
 	policy_free(&d->pol);
 	dns_cache_free(d->cache);
+	fakeip_free(d->fake);
 	if (d->qlog)
 		fclose(d->qlog);
 	sodium_memzero(d->hkey, sizeof(d->hkey));

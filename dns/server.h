@@ -37,6 +37,8 @@ struct dns_server_stats {
 	uint64_t coalesced; /* queries that joined one already in flight */
 	uint64_t upstream_queries; /* sent to any upstream */
 	uint64_t prefetches, dropped; /* dropped: no header, or a response */
+	uint64_t fake; /* answered from the fake-IP pool */
+	uint64_t learned; /* addresses told to the capture */
 	uint64_t inflight;
 };
 
@@ -60,6 +62,23 @@ void dns_server_free(struct dns_server *d);
  * (shorter than a header, or a response) and fn never runs. */
 int dns_server_query(struct dns_server *d, const uint8_t *msg, size_t len,
 		     const struct dns_client *c, dns_reply_fn fn, void *ctx);
+
+/* Addresses in answers for rules.bypass-domains (proxy false) and rules.proxy-domains
+ * (proxy true), told to the capture before the client gets the answer, so the routes or
+ * rules for them are in place when it connects. ttl: the record's, at least 60 s. */
+struct dns_learned {
+	int family;
+	uint8_t addr[16];
+	uint32_t ttl;
+};
+typedef void (*dns_learn_fn)(void *ctx, bool proxy, const struct dns_learned *v, size_t n);
+void dns_server_set_learn(struct dns_server *d, dns_learn_fn fn, void *ctx);
+
+/* With dns.fake-ip: when dst is an address of the pool, the name it stands for into
+ * host[hostlen]. 0 found; 1 in the pool but no name has it (connect nowhere); -1 not a
+ * fake address (or fake-ip off). */
+int dns_server_fake_name(struct dns_server *d, const struct sockaddr_storage *dst, char *host,
+			 size_t hostlen);
 
 /* The listener's port and whether the [::1] one is open (for the redirect rules). */
 uint16_t dns_server_port(const struct dns_server *d);

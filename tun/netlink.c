@@ -6,6 +6,11 @@
  * by what we remember: every rule at one of our priorities or looking up our table, and
  * every route in our table, is dumped and sent back as a delete, so a run that was
  * killed half-way is cleaned up just the same.
+ *
+ * A reload swaps between two tables instead of removing and re-adding: the idle table is
+ * filled, the new rules go in behind the old ones at the same priorities, and only then
+ * are the old rules (those the new set does not have, compared field by field with what
+ * the kernel dumps) and the old table removed.
  */
 #include "netlink.h"
 
@@ -184,6 +189,12 @@ int nl_link_ready(const char *ifname, unsigned mtu, const struct cidr *addr4,
 
 /* ---- installing routes and rules ---- */
 
+/* Families with rules and a table: IPv6 too with an IPv6 address, or to block it. */
+static int nfam(const struct nl_routes *r)
+{
+	return r->ipv6 || r->block_ipv6 ? 2 : 1;
+}
+
 /* A route in our table: the default route into the tun (dst NULL) or a throw route. */
 static void route_add(struct nlb *b, const struct nl_routes *r, int family, unsigned idx,
 		      const struct cidr *dst)
@@ -209,6 +220,11 @@ static void route_add(struct nlb *b, const struct nl_routes *r, int family, unsi
 			mnl_attr_put(nlh, RTA_DST, family_len(family), dst->addr);
 		nlb_done(b, 0, 0, "adding throw route %s to table %u", cidr_str(dst, s, sizeof(s)),
 			 r->table);
+	} else if (family == AF_INET6 && !r->ipv6) {
+		/* block_ipv6: IPv6 cannot enter the tun, so it goes nowhere (never around). */
+		rtm->rtm_scope = RT_SCOPE_UNIVERSE;
+		rtm->rtm_type = RTN_UNREACHABLE;
+		nlb_done(b, 0, 0, "adding IPv6 unreachable default route to table %u", r->table);
 	} else {
 		rtm->rtm_scope = family == AF_INET ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
 		rtm->rtm_type = RTN_UNICAST;
@@ -230,6 +246,7 @@ struct rule {
 	bool uid;
 	uint32_t uid_val;
 	bool suppress; /* suppress_prefixlength 0 */
+	bool odd; /* dumped with a selector we never set: never one of the rules we want */
 };
 
 static void rule_add(struct nlb *b, const struct rule *u)
@@ -274,7 +291,9 @@ static void rule_add(struct nlb *b, const struct rule *u)
 	nlb_done(b, EEXIST, 0, "adding %s rule %u: %s%s", family_name(u->family), u->prio, sel, act);
 }
 
-static void rules_add(struct nlb *b, const struct nl_routes *r, int family)
+/* Calls fn for each rule r installs in one family, in the order they are added. */
+static void rules_for(const struct nl_routes *r, int family,
+		      void (*fn)(const struct rule *u, void *arg), void *arg)
 {
 	const uint32_t p = r->priority;
 	struct rule u;
@@ -282,38 +301,174 @@ static void rules_add(struct nlb *b, const struct nl_routes *r, int family)
 	for (size_t i = 0; i < r->n_exclude; i++) {
 		u = (struct rule){ .family = family, .prio = p, .action = FR_ACT_TO_TBL,
 				   .table = RT_TABLE_MAIN, .uid = true, .uid_val = r->exclude_uids[i] };
-		rule_add(b, &u);
+		fn(&u, arg);
 	}
 	u = (struct rule){ .family = family, .prio = p + 1, .action = FR_ACT_TO_TBL,
 			   .table = RT_TABLE_MAIN, .suppress = true };
-	rule_add(b, &u);
+	fn(&u, arg);
 	if (!r->n_uids) {
 		u = (struct rule){ .family = family, .prio = p + 2, .action = FR_ACT_TO_TBL,
 				   .table = r->table, .invert = r->fwmark != 0, .mark = r->fwmark != 0,
 				   .fwmark = r->fwmark };
-		rule_add(b, &u);
+		fn(&u, arg);
 		return;
 	}
 	/* The goto's target first, then the goto, then the uid rules behind it (rules of
 	 * one priority are kept in the order they were added). */
 	u = (struct rule){ .family = family, .prio = p + 3, .action = FR_ACT_NOP };
-	rule_add(b, &u);
+	fn(&u, arg);
 	if (r->fwmark) {
 		u = (struct rule){ .family = family, .prio = p + 2, .action = FR_ACT_GOTO,
 				   .target = p + 3, .mark = true, .fwmark = r->fwmark };
-		rule_add(b, &u);
+		fn(&u, arg);
 	}
 	for (size_t i = 0; i < r->n_uids; i++) {
 		u = (struct rule){ .family = family, .prio = p + 2, .action = FR_ACT_TO_TBL,
 				   .table = r->table, .uid = true, .uid_val = r->uids[i] };
-		rule_add(b, &u);
+		fn(&u, arg);
 	}
+}
+
+static void rule_add_cb(const struct rule *u, void *b)
+{
+	rule_add(b, u);
+}
+
+static void rules_add(struct nlb *b, const struct nl_routes *r, int family)
+{
+	rules_for(r, family, rule_add_cb, b);
+}
+
+/* Our table for each family: the default route into the tun and the throw routes. */
+static void routes_fill(struct nlb *b, const struct nl_routes *r, unsigned idx)
+{
+	const int families[2] = { AF_INET, AF_INET6 };
+
+	for (int f = 0; f < nfam(r); f++) {
+		route_add(b, r, families[f], idx, NULL);
+		for (size_t i = 0; i < r->n_bypass; i++) {
+			if (r->bypass[i].family == families[f])
+				route_add(b, r, families[f], idx, &r->bypass[i]);
+		}
+	}
+}
+
+/* A dumped rule as a struct rule. -1 when the message is not a rule. */
+static int rule_parse(const struct nlmsghdr *nlh, struct rule *u)
+{
+	const struct fib_rule_hdr *h = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *a;
+	uint32_t mask = 0xffffffff;
+
+	if (nlh->nlmsg_type != RTM_NEWRULE || nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*h)))
+		return -1;
+	*u = (struct rule){ .family = h->family, .action = h->action, .table = h->table,
+			    .invert = (h->flags & FIB_RULE_INVERT) != 0,
+			    .odd = h->src_len || h->dst_len || h->tos };
+	mnl_attr_for_each(a, nlh, sizeof(*h)) {
+		uint16_t type = mnl_attr_get_type(a);
+		uint32_t v = 0;
+
+		switch (type) {
+		case FRA_PRIORITY:
+		case FRA_TABLE:
+		case FRA_GOTO:
+		case FRA_FWMARK:
+		case FRA_FWMASK:
+		case FRA_SUPPRESS_PREFIXLEN:
+		case FRA_SUPPRESS_IFGROUP:
+			if (mnl_attr_validate(a, MNL_TYPE_U32) < 0) {
+				u->odd = true;
+				continue;
+			}
+			v = mnl_attr_get_u32(a);
+			break;
+		case FRA_UID_RANGE: {
+			struct fib_rule_uid_range range;
+
+			if (mnl_attr_get_payload_len(a) != sizeof(range)) {
+				u->odd = true;
+				continue;
+			}
+			memcpy(&range, mnl_attr_get_payload(a), sizeof(range));
+			u->uid = true;
+			u->uid_val = range.start;
+			u->odd |= range.start != range.end;
+			continue;
+		}
+		case FRA_DST:
+		case FRA_SRC:
+		case FRA_IIFNAME:
+		case FRA_OIFNAME:
+		case FRA_FLOW:
+		case FRA_TUN_ID:
+		case FRA_L3MDEV:
+		case FRA_IP_PROTO:
+		case FRA_SPORT_RANGE:
+		case FRA_DPORT_RANGE:
+			u->odd = true;
+			continue;
+		default:
+			continue;
+		}
+		if (type == FRA_PRIORITY)
+			u->prio = v;
+		else if (type == FRA_TABLE)
+			u->table = v;
+		else if (type == FRA_GOTO)
+			u->target = v;
+		else if (type == FRA_FWMARK)
+			u->mark = true, u->fwmark = v;
+		else if (type == FRA_FWMASK)
+			mask = v;
+		else if (type == FRA_SUPPRESS_PREFIXLEN)
+			u->suppress = v == 0, u->odd |= v != 0 && v != 0xffffffff;
+		else /* FRA_SUPPRESS_IFGROUP */
+			u->odd |= v != 0xffffffff;
+	}
+	u->odd |= u->mark && mask != 0xffffffff;
+	if (u->action != FR_ACT_TO_TBL)
+		u->table = 0;
+	return 0;
+}
+
+static bool rule_same(const struct rule *a, const struct rule *b)
+{
+	return !a->odd && !b->odd && a->family == b->family && a->prio == b->prio &&
+	       a->action == b->action && a->invert == b->invert && a->suppress == b->suppress &&
+	       (a->action != FR_ACT_TO_TBL || a->table == b->table) &&
+	       (a->action != FR_ACT_GOTO || a->target == b->target) && a->mark == b->mark &&
+	       (!a->mark || a->fwmark == b->fwmark) && a->uid == b->uid &&
+	       (!a->uid || a->uid_val == b->uid_val);
+}
+
+struct wanted {
+	const struct rule *u;
+	bool hit;
+};
+
+static void rule_match_cb(const struct rule *u, void *arg)
+{
+	struct wanted *w = arg;
+
+	w->hit |= rule_same(u, w->u);
+}
+
+/* Whether installing r adds this (dumped) rule. */
+static bool rule_wanted(const struct nl_routes *r, const struct rule *u)
+{
+	struct wanted w = { .u = u };
+
+	if (u->family != AF_INET && (u->family != AF_INET6 || nfam(r) < 2))
+		return false;
+	rules_for(r, u->family, rule_match_cb, &w);
+	return w.hit;
 }
 
 int nl_routes_install(const struct nl_routes *r, char *err, size_t errlen)
 {
 	const int families[2] = { AF_INET, AF_INET6 };
-	const int nfam = r->ipv6 ? 2 : 1;
+	const int nf = nfam(r);
 	struct nlb *b;
 	unsigned idx;
 	int rc;
@@ -326,17 +481,13 @@ int nl_routes_install(const struct nl_routes *r, char *err, size_t errlen)
 	b = nlb_open(err, errlen);
 	if (!b)
 		return -1;
-	/* The table is complete before any rule leads into it. */
-	for (int f = 0; f < nfam; f++) {
-		route_add(b, r, families[f], idx, NULL);
-		for (size_t i = 0; i < r->n_bypass; i++) {
-			if (r->bypass[i].family == families[f])
-				route_add(b, r, families[f], idx, &r->bypass[i]);
-		}
-	}
-	for (int f = 0; f < nfam; f++)
-		rules_add(b, r, families[f]);
+	/* The table is complete (every route acknowledged) before any rule leads into it. */
+	routes_fill(b, r, idx);
 	rc = nlb_flush(b);
+	for (int f = 0; rc == 0 && f < nf; f++)
+		rules_add(b, r, families[f]);
+	if (rc == 0)
+		rc = nlb_flush(b);
 	nlb_close(b);
 	if (rc < 0) {
 		char err2[256];
@@ -352,12 +503,27 @@ int nl_routes_install(const struct nl_routes *r, char *err, size_t errlen)
 
 /* ---- removing ---- */
 
-/* Copies of dumped messages that are ours, back to back, each MNL_ALIGNed. */
+/* Which dumped messages are ours, and copies of them, back to back, each MNL_ALIGNed.
+ * Ours: rules at r's priorities or looking up one of `table`, routes in one of `table`
+ * (0: no table); but not the rules that installing `keep` (when set) adds. */
 struct found {
 	const struct nl_routes *r;
+	uint32_t table[2];
+	const struct nl_routes *keep;
 	char *v;
 	size_t len, cap;
 };
+
+/* Everything of r's, in both of its tables. */
+static struct found found_all(const struct nl_routes *r)
+{
+	return (struct found){ .r = r, .table = { r->table, r->other_table } };
+}
+
+static bool found_table(const struct found *f, uint32_t table)
+{
+	return table && (table == f->table[0] || table == f->table[1]);
+}
 
 static int found_add(struct found *f, const struct nlmsghdr *nlh)
 {
@@ -407,13 +573,16 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct found *f = data;
 	uint32_t prio, table;
+	struct rule u;
 
 	if (rule_info(nlh, &prio, &table) < 0)
 		return MNL_CB_OK;
-	if ((prio >= f->r->priority && prio - f->r->priority < NL_PRIORITIES) ||
-	    table == f->r->table)
-		return found_add(f, nlh) < 0 ? MNL_CB_ERROR : MNL_CB_OK;
-	return MNL_CB_OK;
+	if (!(prio >= f->r->priority && prio - f->r->priority < NL_PRIORITIES) &&
+	    !found_table(f, table))
+		return MNL_CB_OK;
+	if (f->keep && rule_parse(nlh, &u) == 0 && rule_wanted(f->keep, &u))
+		return MNL_CB_OK;
+	return found_add(f, nlh) < 0 ? MNL_CB_ERROR : MNL_CB_OK;
 }
 
 /* A dumped route's table and destination (prefix 0 when it has none). */
@@ -444,7 +613,7 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 	struct cidr dst;
 	uint32_t table;
 
-	if (route_info(nlh, &table, &dst) < 0 || table != f->r->table)
+	if (route_info(nlh, &table, &dst) < 0 || !found_table(f, table))
 		return MNL_CB_OK;
 	return found_add(f, nlh) < 0 ? MNL_CB_ERROR : MNL_CB_OK;
 }
@@ -475,10 +644,10 @@ static void found_delete(struct nlb *b, const struct found *f, uint16_t type, in
 	}
 }
 
-/* Dumps `type` for one family, then deletes what is ours. */
-static int remove_dumped(struct nlb *b, const struct nl_routes *r, int family, bool rules)
+/* Dumps rules or routes of one family, then deletes those sel says are ours. */
+static int remove_dumped(struct nlb *b, const struct found *sel, int family, bool rules)
 {
-	struct found f = { .r = r };
+	struct found f = { .r = sel->r, .table = { sel->table[0], sel->table[1] }, .keep = sel->keep };
 	char what[64];
 	int rc;
 
@@ -500,20 +669,21 @@ static int remove_dumped(struct nlb *b, const struct nl_routes *r, int family, b
 	return rc;
 }
 
-/* How many of the found messages are rules at priority+2 (the ones leading into the
- * table), or routes without a destination (the default route). */
-static size_t found_count(const struct found *f, const struct nl_routes *r, bool rules)
+/* How many of the found messages are rules at priority+2 looking up `table` (the ones
+ * leading into it), or default routes (no destination) in `table`. */
+static size_t found_count(const struct found *f, const struct nl_routes *r, bool rules,
+			  uint32_t table)
 {
 	size_t n = 0;
 
 	for (size_t off = 0; off < f->len;) {
 		const struct nlmsghdr *nlh = (const struct nlmsghdr *)(f->v + off);
-		uint32_t prio, table;
+		uint32_t prio, t;
 		struct cidr dst;
 
-		if (rules && rule_info(nlh, &prio, &table) == 0 && prio == r->priority + 2)
+		if (rules && rule_info(nlh, &prio, &t) == 0 && prio == r->priority + 2 && t == table)
 			n++;
-		else if (!rules && route_info(nlh, &table, &dst) == 0 && dst.prefix == 0)
+		else if (!rules && route_info(nlh, &t, &dst) == 0 && dst.prefix == 0 && t == table)
 			n++;
 		off += MNL_ALIGN(nlh->nlmsg_len);
 	}
@@ -522,7 +692,7 @@ static size_t found_count(const struct found *f, const struct nl_routes *r, bool
 
 int nl_routes_present(const struct nl_routes *r, char *err, size_t errlen)
 {
-	struct found rules = { .r = r }, routes = { .r = r };
+	struct found rules = found_all(r), routes = found_all(r);
 	struct fib_rule_hdr rh = { .family = AF_INET };
 	struct rtmsg th = { .rtm_family = AF_INET };
 	struct nlb *b = nlb_open(err, errlen);
@@ -534,29 +704,108 @@ int nl_routes_present(const struct nl_routes *r, char *err, size_t errlen)
 	if (rc == 0)
 		rc = nlb_dump(b, RTM_GETROUTE, &th, sizeof(th), route_cb, &routes, 0,
 			      "listing IPv4 routes");
-	if (rc == 0)
-		rc = found_count(&rules, r, true) > 0 && found_count(&routes, r, false) > 0;
+	/* Either table, whichever the last swap left in use. */
+	for (int i = 0; rc == 0 && i < 2; i++) {
+		if (rules.table[i] && found_count(&rules, r, true, rules.table[i]) > 0 &&
+		    found_count(&routes, r, false, rules.table[i]) > 0)
+			rc = 1;
+	}
 	free(rules.v);
 	free(routes.v);
 	nlb_close(b);
 	return rc;
 }
 
+/* Rules first, so nothing is routed into a table while it empties. */
+static int remove_found(struct nlb *b, const struct found *sel, bool rules, bool routes)
+{
+	int rc = 0;
+
+	if (rules)
+		rc = remove_dumped(b, sel, AF_INET, true);
+	if (rc == 0 && rules)
+		rc = remove_dumped(b, sel, AF_INET6, true);
+	if (rc == 0 && routes)
+		rc = remove_dumped(b, sel, AF_INET, false);
+	if (rc == 0 && routes)
+		rc = remove_dumped(b, sel, AF_INET6, false);
+	return rc;
+}
+
 int nl_routes_remove(const struct nl_routes *r, char *err, size_t errlen)
 {
+	struct found all = found_all(r);
 	struct nlb *b = nlb_open(err, errlen);
 	int rc;
 
 	if (!b)
 		return -1;
-	/* Rules first, so nothing is routed into the table while it empties. */
-	rc = remove_dumped(b, r, AF_INET, true);
-	if (rc == 0)
-		rc = remove_dumped(b, r, AF_INET6, true);
-	if (rc == 0)
-		rc = remove_dumped(b, r, AF_INET, false);
-	if (rc == 0)
-		rc = remove_dumped(b, r, AF_INET6, false);
+	rc = remove_found(b, &all, true, true);
 	nlb_close(b);
 	return rc;
+}
+
+/* ---- swapping ---- */
+
+int nl_routes_swap(const struct nl_routes *from, const struct nl_routes *to, char *err,
+		   size_t errlen)
+{
+	const int families[2] = { AF_INET, AF_INET6 };
+	/* The new table alone; the old one alone; every rule of ours `to` does not add. */
+	struct found fresh = { .r = to, .table = { to->table } };
+	struct found old = { .r = to, .table = { from->table } };
+	struct found stale = { .r = to, .table = { from->table, to->table }, .keep = to };
+	struct found back = { .r = from, .table = { from->table, to->table }, .keep = from };
+	struct nlb *b;
+	unsigned idx;
+	char err2[256];
+	int rc;
+
+	if (!to->table || to->table == from->table || to->priority != from->priority) {
+		snprintf(err, errlen, "swapping routes from table %u to %u: needs another table at "
+			 "the same priorities", from->table, to->table);
+		return -1;
+	}
+	idx = ifindex(to->ifname, err, errlen);
+	if (!idx)
+		return -1;
+	b = nlb_open(err, errlen);
+	if (!b)
+		return -1;
+	/* 1. The idle table: emptied of what a failed run may have left, then complete
+	 * (every route acknowledged) before any rule leads into it. */
+	rc = remove_found(b, &fresh, false, true);
+	if (rc == 0) {
+		routes_fill(b, to, idx);
+		rc = nlb_flush(b);
+	}
+	if (rc == 0 && to->fill)
+		rc = to->fill(to->table, to->fill_arg, err, errlen);
+	/* 2. The new rules, each behind its old twin of equal priority. */
+	for (int f = 0; rc == 0 && f < nfam(to); f++)
+		rules_add(b, to, families[f]);
+	if (rc == 0)
+		rc = nlb_flush(b);
+	nlb_close(b);
+	if (rc < 0)
+		goto undo;
+	/* 3. The old rules, then the old table. The swap is done whatever fails here. */
+	b = nlb_open(err, errlen);
+	if (!b)
+		return 1;
+	rc = remove_found(b, &stale, true, false);
+	if (rc == 0)
+		rc = remove_found(b, &old, false, true);
+	nlb_close(b);
+	return rc < 0 ? 1 : 0;
+undo:
+	/* The rules `from` does not have, then the new table: back to where we were. */
+	b = nlb_open(err2, sizeof(err2));
+	if (!b || remove_found(b, &back, true, false) < 0 || remove_found(b, &fresh, false, true) < 0) {
+		size_t n = strlen(err);
+
+		snprintf(err + n, errlen - n, "; undoing it failed too: %s", err2);
+	}
+	nlb_close(b);
+	return -1;
 }

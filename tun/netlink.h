@@ -32,32 +32,59 @@ int nl_link_ready(const char *ifname, unsigned mtu, const struct cidr *addr4,
  *   priority+3:     nop                                       rule per uid
  *
  * (An inverted rule inverts all its selectors together, so `not fwmark M uidrange U`
- * would match every other user: hence the goto in the uid case.) */
+ * would match every other user: hence the goto in the uid case.)
+ *
+ * Two tables take turns (table and other_table): a reload fills the one not in use and
+ * then moves the rules over to it (nl_routes_swap), so there is never a moment without
+ * them. Removal and nl_routes_present look at both. */
 struct nl_routes {
 	const char *ifname;
-	uint32_t table; /* our routing table, e.g. 0x534e */
+	uint32_t table; /* our routing table, e.g. 0x534e: the one installed into */
+	uint32_t other_table; /* its twin for swaps, e.g. 0x534f; 0: none */
 	uint32_t fwmark; /* marks our own upstream sockets: never routed into the tun; not 0 */
 	uint32_t priority; /* first rule priority we use, e.g. 5200; we use four */
 	bool ipv6;
+	bool block_ipv6; /* without ipv6: IPv6 gets the same rules and an unreachable default
+			  * route in our table, so it fails rather than goes around the tun */
 	const struct cidr *bypass; /* v4 and v6 mixed: stay out of the tun */
 	size_t n_bypass;
 	const uint32_t *uids; /* empty: every user */
 	size_t n_uids;
 	const uint32_t *exclude_uids;
 	size_t n_exclude;
+	/* Optional: called by nl_routes_swap once `table` holds the routes above and before
+	 * any rule leads into it, to add routes of the caller's own (e.g. host routes for
+	 * learned addresses), so the table is complete when it takes over. 0, or -1 with err
+	 * set (the swap is then undone). */
+	int (*fill)(uint32_t table, void *arg, char *err, size_t errlen);
+	void *fill_arg;
 };
 
-/* Removes what is left of an earlier install, then installs; a failure half-way removes
- * what was added. Messages go out in batches, every acknowledgement is checked, and the
- * error names the first failing route or rule. 0 or -1, err set. */
+/* Removes what is left of an earlier install (both tables), then installs into
+ * r->table; a failure half-way removes what was added. Messages go out in batches, every
+ * acknowledgement is checked, and the error names the first failing route or rule.
+ * 0 or -1, err set. */
 int nl_routes_install(const struct nl_routes *r, char *err, size_t errlen);
 
-/* Whether an earlier install is in place (IPv4: a rule at priority+2 and the table's
- * default route), e.g. by `snet-tun --setup`. Needs no privilege. 1, 0, or -1 err set. */
+/* Replaces the installed `from` by `to` (to->table != from->table, same priorities)
+ * with no moment in which traffic is not captured: to->table is emptied and filled
+ * completely; then to's rules are added (at equal priorities the kernel keeps the older
+ * rule first, so from's rules still decide); then every rule of ours that `to` does not
+ * have is deleted (rules both have stay untouched) and from->table is emptied.
+ * 0 swapped; 1 swapped, but something of `from` could not be removed (err says what;
+ * nl_routes_remove clears it later); -1 nothing changed (what was added is undone), err
+ * set. */
+int nl_routes_swap(const struct nl_routes *from, const struct nl_routes *to, char *err,
+		   size_t errlen);
+
+/* Whether an earlier install is in place (IPv4: a rule at priority+2 looking up one of
+ * the two tables and that table's default route), e.g. by `snet-tun --setup`. Needs no
+ * privilege. 1, 0, or -1 err set. */
 int nl_routes_present(const struct nl_routes *r, char *err, size_t errlen);
 
-/* Removes every rule (both families) whose priority is one of ours or that looks up our
- * table, and empties the table; missing pieces are not errors. 0 or -1, err set. */
+/* Removes every rule (both families) whose priority is one of ours or that looks up one
+ * of our two tables, and empties both tables; missing pieces are not errors. 0 or -1,
+ * err set. */
 int nl_routes_remove(const struct nl_routes *r, char *err, size_t errlen);
 
 #endif

@@ -200,7 +200,8 @@ dns:
 EOF
 }
 
-routes_present() { in_nc ip rule show | grep -c 'lookup 21326' >/dev/null; }
+# A rule into one of tun mode's two tables (21326, 21327: reloads alternate between them).
+routes_present() { in_nc ip rule show | grep -Ec 'lookup 2132[67]( |$)' >/dev/null; }
 
 # start_snet NAME: runs snet-tun -c $T/NAME.yaml in the client namespace, waits for ready.
 start_snet() {

@@ -128,7 +128,7 @@ if in_nc "$BIN" --setup -c "$T/pu-setup.yaml" >"$T/setup.log" 2>&1; then
 	check pu-setup-owner sh -c "ip netns exec $NC cat /sys/class/net/st$ID/owner | grep -qx $UID1"
 	sed "s/^/  setup: /" "$T/setup.log" >&2
 	check pu-setup-routes routes_present
-	check pu-setup-uid-rule sh -c "ip netns exec $NC ip rule show | grep -q 'uidrange $UID1-$UID1 lookup 21326'"
+	check pu-setup-uid-rule sh -c "ip netns exec $NC ip rule show | grep -Eq 'uidrange $UID1-$UID1 lookup 2132[67]'"
 	# The default route that (b)'s proxy address needs, and that makes the uncaptured
 	# user reach the target directly.
 	in_nc ip route add default via 198.18.0.2
@@ -183,7 +183,7 @@ if setcap cap_net_admin+ep "$T/bin/snet-tun"; then
 		pass pu-setcap-ready
 		check pu-setcap-caps runs_as "$SNET_PID" "$UID1" 0000000000001000
 		check pu-setcap-own-uid grep -q "capturing only uid $UID1's traffic" "$T/snet-pu-setcap.log"
-		check pu-setcap-uid-rule sh -c "ip netns exec $NC ip rule show | grep -q 'uidrange $UID1-$UID1 lookup 21326'"
+		check pu-setcap-uid-rule sh -c "ip netns exec $NC ip rule show | grep -Eq 'uidrange $UID1-$UID1 lookup 2132[67]'"
 		check pu-setcap-user1-through-proxy through_proxy $U1
 		check pu-setcap-user2-not-captured not_captured $U2
 		check pu-setcap-root-not-captured sh -c "! ip netns exec $NC timeout 20 python3 $T/peer.py get $TARGET4 $TPORT 1000"

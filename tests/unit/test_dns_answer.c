@@ -250,6 +250,40 @@ static void test_fit(void)
 	CHECK(dns_answer_fit(ans, 40, &plain.m, 512, out, &olen) < 0);
 }
 
+/* The cache's form (no OPT) and the parse-free fit of a hit. */
+static void test_strip_and_fit_plain(void)
+{
+	struct query plain, edns;
+	uint8_t ans[65535], stripped[65535], out[65535];
+	struct dns_msg m;
+	size_t alen, slen, olen;
+	char err[128];
+
+	mkquery(&plain, "www.example.com", DNS_T_A, 0);
+	mkquery(&edns, "www.example.com", DNS_T_A, 1232);
+	alen = mkanswer(&edns, 3, true, ans, sizeof(ans));
+	CHECK(dns_answer_strip_opt(ans, alen, stripped, &slen) == 0);
+	CHECK(slen == alen - 11);
+	CHECK(dns_msg_parse(&m, stripped, slen, err, sizeof(err)) == 0);
+	CHECK(!m.edns.present && m.ancount == 3 && m.arcount == 0);
+	/* already without OPT: unchanged */
+	CHECK(dns_answer_strip_opt(stripped, slen, out, &olen) == 0 && olen == slen &&
+	      !memcmp(out, stripped, slen));
+	/* a plain client gets it as it is; an EDNS client with our OPT appended */
+	CHECK(dns_answer_fit_plain(stripped, slen, &plain.m, 512, out, &olen) == 0);
+	CHECK(olen == slen && !memcmp(out, stripped, slen));
+	CHECK(dns_answer_fit_plain(stripped, slen, &edns.m, 1232, out, &olen) == 0);
+	CHECK(dns_msg_parse(&m, out, olen, err, sizeof(err)) == 0);
+	CHECK(m.edns.present && m.edns.udp_size == DNS_OUR_UDP_SIZE && m.ancount == 3 &&
+	      m.arcount == 1);
+	/* too big: truncated as dns_answer_fit does */
+	alen = mkanswer(&edns, 100, false, ans, sizeof(ans));
+	CHECK(dns_answer_fit_plain(ans, alen, &edns.m, 1232, out, &olen) == 0);
+	CHECK(dns_msg_parse(&m, out, olen, err, sizeof(err)) == 0);
+	CHECK((m.flags & DNS_F_TC) && m.ancount == 0 && m.edns.present);
+	CHECK(dns_answer_strip_opt(ans, 20, out, &olen) < 0);
+}
+
 static void test_error_replies(void)
 {
 	struct query q;
@@ -335,6 +369,7 @@ int main(void)
 	RUN(test_cidrset_cn_list);
 	RUN(test_names_suffix);
 	RUN(test_fit);
+	RUN(test_strip_and_fit_plain);
 	RUN(test_error_replies);
 	RUN(test_hosts);
 	RUN(test_upstream_match);

@@ -8,7 +8,8 @@
  *   |  snetup0    10.9.0.1/24   fd09::1/64    a tun standing in for the real   |
  *   |             uplink: main has `default dev snetup0` (both families)       |
  *   |  snettest0  198.18.255.1/30  fd00:255::1/126  mtu 1400: the device under |
- *   |             test; table 21326 (0x534e) and rules 5200..5203 lead into it |
+ *   |             test; table 21326 (0x534e) or, after a swap, 21327 (0x534f), |
+ *   |             and rules 5200..5203 lead into it                            |
  *   |  snettest1  persistent tun owned by 65534 (created, reattached, deleted) |
  *   +-------------------------------------------------------------------------+
  *
@@ -37,6 +38,7 @@
 #define UPLINK "snetup0"
 #define PDEV "snettest1"
 #define TABLE 0x534e
+#define TABLE2 0x534f
 #define MARK 0x534e
 #define PRIO 5200
 
@@ -86,7 +88,7 @@ static long sh_lines(const char *cmd)
 {
 	char full[512], out[64];
 
-	snprintf(full, sizeof(full), "%s | wc -l", cmd);
+	snprintf(full, sizeof(full), "{ %s; } 2>/dev/null | wc -l", cmd);
 	if (sh(full, out, sizeof(out)) != 0)
 		return -1;
 	return strtol(out, NULL, 10);
@@ -124,16 +126,19 @@ static double now_ms(void)
 
 static struct nl_routes routes_base(void)
 {
-	return (struct nl_routes){ .ifname = DEV, .table = TABLE, .fwmark = MARK, .priority = PRIO };
+	return (struct nl_routes){ .ifname = DEV, .table = TABLE, .other_table = TABLE2,
+				   .fwmark = MARK, .priority = PRIO };
 }
 
-/* Nothing of ours in either family's rules or in the table. */
+/* Nothing of ours in either family's rules or in either table. */
 static bool all_gone(void)
 {
-	return sh_lines("ip rule show | grep -E '^52(00|01|02|03):|lookup 21326'") == 0 &&
-	       sh_lines("ip -6 rule show | grep -E '^52(00|01|02|03):|lookup 21326'") == 0 &&
+	return sh_lines("ip rule show | grep -E '^52(00|01|02|03):|lookup 2132[67]'") == 0 &&
+	       sh_lines("ip -6 rule show | grep -E '^52(00|01|02|03):|lookup 2132[67]'") == 0 &&
 	       sh_lines("ip route show table 21326") == 0 &&
-	       sh_lines("ip -6 route show table 21326") == 0;
+	       sh_lines("ip -6 route show table 21326") == 0 &&
+	       sh_lines("ip route show table 21327") == 0 &&
+	       sh_lines("ip -6 route show table 21327") == 0;
 }
 
 static void test_open_and_configure(void)
@@ -317,6 +322,149 @@ static void test_routes_failure_rolls_back(void)
 	CHECK(all_gone());
 }
 
+/* Rules (both families) and both tables, as `ip` shows them. */
+static void snapshot(char *out, size_t outlen)
+{
+	sh("{ ip rule show; ip -6 rule show; ip route show table 21326; ip -6 route show table 21326;"
+	   " ip route show table 21327; ip -6 route show table 21327; } 2>/dev/null", out, outlen);
+}
+
+/* nl_routes_swap's fill hook: called for the new table once it holds its routes and
+ * before any rule leads into it; adds a route of its own; fails when arg says so. */
+static int fill_calls;
+
+static int fill_hook(uint32_t table, void *arg, char *err, size_t errlen)
+{
+	fill_calls++;
+	CHECK(table == TABLE2);
+	CHECK(sh_lines("ip route show table 21327") == 3);
+	CHECK(sh_lines("ip rule show | grep 'lookup 21327'") == 0);
+	if (arg) {
+		snprintf(err, errlen, "fill refused");
+		return -1;
+	}
+	if (sh("ip route add 198.18.77.7/32 dev " DEV " table 21327", err, errlen) != 0)
+		return -1;
+	return 0;
+}
+
+/* Reloads: the routes move between the two tables, the rule layout follows the spec, the
+ * rules both sides have stay, a refused swap changes nothing, and removal and
+ * nl_routes_present find the routes in either table. */
+static void test_routes_swap(void)
+{
+	static const uint32_t excl[] = { 1002 }, excl2[] = { 1003 }, uids[] = { 1000, 1001 };
+	static char before[65536], after[65536];
+	struct cidr nb[3] = { C("10.200.0.0/16"), C("198.18.100.0/24"), C("fd00:bbbb::/32") };
+	struct cidr bad[2] = { C("10.1.0.0/16"), C("10.2.0.0/16") };
+	struct nl_routes a = routes_base(), b, x;
+	char err[256] = "";
+
+	a.ipv6 = true;
+	a.bypass = bypass3();
+	a.n_bypass = 3;
+	a.exclude_uids = excl;
+	a.n_exclude = 1;
+	CHECK_OK(nl_routes_install(&a, err, sizeof(err)), err);
+	b = a;
+	b.table = TABLE2;
+	b.other_table = TABLE;
+	b.bypass = nb;
+	b.exclude_uids = excl2;
+	/* A fill hook that fails: the swap is undone. */
+	snapshot(before, sizeof(before));
+	b.fill = fill_hook;
+	b.fill_arg = &fill_calls;
+	CHECK(nl_routes_swap(&a, &b, err, sizeof(err)) < 0 && strstr(err, "fill refused"));
+	snapshot(after, sizeof(after));
+	CHECK(strcmp(before, after) == 0);
+	b.fill_arg = NULL;
+	CHECK_OK(nl_routes_swap(&a, &b, err, sizeof(err)), err);
+	CHECK(fill_calls == 2);
+	CHECK(sh_has("ip route show table 21327", "198.18.77.7 dev " DEV));
+	CHECK(sh_lines("ip route show table 21327") == 4);
+	b.fill = NULL;
+	for (int v6 = 0; v6 < 2; v6++) {
+		const char *cmd = v6 ? "ip -6 rule show" : "ip rule show";
+		char grep[96];
+
+		CHECK(sh_has(cmd, "5200:\tfrom all uidrange 1003-1003 lookup main"));
+		CHECK(sh_has(cmd, "5201:\tfrom all lookup main suppress_prefixlength 0"));
+		CHECK(sh_has(cmd, "5202:\tnot from all fwmark 0x534e lookup 21327"));
+		snprintf(grep, sizeof(grep), "%s | grep -E '^520[0-3]:'", cmd);
+		CHECK(sh_lines(grep) == 3);
+		snprintf(grep, sizeof(grep), "%s | grep -E 'uidrange 1002|lookup 21326'", cmd);
+		CHECK(sh_lines(grep) == 0);
+	}
+	CHECK(sh_lines("ip route show table 21326") == 0);
+	CHECK(sh_lines("ip -6 route show table 21326") == 0);
+	CHECK(sh_has("ip route show table 21327", "default dev " DEV));
+	CHECK(sh_has("ip route show table 21327", "throw 198.18.100.0/24"));
+	CHECK(sh_lines("ip -6 route show table 21327") == 2);
+	CHECK(goes("8.8.8.8", 5, 0, DEV));
+	CHECK(goes("8.8.8.8", 5, MARK, UPLINK));
+	CHECK(goes("198.18.100.9", 5, 0, UPLINK)); /* newly bypassed */
+	CHECK(goes("192.0.2.9", 5, 0, DEV)); /* no longer */
+	CHECK(goes("8.8.8.8", 1002, 0, DEV)); /* no longer excluded */
+	CHECK(goes("8.8.8.8", 1003, 0, UPLINK));
+	CHECK(goes("fd00:bbbb::1", 5, 0, UPLINK));
+	CHECK(goes("2001:db8::1", 5, 0, DEV));
+	/* --setup's check finds the routes whichever table holds them. */
+	CHECK(nl_routes_present(&a, err, sizeof(err)) == 1);
+	CHECK(nl_routes_present(&b, err, sizeof(err)) == 1);
+
+	/* Back into the first table, now per uid: the goto and the nop appear. */
+	a.uids = uids;
+	a.n_uids = 2;
+	CHECK_OK(nl_routes_swap(&b, &a, err, sizeof(err)), err);
+	for (int v6 = 0; v6 < 2; v6++) {
+		const char *cmd = v6 ? "ip -6 rule show" : "ip rule show";
+		char grep[96];
+
+		CHECK(sh_has(cmd, "5200:\tfrom all uidrange 1002-1002 lookup main"));
+		CHECK(sh_has(cmd, "5202:\tfrom all fwmark 0x534e goto 5203"));
+		CHECK(sh_has(cmd, "5202:\tfrom all uidrange 1000-1000 lookup 21326"));
+		CHECK(sh_has(cmd, "5202:\tfrom all uidrange 1001-1001 lookup 21326"));
+		CHECK(sh_has(cmd, "5203:\tfrom all nop"));
+		snprintf(grep, sizeof(grep), "%s | grep -E '^520[0-3]:'", cmd);
+		CHECK(sh_lines(grep) == 6);
+		snprintf(grep, sizeof(grep), "%s | grep -E 'uidrange 1003|lookup 21327'", cmd);
+		CHECK(sh_lines(grep) == 0);
+	}
+	CHECK(sh_lines("ip route show table 21327") == 0);
+	CHECK(sh_lines("ip route show table 21326") == 3);
+	CHECK(goes("8.8.8.8", 1000, 0, DEV));
+	CHECK(goes("8.8.8.8", 1000, MARK, UPLINK));
+	CHECK(goes("8.8.8.8", 2000, 0, UPLINK));
+	CHECK(goes("192.0.2.9", 1001, 0, UPLINK));
+
+	/* A swap the kernel refuses half-way (a bad prefix): nothing changes. */
+	x = a;
+	x.table = TABLE2;
+	x.other_table = TABLE;
+	bad[1].prefix = 33;
+	x.bypass = bad;
+	x.n_bypass = 2;
+	snapshot(before, sizeof(before));
+	CHECK(nl_routes_swap(&a, &x, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "10.2.0.0/33") != NULL);
+	fprintf(stderr, "expected error: %s\n", err);
+	snapshot(after, sizeof(after));
+	CHECK(strcmp(before, after) == 0);
+	/* So is a swap into the table in use. */
+	CHECK(nl_routes_swap(&a, &a, err, sizeof(err)) < 0);
+	snapshot(after, sizeof(after));
+	CHECK(strcmp(before, after) == 0);
+
+	/* Left in the second table (a run killed after a reload): removal finds it. */
+	CHECK_OK(nl_routes_swap(&a, &b, err, sizeof(err)), err);
+	a = routes_base();
+	CHECK(nl_routes_present(&a, err, sizeof(err)) == 1);
+	CHECK_OK(nl_routes_remove(&a, err, sizeof(err)), err);
+	CHECK(all_gone());
+	CHECK(nl_routes_present(&a, err, sizeof(err)) == 0);
+}
+
 static size_t load_cidrs(const char *path, struct cidr **out)
 {
 	FILE *f = fopen(path, "r");
@@ -368,6 +516,69 @@ static void test_routes_cn_list(void)
 	       n_cn, t1 - t0, t3 - t2);
 	CHECK(t1 - t0 < 5000);
 	CHECK(all_gone());
+}
+
+/* The CN list swapped back and forth six times while a child asks the kernel, over and
+ * over, where a foreign and a listed address go: every answer must be the tun for the
+ * one and the uplink for the other (a remove-then-install reload fails this). */
+static void test_routes_swap_no_gap(void)
+{
+	struct nl_routes r[2];
+	char dir[] = "/tmp/snettest-gap.XXXXXX", cmd[1024], out[256] = "", err[256];
+	long lookups = -1, bad = -1;
+	FILE *child;
+
+	r[0] = routes_base();
+	r[0].bypass = cn;
+	r[0].n_bypass = n_cn;
+	r[1] = r[0];
+	r[1].table = TABLE2;
+	r[1].other_table = TABLE;
+	CHECK_OK(nl_routes_install(&r[0], err, sizeof(err)), err);
+	if (!mkdtemp(dir)) {
+		CHECK(!"mkdtemp");
+		return;
+	}
+	/* At most 2000 rounds and 60 s; it stops when the stop file appears. */
+	snprintf(cmd, sizeof(cmd),
+		 "timeout 60 sh -c 'n=0; bad=0; touch %s/started;"
+		 " for i in $(seq 2000); do [ -e %s/stop ] && break;"
+		 " ip route get 8.8.8.8 uid 5 | grep -q \"dev " DEV " \" || bad=$((bad+1));"
+		 " ip route get 1.0.1.7 uid 5 | grep -q \"dev " UPLINK " \" || bad=$((bad+1));"
+		 " n=$((n+1)); done; echo $n $bad'",
+		 dir, dir);
+	child = popen(cmd, "r");
+	CHECK(child != NULL);
+	if (!child)
+		goto out;
+	snprintf(cmd, sizeof(cmd), "%s/started", dir);
+	for (int i = 0; i < 100 && access(cmd, F_OK) != 0; i++)
+		usleep(50000);
+	for (int i = 0; i < 6; i++) {
+		double t0 = now_ms(), t;
+
+		CHECK_OK(nl_routes_swap(&r[i % 2], &r[(i + 1) % 2], err, sizeof(err)), err);
+		t = now_ms() - t0;
+		printf("# %s: swap %d, %zu routes into table %u: %.1f ms\n", check_current, i + 1,
+		       n_cn, r[(i + 1) % 2].table, t);
+		CHECK(t < 1000);
+		usleep(20000);
+	}
+	snprintf(cmd, sizeof(cmd), "touch %s/stop", dir);
+	sh(cmd, out, sizeof(out));
+	if (fgets(out, sizeof(out), child))
+		sscanf(out, "%ld %ld", &lookups, &bad);
+	pclose(child);
+	printf("# %s: %ld rounds of lookups during the swaps, %ld wrong\n", check_current, lookups,
+	       bad);
+	CHECK(lookups > 6 && bad == 0);
+	CHECK(sh_lines("ip route show table 21326") == (long)n_cn + 1); /* six swaps: back in A */
+	CHECK(sh_lines("ip route show table 21327") == 0);
+out:
+	CHECK_OK(nl_routes_remove(&r[0], err, sizeof(err)), err);
+	CHECK(all_gone());
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	sh(cmd, out, sizeof(out));
 }
 
 /* /dev/net/tun may be root's only (0600 here); the permission that matters is the
@@ -500,11 +711,14 @@ int main(void)
 	RUN(test_routes_remove);
 	RUN(test_routes_v4_only);
 	RUN(test_routes_failure_rolls_back);
+	RUN(test_routes_swap);
 	n_cn = load_cidrs(cn_path, &cn);
-	if (n_cn)
+	if (n_cn) {
 		RUN(test_routes_cn_list);
-	else
-		printf("SKIP test_routes_cn_list: no CIDRs in %s\n", cn_path);
+		RUN(test_routes_swap_no_gap);
+	} else {
+		printf("SKIP test_routes_cn_list, test_routes_swap_no_gap: no CIDRs in %s\n", cn_path);
+	}
 	free(cn);
 	RUN(test_persistent);
 	RUN(test_errors);
