@@ -102,6 +102,9 @@ struct dns_server {
 	struct inflight *buckets[INFLIGHT_BUCKETS];
 	uint8_t hkey[16];
 	struct dns_listen *listen, *listen6;
+	/* gateway.enable in redirect mode with a loopback dns.listen: the wildcard addresses
+	 * (same port) for the LAN's queries the prerouting chain redirects, LAN only. */
+	struct dns_listen *listen_gw, *listen_gw6;
 	struct fakeip *fake; /* NULL: fake-IP off */
 	dns_learn_fn learn;
 	void *learn_ctx;
@@ -574,8 +577,8 @@ static void inflight_decide(struct inflight *f)
 			inflight_finish(f, dm->ans, dm->len, "domestic");
 		else if (dm->done && fr->ans)
 			inflight_finish(f, fr->ans, fr->len, "foreign");
-		else if (dm->done && fr->done)
-			inflight_finish(f, dm->ans, dm->len, "domestic");
+		else if (dm->done && fr->done) /* a non-domestic answer is no fallback */
+			inflight_finish(f, NULL, 0, "failed");
 		return;
 	}
 }
@@ -663,7 +666,7 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	if (fr->ans)
 		inflight_finish(f, fr->ans, fr->len, "foreign");
-	else if (dm->ans)
+	else if (dm->ans && (f->route == ROUTE_DOMESTIC || dm->domestic_addrs))
 		inflight_finish(f, dm->ans, dm->len, "domestic");
 	else {
 		log_info("dns: %s: no upstream answered within %.0f s", name, f->d->pol.timeout);
@@ -858,10 +861,52 @@ static bool loopback4(const struct sockaddr_storage *ss)
 	       (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
 }
 
+static bool loopback(const struct sockaddr_storage *ss)
+{
+	return loopback4(ss) ||
+	       (ss->ss_family == AF_INET6 &&
+		IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr));
+}
+
+/* The gateway's wildcard listeners: 0.0.0.0 (IPv4 dns.listen) and [::] (with an IPv6
+ * loopback one open), at dns.listen's port, answering the LAN and loopback only. */
+static int gateway_listeners(struct dns_server *d, const struct config *cfg, char *err,
+			     size_t errlen)
+{
+	const struct cidr_list *lan = &cfg->gateway.lan;
+	uint16_t port = net_port(&cfg->dns.listen);
+	struct sockaddr_storage a;
+	char why[256];
+
+	if (cfg->dns.listen.ss_family == AF_INET) {
+		net_pton("0.0.0.0", port, &a);
+		d->listen_gw = dns_listen_new(d->loop, d, &a, true, err, errlen);
+		if (!d->listen_gw || dns_listen_restrict(d->listen_gw, lan->v, lan->n) < 0) {
+			if (d->listen_gw)
+				snprintf(err, errlen, "dns: out of memory");
+			return -1;
+		}
+	}
+	if (d->listen6 || cfg->dns.listen.ss_family == AF_INET6) {
+		net_pton("::", port, &a);
+		d->listen_gw6 = dns_listen_new(d->loop, d, &a, true, why, sizeof(why));
+		if (!d->listen_gw6) {
+			log_warn("%s; the LAN's IPv6 DNS queries are not redirected", why);
+		} else if (dns_listen_restrict(d->listen_gw6, lan->v, lan->n) < 0) {
+			snprintf(err, errlen, "dns: out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 struct dns_server *dns_server_new(struct ev_loop *loop, struct resolver *res,
 				  struct relay *relay, const struct config *cfg, char *err,
 				  size_t errlen)
 {
+	/* The LAN's redirected queries arrive at a non-loopback address of ours. */
+	const bool gw = cfg->gateway.enable && cfg->mode == MODE_REDIRECT &&
+			loopback(&cfg->dns.listen);
 	struct dns_server *d;
 
 	if (sodium_init() < 0) {
@@ -899,7 +944,7 @@ struct dns_server *dns_server_new(struct ev_loop *loop, struct resolver *res,
 	}
 	snprintf(d->qlog_path, sizeof(d->qlog_path), "%s", cfg->dns.query_log);
 	d->listen_addr = cfg->dns.listen;
-	d->listen = dns_listen_new(loop, d, &cfg->dns.listen, err, errlen);
+	d->listen = dns_listen_new(loop, d, &cfg->dns.listen, gw, err, errlen);
 	if (!d->listen)
 		goto fail;
 	if (cfg->mode == MODE_REDIRECT && cfg->redirect.install_rules &&
@@ -907,10 +952,12 @@ struct dns_server *dns_server_new(struct ev_loop *loop, struct resolver *res,
 		struct sockaddr_storage a6;
 		char why[256];
 		net_pton("::1", net_port(&cfg->dns.listen), &a6);
-		d->listen6 = dns_listen_new(loop, d, &a6, why, sizeof(why));
+		d->listen6 = dns_listen_new(loop, d, &a6, gw, why, sizeof(why));
 		if (!d->listen6)
 			log_warn("%s; IPv6 DNS queries are not redirected to the resolver", why);
 	}
+	if (gw && gateway_listeners(d, cfg, err, errlen) < 0)
+		goto fail;
 	return d;
 fail:
 	dns_server_free(d);
@@ -973,6 +1020,12 @@ int dns_server_reconfigure(struct dns_server *d, const struct config *cfg, char 
 	d->ups = ups;
 	if (!net_sockaddr_equal(&cfg->dns.listen, &d->listen_addr))
 		log_warn("reload: dns.listen takes effect only after a restart");
+	/* A new gateway.lan: out of memory keeps the old one. */
+	if ((d->listen_gw && dns_listen_restrict(d->listen_gw, cfg->gateway.lan.v,
+						  cfg->gateway.lan.n) < 0) ||
+	    (d->listen_gw6 && dns_listen_restrict(d->listen_gw6, cfg->gateway.lan.v,
+						   cfg->gateway.lan.n) < 0))
+		log_warn("reload: dns: out of memory taking the new gateway.lan");
 	return 0;
 }
 
@@ -983,6 +1036,8 @@ void dns_server_free(struct dns_server *d)
 	/* Listeners first: their connections must not wait for answers dropped below. */
 	dns_listen_free(d->listen);
 	dns_listen_free(d->listen6);
+	dns_listen_free(d->listen_gw);
+	dns_listen_free(d->listen_gw6);
 	for (size_t i = 0; i < INFLIGHT_BUCKETS; i++) {
 		struct inflight *f;
 		while ((f = d->buckets[i])) {
@@ -1008,6 +1063,13 @@ uint16_t dns_server_port(const struct dns_server *d)
 bool dns_server_has_ipv6(const struct dns_server *d)
 {
 	return d->listen6 != NULL || d->listen_addr.ss_family == AF_INET6;
+}
+
+bool dns_server_has_gateway_ipv6(const struct dns_server *d)
+{
+	return d->listen_gw6 != NULL ||
+	       (d->listen_addr.ss_family == AF_INET6 &&
+		IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&d->listen_addr)->sin6_addr));
 }
 
 const struct sockaddr_storage *dns_server_listen_addr(const struct dns_server *d)

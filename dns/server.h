@@ -6,8 +6,9 @@
  *
  * The split rule (dns.split): ask both sides; the domestic answer wins when it has
  * addresses and every one of them is inside rules.cn-cidr-file; otherwise the foreign
- * answer. When the foreign side fails, a domestic answer is still better than none.
- * bypass-domains are asked to the domestic side only. */
+ * answer; when the foreign side fails, SERVFAIL (a domestic answer that is not
+ * domestic may be poisoned, and with the tunnel down it would be a silent fallback).
+ * bypass-domains are asked to the domestic side only, proxy-domains to the foreign. */
 #ifndef SNET_DNS_SERVER_H
 #define SNET_DNS_SERVER_H
 
@@ -83,6 +84,8 @@ int dns_server_fake_name(struct dns_server *d, const struct sockaddr_storage *ds
 /* The listener's port and whether the [::1] one is open (for the redirect rules). */
 uint16_t dns_server_port(const struct dns_server *d);
 bool dns_server_has_ipv6(const struct dns_server *d);
+/* Whether a wildcard IPv6 listener takes the gateway LAN's redirected IPv6 queries. */
+bool dns_server_has_gateway_ipv6(const struct dns_server *d);
 /* Where the listener is (tun mode relays intercepted TCP queries there). */
 const struct sockaddr_storage *dns_server_listen_addr(const struct dns_server *d);
 const struct dns_server_stats *dns_server_stats(const struct dns_server *d);

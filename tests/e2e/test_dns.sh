@@ -430,6 +430,24 @@ else
 	stop_pid "$SNET_PID"
 fi
 
+# --- split with the foreign side down: a domestic name still resolves; a foreign one gets
+# SERVFAIL, never the domestic resolver's (poisoned) answer as a fallback.
+dns_config downsplit true 198.18.3.97 "  timeout: 2"
+if start_snet downsplit; then
+	c_downsplit() {
+		local o
+		o=$(Q www.dom.test A); expect "$o" NOERROR "A 198.18.5.10" || return 1
+		o=$(DT=6 Q poison.for.test A)
+		[ "$(st_of "$o")" = SERVFAIL ] ||
+			{ echo "want SERVFAIL, got $(st_of "$o"): $(rrs_of "$o" | tr '\n' ' ')"; return 1; }
+	}
+	check dns-split-foreign-down-no-poisoned-fallback c_downsplit
+	check_exit dns-downsplit-sigterm-exit-0 downsplit
+else
+	fail dns-downsplit-ready "$(tail -n 3 "$T/snet-downsplit.log" | tr '\n' ' ')"
+	stop_pid "$SNET_PID"
+fi
+
 # --- foreign upstream down: SERVFAIL by dns.timeout, and SERVFAIL is not cached -------
 dns_config down false 198.18.3.99 "  timeout: 2"
 if start_snet down; then
