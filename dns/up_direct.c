@@ -336,9 +336,6 @@ struct dns_up *dns_up_direct_new(struct ev_loop *loop, struct resolver *res,
 	u->res = res;
 	u->hp = *hp;
 	u->fwmark = fwmark;
-	if (strchr(hp->host, ':'))
-		snprintf(u->base.desc, sizeof(u->base.desc), "domestic [%s]:%u", hp->host, hp->port);
-	else
-		snprintf(u->base.desc, sizeof(u->base.desc), "domestic %s:%u", hp->host, hp->port);
+	dns_up_describe(&u->base, hp);
 	return &u->base;
 }

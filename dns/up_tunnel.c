@@ -342,10 +342,7 @@ struct dns_up *dns_up_tunnel_new(struct ev_loop *loop, struct relay *relay,
 	if (net_pton(hp->host, hp->port, &t->target.addr) < 0)
 		snprintf(t->target.host, sizeof(t->target.host), "%s", hp->host);
 	t->target.port = hp->port;
-	if (strchr(hp->host, ':'))
-		snprintf(t->base.desc, sizeof(t->base.desc), "foreign [%s]:%u", hp->host, hp->port);
-	else
-		snprintf(t->base.desc, sizeof(t->base.desc), "foreign %s:%u", hp->host, hp->port);
+	dns_up_describe(&t->base, hp);
 	ev_timer_init(&t->kick, kick_cb, 0., 0.);
 	return &t->base;
 }

@@ -3,7 +3,11 @@
 #include "dns/upstream.h"
 
 #include <sodium.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "core/config.h"
 
 #include "dns/answer.h"
 
@@ -29,6 +33,14 @@ int dns_up_match(const uint8_t *ans, size_t len, uint16_t id, const struct dns_q
 	    !dns_key_eq(&m.q, q))
 		return -1;
 	return 0;
+}
+
+void dns_up_describe(struct dns_up *u, const struct host_port *hp)
+{
+	bool v6 = strchr(hp->host, ':') != NULL;
+
+	snprintf(u->desc, sizeof(u->desc), "%s %s%s%s:%u", u->ops->name, v6 ? "[" : "", hp->host,
+		 v6 ? "]" : "", hp->port);
 }
 
 uint16_t dns_up_random_id(void)

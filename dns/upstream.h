@@ -58,6 +58,8 @@ int dns_up_write_query(uint16_t id, const struct dns_question *q, uint8_t *out, 
 		       size_t *len);
 /* Whether ans is the answer to our query (id, q): parses, QR, opcode, same question. */
 int dns_up_match(const uint8_t *ans, size_t len, uint16_t id, const struct dns_question *q);
+/* Writes "<ops name> host:port" ([v6]:port) into u->desc, for logs. */
+void dns_up_describe(struct dns_up *u, const struct host_port *hp);
 /* A random query ID. */
 uint16_t dns_up_random_id(void);
 
