@@ -10,6 +10,7 @@
 #include "capture.h"
 #include "config.h"
 #include "firewall.h"
+#include "gateway.h"
 #include "learned.h"
 #include "log.h"
 #include "redirect.h"
@@ -21,6 +22,8 @@ struct capture_redirect {
 	struct ev_loop *loop;
 	struct learned *learned; /* what the learn_* sets hold, to put back after a reload */
 	bool rules;
+	bool gateway; /* gateway.enable at start (it needs a restart to change) */
+	struct gateway_fwd fwd; /* forwarding we turned on, restored at exit */
 };
 
 static int install(struct capture_redirect *c, const struct config *cfg, char *err, size_t errlen)
@@ -33,6 +36,9 @@ static int install(struct capture_redirect *c, const struct config *cfg, char *e
 		.dns_ipv6 = c->dns && dns_server_has_ipv6(c->dns),
 		.learned = c->learned,
 		.now = ev_now(c->loop),
+		.gateway = c->gateway,
+		.gateway_ipv6 = redirect_has_gateway_ipv6(c->rd),
+		.gateway_dns_ipv6 = c->dns && dns_server_has_gateway_ipv6(c->dns),
 	};
 	learned_each(c->learned, ev_now(c->loop), NULL, NULL, NULL); /* drop what expired */
 	/* One line with the time the whole table took (built, parsed and committed). */
@@ -53,6 +59,19 @@ static int install(struct capture_redirect *c, const struct config *cfg, char *e
 	return rc;
 }
 
+/* The gateway's forwarding, for the LAN's families the capture takes (IPv6 only with a
+ * listener for the LAN's IPv6 connections). */
+static int forwarding_on(struct capture_redirect *c, const struct config *cfg, char *err,
+			 size_t errlen)
+{
+	if (!c->gateway)
+		return 0;
+	return gateway_fwd_on(&c->fwd, gateway_lan_has(&cfg->gateway.lan, AF_INET),
+			      gateway_lan_has(&cfg->gateway.lan, AF_INET6) &&
+				      redirect_has_gateway_ipv6(c->rd),
+			      err, errlen);
+}
+
 static void *cr_start(struct ev_loop *loop, struct relay *relay, struct dns_server *dns,
 		      const struct config *cfg,
 		      char *err, size_t errlen)
@@ -65,12 +84,13 @@ static void *cr_start(struct ev_loop *loop, struct relay *relay, struct dns_serv
 	}
 	c->dns = dns;
 	c->loop = loop;
+	c->gateway = cfg->gateway.enable;
 	c->learned = learned_new();
 	if (!c->learned) {
 		snprintf(err, errlen, "redirect: out of memory");
 		goto fail;
 	}
-	c->rd = redirect_new(loop, relay, &cfg->redirect, err, errlen);
+	c->rd = redirect_new(loop, relay, &cfg->redirect, &cfg->gateway, err, errlen);
 	if (!c->rd)
 		goto fail;
 	if (cfg->redirect.install_rules) {
@@ -78,8 +98,18 @@ static void *cr_start(struct ev_loop *loop, struct relay *relay, struct dns_serv
 			goto fail;
 		c->rules = true;
 	}
+	/* After the rules: the LAN's traffic is never forwarded uncaptured. */
+	if (forwarding_on(c, cfg, err, errlen) < 0)
+		goto fail_rules;
 	return c;
+fail_rules:
+	if (c->rules) {
+		char why[256];
+		if (firewall_remove(why, sizeof(why)) < 0)
+			log_warn("%s", why);
+	}
 fail:
+	gateway_fwd_restore(&c->fwd, NULL, 0);
 	redirect_free(c->rd);
 	learned_free(c->learned);
 	free(c);
@@ -91,7 +121,13 @@ static int cr_reload(void *priv, const struct config *cfg, char *err, size_t err
 {
 	struct capture_redirect *c = priv;
 
-	return c->rules ? install(c, cfg, err, errlen) : 0;
+	if (c->gateway && redirect_set_lan(c->rd, &cfg->gateway) < 0) {
+		snprintf(err, errlen, "redirect: out of memory");
+		return -1;
+	}
+	if (c->rules && install(c, cfg, err, errlen) < 0)
+		return -1;
+	return forwarding_on(c, cfg, err, errlen);
 }
 
 static const char *cr_describe(void *priv, char *buf, size_t len)
@@ -99,16 +135,21 @@ static const char *cr_describe(void *priv, char *buf, size_t len)
 	struct capture_redirect *c = priv;
 	char where[200];
 
-	snprintf(buf, len, "mode redirect, listening on %s, rules %s",
+	snprintf(buf, len, "mode redirect, listening on %s, rules %s%s",
 		 redirect_describe(c->rd, where, sizeof(where)),
-		 c->rules ? "installed (table inet " FIREWALL_TABLE ")" : "not installed");
+		 c->rules ? "installed (table inet " FIREWALL_TABLE ")" : "not installed",
+		 c->gateway ? ", gateway for gateway.lan" : "");
 	return buf;
 }
 
 static int cr_stop_capture(void *priv, char *err, size_t errlen)
 {
 	struct capture_redirect *c = priv;
+	char why[256];
 
+	/* Forwarding first, so the LAN's traffic does not go out uncaptured meanwhile. */
+	if (gateway_fwd_restore(&c->fwd, why, sizeof(why)) < 0)
+		log_warn("%s", why);
 	if (!c->rules)
 		return 0;
 	c->rules = false;
@@ -121,6 +162,7 @@ static void cr_free(void *priv)
 
 	if (!c)
 		return;
+	gateway_fwd_restore(&c->fwd, NULL, 0);
 	redirect_free(c->rd);
 	learned_free(c->learned);
 	free(c);

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
+#include <net/if.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,12 +16,15 @@
 #include <time.h>
 
 #include "../netstack/netstack.h"
+#include "../dns/cidrset.h"
 #include "../dns/server.h"
 #include "../tun/netlink.h"
 #include "../tun/nlhost.h"
 #include "../tun/tun.h"
 #include "capture.h"
 #include "config.h"
+#include "firewall.h"
+#include "gateway.h"
 #include "log.h"
 #include "learned.h"
 #include "privdrop.h"
@@ -38,10 +42,15 @@ struct capture_tun {
 	struct nl_routes spec;
 	struct cidr *bypass; /* spec's arrays, owned here */
 	uint32_t *uids, *exclude;
+	struct cidr *lan;
 	unsigned mtu;
 	struct ev_loop *loop;
 	struct learned *learned; /* host routes for DNS-learned addresses, in our table */
+	struct cidrset *static_bypass; /* spec.bypass as a set: learned routes must not undo it */
 	ev_timer expire; /* removes their routes when their records run out */
+	bool gateway; /* gateway.enable (at start; it needs a restart to change) */
+	bool masquerade; /* the LAN's masquerade (nft table inet snet_tun) is installed */
+	struct gateway_fwd fwd; /* forwarding we turned on, restored at exit */
 };
 
 static void spec_free(struct capture_tun *c)
@@ -49,7 +58,8 @@ static void spec_free(struct capture_tun *c)
 	free(c->bypass);
 	free(c->uids);
 	free(c->exclude);
-	c->bypass = NULL;
+	free(c->lan);
+	c->bypass = c->lan = NULL;
 	c->uids = c->exclude = NULL;
 }
 
@@ -64,11 +74,13 @@ static int spec_build(struct capture_tun *c, const struct config *cfg, const cha
 	struct cidr *v = calloc(cap, sizeof(*v));
 	uint32_t *u = calloc(cfg->tun.uids.n + 1, sizeof(*u));
 	uint32_t *x = calloc(cfg->tun.exclude_uids.n + 1, sizeof(*x));
+	struct cidr *lan = calloc(cfg->gateway.lan.n + 1, sizeof(*lan));
 
-	if (!v || !u || !x) {
+	if (!v || !u || !x || !lan) {
 		free(v);
 		free(u);
 		free(x);
+		free(lan);
 		snprintf(err, errlen, "tun: out of memory");
 		return -1;
 	}
@@ -85,10 +97,13 @@ static int spec_build(struct capture_tun *c, const struct config *cfg, const cha
 		memcpy(u, cfg->tun.uids.v, cfg->tun.uids.n * sizeof(*u));
 	if (cfg->tun.exclude_uids.n)
 		memcpy(x, cfg->tun.exclude_uids.v, cfg->tun.exclude_uids.n * sizeof(*x));
+	if (cfg->gateway.lan.n)
+		memcpy(lan, cfg->gateway.lan.v, cfg->gateway.lan.n * sizeof(*lan));
 	spec_free(c);
 	c->bypass = v;
 	c->uids = u;
 	c->exclude = x;
+	c->lan = lan;
 	c->spec = (struct nl_routes){
 		.ifname = ifname,
 		.table = TUN_TABLE,
@@ -103,6 +118,9 @@ static int spec_build(struct capture_tun *c, const struct config *cfg, const cha
 		.n_uids = cfg->tun.uids.n,
 		.exclude_uids = x,
 		.n_exclude = cfg->tun.exclude_uids.n,
+		.gateway = cfg->gateway.enable,
+		.lan = lan,
+		.n_lan = cfg->gateway.enable ? cfg->gateway.lan.n : 0,
 		.fill = learned_fill,
 		.fill_arg = c,
 	};
@@ -137,7 +155,7 @@ static void ct_free(void *priv);
 struct host_batch {
 	const char *ifname;
 	uint32_t table;
-	bool add;
+	bool add, ipv6;
 	int rc; /* -1 once a batch failed; err holds why */
 	char err[512];
 	struct nl_host v[256];
@@ -148,6 +166,7 @@ static void batch_init(struct host_batch *b, const struct capture_tun *c, uint32
 		       bool add)
 {
 	b->ifname = c->spec.ifname;
+	b->ipv6 = c->spec.ipv6;
 	b->table = table;
 	b->add = add;
 	b->rc = 0;
@@ -170,6 +189,8 @@ static void batch_add(void *ctx, const struct learned_addr *a)
 	b->v[b->n].family = a->family;
 	memcpy(b->v[b->n].addr, a->addr, 16);
 	b->v[b->n].via_tun = a->proxy;
+	/* IPv6 blocked (no tun.address6): a proxied IPv6 address cannot be carried. */
+	b->v[b->n].unreachable = a->proxy && a->family == AF_INET6 && !b->ipv6;
 	if (++b->n == ARRAY_SIZE(b->v))
 		batch_flush(b);
 }
@@ -181,15 +202,40 @@ static void batch_end(struct host_batch *b)
 		log_warn("tun: learned addresses: %s", b->err);
 }
 
+struct expiry {
+	struct capture_tun *c;
+	struct host_batch del, restore;
+};
+
+/* An expired address's route goes, except where it replaced a static bypass route of
+ * the same address (a proxy-domains address inside bypass-cidrs): that gets the throw
+ * route back (inside a wider bypass network the extra /32 throw changes nothing). */
+static void expired(void *ctx, const struct learned_addr *a)
+{
+	struct expiry *e = ctx;
+
+	if (a->proxy && cidrset_contains(e->c->static_bypass, a->family, a->addr)) {
+		struct learned_addr t = *a;
+		t.proxy = false;
+		batch_add(&e->restore, &t);
+	} else {
+		batch_add(&e->del, a);
+	}
+	log_debug("tun: learned %s %s address expired", a->family == AF_INET ? "IPv4" : "IPv6",
+		  a->proxy ? "proxy" : "bypass");
+}
+
 static void expire_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct capture_tun *c = container_of(w, struct capture_tun, expire);
-	struct host_batch b;
+	struct expiry e = { .c = c };
 
 	(void)revents;
-	batch_init(&b, c, c->spec.table, false);
-	learned_each(c->learned, ev_now(loop), NULL, batch_add, &b);
-	batch_end(&b);
+	batch_init(&e.del, c, c->spec.table, false);
+	batch_init(&e.restore, c, c->spec.table, true);
+	learned_each(c->learned, ev_now(loop), NULL, expired, &e);
+	batch_end(&e.del);
+	batch_end(&e.restore);
 	if (!learned_count(c->learned))
 		ev_timer_stop(loop, w);
 }
@@ -223,15 +269,70 @@ static void ct_learn(void *priv, bool proxy, const struct dns_learned *v, size_t
 	for (size_t i = 0; i < n; i++) {
 		struct learned_addr a = { .family = v[i].family, .proxy = proxy,
 					  .expires = now + v[i].ttl };
-		if (a.family == AF_INET6 && !c->spec.ipv6)
-			continue;
+		if (a.family == AF_INET6 && !c->spec.ipv6 && !c->spec.block_ipv6)
+			continue; /* IPv6 is not captured at all: nothing to route */
 		memcpy(a.addr, v[i].addr, 16);
-		if (learned_put(c->learned, &a) == 1) /* new or changed kind: a route */
+		/* Bypassed already by a static network: no route of ours to add or remove. */
+		if (!proxy && cidrset_contains(c->static_bypass, a.family, a.addr))
+			continue;
+		if (learned_put(c->learned, &a) == 1) { /* new or changed kind: a route */
 			batch_add(&b, &a);
+			log_debug("tun: learned a %s %s address for %u s",
+				  a.family == AF_INET ? "IPv4" : "IPv6", proxy ? "proxy" : "bypass",
+				  (unsigned)v[i].ttl);
+		}
 	}
 	batch_end(&b);
 	if (learned_count(c->learned) && !ev_is_active(&c->expire))
 		ev_timer_start(c->loop, &c->expire);
+}
+
+/* ---- the gateway: forwarding and the LAN's masquerade ---------------------- */
+
+/* The LAN's traffic the routes send around the tun (bypassed) leaves with our address,
+ * as in redirect mode: nft table inet snet_tun with a postrouting chain alone. */
+static int masquerade(struct capture_tun *c, const struct config *cfg, char *err, size_t errlen)
+{
+	struct firewall_spec spec = { .cfg = cfg, .gateway = true,
+				      .tun_ifindex = if_nametoindex(tun_name(c->tun)) };
+
+	if (!spec.tun_ifindex) {
+		snprintf(err, errlen, "tun %s: %s", tun_name(c->tun), strerror(errno));
+		return -1;
+	}
+	return firewall_install(&spec, err, errlen);
+}
+
+/* After the routes: forwarding never runs ahead of the capture. IPv6 is forwarded only
+ * when it can enter the tun. */
+static int gateway_on(struct capture_tun *c, const struct config *cfg, char *err,
+		      size_t errlen)
+{
+	if (!c->gateway)
+		return 0;
+	if (masquerade(c, cfg, err, errlen) < 0)
+		return -1;
+	c->masquerade = true;
+	return gateway_fwd_on(&c->fwd, gateway_lan_has(&cfg->gateway.lan, AF_INET),
+			      cfg->tun.has_address6 && gateway_lan_has(&cfg->gateway.lan, AF_INET6),
+			      err, errlen);
+}
+
+/* Forwarding back first (the LAN's traffic is not forwarded uncaptured meanwhile), then
+ * the masquerade. 0 or -1 with err set. */
+static int gateway_off(struct capture_tun *c, char *err, size_t errlen)
+{
+	char why[256];
+	int rc = 0;
+
+	if (gateway_fwd_restore(&c->fwd, why, sizeof(why)) < 0)
+		log_warn("%s", why);
+	if (c->masquerade) {
+		c->masquerade = false;
+		rc = firewall_remove(err, errlen);
+	}
+	firewall_close();
+	return rc;
 }
 
 static void *ct_start(struct ev_loop *loop, struct relay *relay, struct dns_server *dns,
@@ -248,6 +349,7 @@ static void *ct_start(struct ev_loop *loop, struct relay *relay, struct dns_serv
 	}
 	c->mtu = cfg->tun.mtu;
 	c->loop = loop;
+	c->gateway = cfg->gateway.enable;
 	c->learned = learned_new();
 	ev_timer_init(&c->expire, expire_cb, 1., 1.);
 	if (!c->learned) {
@@ -282,7 +384,7 @@ static void *ct_start(struct ev_loop *loop, struct relay *relay, struct dns_serv
 			log_info("tun %s: routes installed by --setup are in place; using them "
 				 "(--cleanup removes them)", tun_name(c->tun));
 			c->setup_routes = true;
-			return c;
+			goto gateway;
 		}
 		t0 = now_ms();
 		if (nl_routes_install(&c->spec, why, sizeof(why)) < 0) {
@@ -293,7 +395,11 @@ static void *ct_start(struct ev_loop *loop, struct relay *relay, struct dns_serv
 		}
 		log_applied(&c->spec, t0);
 		c->routes = true;
+		c->static_bypass = cidrset_new(c->spec.bypass, c->spec.n_bypass);
 	}
+gateway:
+	if (gateway_on(c, cfg, err, errlen) < 0)
+		goto fail;
 	return c;
 fail:
 	ct_free(c);
@@ -304,7 +410,7 @@ static int ct_reload(void *priv, const struct config *cfg, char *err, size_t err
 {
 	struct capture_tun *c = priv;
 	struct nl_routes old = c->spec;
-	struct cidr *ob = c->bypass;
+	struct cidr *ob = c->bypass, *ol = c->lan;
 	uint32_t *ou = c->uids, *ox = c->exclude;
 	char why[512];
 	double t0;
@@ -313,7 +419,7 @@ static int ct_reload(void *priv, const struct config *cfg, char *err, size_t err
 	if (!c->routes)
 		return 0;
 	/* Build the new spec without freeing the old arrays yet. */
-	c->bypass = NULL;
+	c->bypass = c->lan = NULL;
 	c->uids = c->exclude = NULL;
 	if (spec_build(c, cfg, tun_name(c->tun), err, errlen) < 0)
 		goto restore;
@@ -329,19 +435,24 @@ static int ct_reload(void *priv, const struct config *cfg, char *err, size_t err
 		goto restore;
 	}
 	log_applied(&c->spec, t0);
+	cidrset_free(c->static_bypass);
+	c->static_bypass = cidrset_new(c->spec.bypass, c->spec.n_bypass);
 	if (rc > 0)
 		log_warn("tun routes: swapped to table 0x%x, but the old ones are not all gone: %s",
 			 (unsigned)c->spec.table, why);
 	free(ob);
 	free(ou);
 	free(ox);
-	return 0;
+	free(ol);
+	/* The routes are swapped; the masquerade and forwarding follow gateway.lan. */
+	return gateway_on(c, cfg, err, errlen);
 restore:
 	/* A failed swap has undone what it added: the old routes are still in force. */
 	c->spec = old;
 	c->bypass = ob;
 	c->uids = ou;
 	c->exclude = ox;
+	c->lan = ol;
 	return -1;
 }
 
@@ -352,19 +463,28 @@ static const char *ct_describe(void *priv, char *buf, size_t len)
 
 	if (c->routes || c->setup_routes)
 		snprintf(table, sizeof(table), " (table 0x%x)", (unsigned)c->spec.table);
-	snprintf(buf, len, "mode tun, device %s mtu %u, routes %s%s", tun_name(c->tun), c->mtu,
-		 c->routes ? "installed" : c->setup_routes ? "from --setup" : "not installed", table);
+	snprintf(buf, len, "mode tun, device %s mtu %u, routes %s%s%s", tun_name(c->tun), c->mtu,
+		 c->routes ? "installed" : c->setup_routes ? "from --setup" : "not installed", table,
+		 c->gateway ? ", gateway for gateway.lan" : "");
 	return buf;
 }
 
 static int ct_stop_capture(void *priv, char *err, size_t errlen)
 {
 	struct capture_tun *c = priv;
+	char why[256];
+	int rc = 0;
 
-	if (!c->routes)
-		return 0;
-	c->routes = false;
-	return nl_routes_remove(&c->spec, err, errlen);
+	if (gateway_off(c, why, sizeof(why)) < 0)
+		rc = -1;
+	if (c->routes) {
+		c->routes = false;
+		if (nl_routes_remove(&c->spec, err, errlen) < 0)
+			return -1;
+	}
+	if (rc < 0)
+		snprintf(err, errlen, "%s", why);
+	return rc;
 }
 
 static void ct_free(void *priv)
@@ -374,10 +494,13 @@ static void ct_free(void *priv)
 
 	if (!c)
 		return;
+	if (c->gateway)
+		gateway_off(c, err, sizeof(err));
 	if (c->routes)
 		nl_routes_remove(&c->spec, err, sizeof(err));
 	ev_timer_stop(c->loop, &c->expire);
 	learned_free(c->learned);
+	cidrset_free(c->static_bypass);
 	netstack_free(c->ns);
 	if (c->tun)
 		tun_close(c->tun);
@@ -395,6 +518,11 @@ static int ct_cleanup(const struct config *cfg, char *err, size_t errlen)
 		return -1;
 	rc = nl_routes_remove(&c.spec, err, errlen);
 	spec_free(&c);
+	/* The gateway's masquerade (forwarding cannot be known: it stays as it is). */
+	if (rc == 0 && cfg->gateway.enable) {
+		rc = firewall_remove(err, errlen);
+		firewall_close();
+	}
 	/* A persistent device from --setup; a run's own device is gone with the run. */
 	if (rc == 0)
 		rc = tun_delete_persistent(cfg->tun.name, err, errlen);

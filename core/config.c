@@ -747,6 +747,29 @@ static int stats_check(struct walk *w, const struct walk_seen *seen, bool presen
 	return 0;
 }
 
+enum { GK_ENABLE, GK_LAN };
+
+static int gateway_check(struct walk *w, const struct walk_seen *seen, bool present,
+			 yaml_mark_t owner, void *base)
+{
+	const struct config_gateway *g = base;
+
+	(void)present;
+	(void)owner;
+	/* At the (empty) list, or at `enable: true` when there is none. */
+	if (g->enable && g->lan.n == 0)
+		return walk_fail_plain(w, seen[seen[GK_LAN].seen ? GK_LAN : GK_ENABLE].value,
+				       "gateway.lan: at least one CIDR is needed while "
+				       "gateway.enable is true");
+	return 0;
+}
+
+static const struct walk_key gateway_keys[] = {
+	[GK_ENABLE] = K_BOOL("enable", struct config_gateway, enable),
+	[GK_LAN] = K_LIST("lan", struct config_gateway, lan, config_item_cidr, 0, 0),
+};
+static const struct walk_table gateway_table = TABLE(gateway_keys, gateway_check);
+
 static const struct walk_key stats_keys[] = {
 	K_FN("listen", struct config_stats, listen, config_walk_stats_listen),
 };
@@ -762,9 +785,30 @@ static const struct walk_key config_keys[] = {
 	K_MAP("redirect", struct config, redirect, redirect_table),
 	K_MAP("rules", struct config, rules, rules_table),
 	K_MAP("dns", struct config, dns, dns_table),
+	K_MAP("gateway", struct config, gateway, gateway_table),
 	K_MAP("stats", struct config, stats, stats_table),
 };
-static const struct walk_table config_table = TABLE(config_keys, NULL);
+
+/* Checks across the sections. */
+static int config_check(struct walk *w, const struct walk_seen *seen, bool present,
+			yaml_mark_t owner, void *base)
+{
+	const struct config *c = base;
+	size_t i;
+
+	(void)present;
+	for (i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++)
+		if (!strcmp(config_keys[i].name, "gateway"))
+			break;
+	/* The LAN's rules are part of tun mode's routes. */
+	if (c->gateway.enable && c->mode == MODE_TUN && !c->tun.auto_route)
+		return walk_fail_plain(w, i < sizeof(config_keys) / sizeof(config_keys[0]) &&
+						  seen[i].seen ? seen[i].value : owner,
+				       "gateway.enable: tun mode needs tun.auto-route (the LAN's "
+				       "policy rules are part of its routes)");
+	return 0;
+}
+static const struct walk_table config_table = TABLE(config_keys, config_check);
 
 /* ---- loading and freeing ---- */
 
@@ -888,6 +932,7 @@ void config_free(struct config *cfg)
 	free(cfg->dns.domestic.v);
 	free(cfg->dns.foreign.v);
 	free(cfg->dns.disable_qtypes.v);
+	free(cfg->gateway.lan.v);
 	for (i = 0; i < cfg->dns.n_hosts; i++) {
 		free(cfg->dns.hosts[i].name);
 		free(cfg->dns.hosts[i].addrs);

@@ -132,6 +132,12 @@ struct config_dns {
 	struct config_fake_ip fake_ip;
 };
 
+/* gateway: the machine forwards a LAN's traffic through the capture too. */
+struct config_gateway {
+	bool enable; /* default false */
+	struct cidr_list lan; /* the LAN's source ranges (IPv4/IPv6); non-empty with enable */
+};
+
 struct config_stats {
 	bool enable; /* listen was given */
 	struct sockaddr_storage listen;
@@ -150,6 +156,7 @@ struct config {
 	struct config_redirect redirect;
 	struct config_rules rules;
 	struct config_dns dns;
+	struct config_gateway gateway;
 	struct config_stats stats;
 };
 

@@ -138,6 +138,104 @@ static void add_learned_sets(struct text *t, const struct firewall_spec *spec)
 	}
 }
 
+/* The LAN's ranges of one family (gateway.lan). */
+static void add_lan_set(struct text *t, const struct config *cfg, int family)
+{
+	bool first = true;
+
+	text_add(t, "\tset lan%c {\n\t\ttype %s\n\t\tflags interval\n\t\tauto-merge\n",
+		 family == AF_INET ? '4' : '6', family == AF_INET ? "ipv4_addr" : "ipv6_addr");
+	for (size_t i = 0; i < cfg->gateway.lan.n; i++) {
+		if (cfg->gateway.lan.v[i].family != family)
+			continue;
+		text_add(t, "%s", first ? "\t\telements = { " : "");
+		add_cidr(t, &cfg->gateway.lan.v[i], &first);
+	}
+	text_add(t, "%s\t}\n", first ? "" : " }\n");
+}
+
+/* What the LAN sends around the capture (bypassed, or let through) leaves with the
+ * machine's address: not what goes to the LAN itself, our own traffic or into the tun. */
+static void add_masquerade(struct text *t, const struct firewall_spec *spec)
+{
+	char oif[32] = "";
+
+	if (spec->tun_ifindex)
+		snprintf(oif, sizeof(oif), "oif != %u ", spec->tun_ifindex);
+	text_add(t, "\tchain postrouting {\n"
+		 "\t\ttype nat hook postrouting priority 100; policy accept;\n"
+		 "\t\tip saddr @lan4 ip daddr != @lan4 fib saddr type != local %smasquerade\n"
+		 "\t\tip6 saddr @lan6 ip6 daddr != @lan6 fib saddr type != local %smasquerade\n"
+		 "\t}\n", oif, oif);
+}
+
+/* Redirect mode's gateway: the LAN's TCP and DNS redirected like the machine's own in
+ * the output chain (REDIRECT in prerouting sends it to the incoming interface's address,
+ * where a wildcard listener takes it); the kill switch for what is forwarded. */
+static void add_gateway_chains(struct text *t, const struct firewall_spec *spec)
+{
+	text_add(t, "\tchain prerouting {\n"
+		 "\t\ttype nat hook prerouting priority -100; policy accept;\n"
+		 "\t\tip saddr @lan4 jump lan_prerouting\n"
+		 "\t\tip6 saddr @lan6 jump lan_prerouting\n"
+		 "\t}\n"
+		 "\tchain lan_prerouting {\n");
+	if (spec->dns_port) {
+		text_add(t, "\t\tmeta nfproto ipv4 udp dport 53 redirect to :%u\n"
+			 "\t\tmeta nfproto ipv4 tcp dport 53 redirect to :%u\n",
+			 spec->dns_port, spec->dns_port);
+		if (spec->gateway_dns_ipv6)
+			text_add(t, "\t\tmeta nfproto ipv6 udp dport 53 redirect to :%u\n"
+				 "\t\tmeta nfproto ipv6 tcp dport 53 redirect to :%u\n",
+				 spec->dns_port, spec->dns_port);
+	}
+	text_add(t, "\t\tmeta l4proto != tcp return\n"
+		 "\t\tfib daddr type local return\n"
+		 "\t\tip daddr @learn_proxy4 meta l4proto tcp redirect to :%u\n",
+		 spec->redirect_port);
+	if (spec->gateway_ipv6)
+		text_add(t, "\t\tip6 daddr @learn_proxy6 meta l4proto tcp redirect to :%u\n",
+			 spec->redirect_port);
+	text_add(t, "\t\tip daddr @learn_bypass4 return\n"
+		 "\t\tip6 daddr @learn_bypass6 return\n"
+		 "\t\tip daddr @bypass4 return\n"
+		 "\t\tip6 daddr @bypass6 return\n"
+		 "\t\tip daddr @lan4 return\n"
+		 "\t\tip6 daddr @lan6 return\n"
+		 "\t\tmeta nfproto ipv4 meta l4proto tcp redirect to :%u\n", spec->redirect_port);
+	if (spec->gateway_ipv6)
+		text_add(t, "\t\tmeta nfproto ipv6 meta l4proto tcp redirect to :%u\n",
+			 spec->redirect_port);
+	text_add(t, "\t}\n");
+	/* Redirected packets are local by now: what is forwarded was neither redirected
+	 * nor is it bypassed or for the LAN, so it is refused. */
+	if (spec->cfg->rules.block_uncaptured)
+		text_add(t, "\tchain forward {\n"
+			 "\t\ttype filter hook forward priority 0; policy accept;\n"
+			 "\t\tip saddr @lan4 jump lan_forward\n"
+			 "\t\tip6 saddr @lan6 jump lan_forward\n"
+			 "\t}\n"
+			 "\tchain lan_forward {\n"
+			 "\t\tfib daddr type { broadcast, multicast } return\n"
+			 "\t\tip daddr 169.254.0.0/16 return\n"
+			 "\t\tip6 daddr fe80::/10 return\n"
+			 /* proxy-domains' addresses never go direct, even in a bypass network */
+			 "\t\tip daddr @learn_proxy4 meta l4proto tcp reject with tcp reset\n"
+			 "\t\tip daddr @learn_proxy4 reject\n"
+			 "\t\tip6 daddr @learn_proxy6 meta l4proto tcp reject with tcp reset\n"
+			 "\t\tip6 daddr @learn_proxy6 reject\n"
+			 "\t\tip daddr @learn_bypass4 return\n"
+			 "\t\tip6 daddr @learn_bypass6 return\n"
+			 "\t\tip daddr @bypass4 return\n"
+			 "\t\tip6 daddr @bypass6 return\n"
+			 "\t\tip daddr @lan4 return\n"
+			 "\t\tip6 daddr @lan6 return\n"
+			 "\t\tmeta l4proto tcp reject with tcp reset\n"
+			 "\t\treject\n"
+			 "\t}\n");
+	add_masquerade(t, spec);
+}
+
 char *firewall_render(const struct firewall_spec *spec)
 {
 	const struct config *cfg = spec->cfg;
@@ -145,6 +243,16 @@ char *firewall_render(const struct firewall_spec *spec)
 
 	text_add(&t, "table inet " FIREWALL_TABLE " {}\ndelete table inet " FIREWALL_TABLE "\n");
 	text_add(&t, "table inet " FIREWALL_TABLE " {\n");
+	if (spec->gateway) {
+		add_lan_set(&t, cfg, AF_INET);
+		add_lan_set(&t, cfg, AF_INET6);
+	}
+	if (spec->tun_ifindex) { /* tun mode: the masquerade alone */
+		if (spec->gateway)
+			add_masquerade(&t, spec);
+		text_add(&t, "}\n");
+		return t.s;
+	}
 	add_set(&t, cfg, AF_INET);
 	add_set(&t, cfg, AF_INET6);
 	add_learned_sets(&t, spec);
@@ -172,22 +280,35 @@ char *firewall_render(const struct firewall_spec *spec)
 		 "\t\tip6 daddr @learn_bypass6 return\n"
 		 "\t\tip daddr @bypass4 return\n"
 		 "\t\tip6 daddr @bypass6 return\n");
+	if (spec->gateway) /* the machine's own connections to its LAN stay local */
+		text_add(&t, "\t\tip daddr @lan4 return\n"
+			 "\t\tip6 daddr @lan6 return\n");
 	text_add(&t, "\t\tmeta nfproto ipv4 meta l4proto tcp redirect to :%u\n", spec->redirect_port);
 	if (spec->ipv6)
 		text_add(&t, "\t\tmeta nfproto ipv6 meta l4proto tcp redirect to :%u\n", spec->redirect_port);
 	text_add(&t, "\t}\n");
 	/* The kill switch: what was neither redirected (its destination is local now) nor
 	 * bypassed is refused, not sent out around the proxy. Link-local, broadcast and
-	 * multicast traffic and DHCP stay: they never leave the LAN. */
+	 * multicast traffic and DHCP stay: they never leave the LAN. So do the replies of
+	 * connections others opened to us (the LAN's, redirected to our listeners, too)
+	 * and, with the gateway, what goes to the LAN. */
 	if (cfg->rules.block_uncaptured)
 		text_add(&t, "\tchain filter {\n"
 			 "\t\ttype filter hook output priority 0; policy accept;\n"
 			 "\t\tmeta mark 0x%x return\n"
+			 "\t\tct direction reply return\n"
+			 "%s"
 			 "\t\tfib daddr type { local, broadcast, multicast } return\n"
 			 "\t\tip daddr 169.254.0.0/16 return\n"
 			 "\t\tip6 daddr fe80::/10 return\n"
 			 "\t\tudp sport 68 udp dport 67 return\n"
 			 "\t\tudp dport 547 return\n"
+			 /* proxy-domains' addresses that could not be redirected (not TCP, or
+			  * IPv6 without its listener) are refused even inside a bypass network */
+			 "\t\tip daddr @learn_proxy4 meta l4proto tcp reject with tcp reset\n"
+			 "\t\tip daddr @learn_proxy4 reject\n"
+			 "\t\tip6 daddr @learn_proxy6 meta l4proto tcp reject with tcp reset\n"
+			 "\t\tip6 daddr @learn_proxy6 reject\n"
 			 "\t\tip daddr @learn_bypass4 return\n"
 			 "\t\tip6 daddr @learn_bypass6 return\n"
 			 "\t\tip daddr @bypass4 return\n"
@@ -195,7 +316,10 @@ char *firewall_render(const struct firewall_spec *spec)
 			 "\t\tmeta l4proto tcp reject with tcp reset\n"
 			 "\t\treject\n"
 			 "\t}\n",
-			 cfg->fwmark);
+			 cfg->fwmark,
+			 spec->gateway ? "\t\tip daddr @lan4 return\n\t\tip6 daddr @lan6 return\n" : "");
+	if (spec->gateway)
+		add_gateway_chains(&t, spec);
 	text_add(&t, "}\n");
 	return t.s;
 }

@@ -22,6 +22,16 @@ struct firewall_spec {
 	 * what is left of their lifetime at `now`. */
 	const struct learned *learned;
 	double now;
+	/* gateway.enable: the LAN's (cfg->gateway.lan) traffic too: a prerouting chain
+	 * redirects its TCP to redirect_port and its DNS to dns_port, a forward chain is its
+	 * kill switch (block-uncaptured), a postrouting chain masquerades what it sends
+	 * past the capture. */
+	bool gateway;
+	bool gateway_ipv6; /* the LAN's IPv6 TCP too (a wildcard IPv6 listener takes it) */
+	bool gateway_dns_ipv6; /* the LAN's IPv6 DNS too */
+	/* Tun mode, with the tun's interface index: only the LAN's masquerade, for what does
+	 * not leave through the tun (the routes capture the rest). 0: redirect mode. */
+	unsigned tun_ifindex;
 };
 
 /* Builds the ruleset text for spec into a malloc'd string (tests read it). NULL on ENOMEM. */

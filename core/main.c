@@ -150,10 +150,11 @@ static void app_reload(struct app *a)
 	    strcmp(next.tun.name, a->cfg.tun.name) || next.tun.mtu != a->cfg.tun.mtu ||
 	    next.tun.auto_route != a->cfg.tun.auto_route || strcmp(next.user, a->cfg.user) ||
 	    next.dns.enable != a->cfg.dns.enable || next.dns.cache_size != a->cfg.dns.cache_size ||
-	    next.dns.min_ttl != a->cfg.dns.min_ttl || next.dns.max_ttl != a->cfg.dns.max_ttl)
+	    next.dns.min_ttl != a->cfg.dns.min_ttl || next.dns.max_ttl != a->cfg.dns.max_ttl ||
+	    next.gateway.enable != a->cfg.gateway.enable)
 		log_warn("reload: mode, user, redirect.listen, redirect.install-rules, the tun "
-			 "device settings, dns.enable and the dns cache bounds take effect only after "
-			 "a restart");
+			 "device settings, dns.enable, the dns cache bounds and gateway.enable take "
+			 "effect only after a restart");
 	if (a->dns && dns_server_reconfigure(a->dns, &next, err, sizeof(err)) < 0) {
 		log_error("reload: %s; keeping the running configuration", err);
 		config_free(&next);
@@ -173,6 +174,7 @@ static void app_reload(struct app *a)
 	next.tun.address6 = a->cfg.tun.address6;
 	next.tun.mtu = a->cfg.tun.mtu;
 	next.tun.auto_route = a->cfg.tun.auto_route;
+	next.gateway.enable = a->cfg.gateway.enable;
 	if (a->capture->reload(a->cap, &next, err, sizeof(err)) < 0) {
 		/* The old rules are still in place: the swap is all or nothing. */
 		log_error("reload: %s; the previous rules stay in force", err);

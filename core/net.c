@@ -117,12 +117,19 @@ int net_pton(const char *ip, uint16_t port, struct sockaddr_storage *ss)
 
 int net_listen_tcp(const struct sockaddr_storage *ss, int backlog)
 {
+	return net_listen_tcp_shared(ss, backlog, false);
+}
+
+int net_listen_tcp_shared(const struct sockaddr_storage *ss, int backlog, bool reuseport)
+{
 	int fd, one = 1, saved;
 
 	fd = net_socket(ss->ss_family, SOCK_STREAM);
 	if (fd < 0)
 		return -1;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		goto fail;
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
 		goto fail;
 	if (ss->ss_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)

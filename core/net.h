@@ -28,6 +28,9 @@ uint16_t net_port(const struct sockaddr_storage *ss);
 int net_pton(const char *ip, uint16_t port, struct sockaddr_storage *ss);
 /* Bound, listening, non-blocking TCP socket; -1 with errno. v6 sockets are V6ONLY. */
 int net_listen_tcp(const struct sockaddr_storage *ss, int backlog);
+/* Same; with reuseport, SO_REUSEPORT too, so that a wildcard listener and one on a
+ * specific address (both with it) can share a port (the specific one wins its address). */
+int net_listen_tcp_shared(const struct sockaddr_storage *ss, int backlog, bool reuseport);
 /* The destination a NAT REDIRECT rewrote (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST). */
 int net_original_dst(int fd, struct sockaddr_storage *out);
 /* Closes with SO_LINGER 0 so the peer sees a RST. */

@@ -13,12 +13,13 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "gateway.h"
 #include "log.h"
 #include "net.h"
 #include "relay.h"
 #include "util.h"
 
-#define MAX_LISTENERS 2
+#define MAX_LISTENERS 4 /* the address, its IPv6 twin, and the gateway's wildcards */
 #define ACCEPT_BURST 64
 #define ACCEPT_PAUSE 0.5 /* seconds to stop accepting when out of descriptors */
 
@@ -27,6 +28,7 @@ struct listener {
 	int fd;
 	ev_io io;
 	struct sockaddr_storage addr;
+	bool lan_only; /* opened for the gateway: gateway.lan and loopback peers only */
 };
 
 struct redirect {
@@ -35,6 +37,8 @@ struct redirect {
 	struct listener l[MAX_LISTENERS];
 	int n;
 	ev_timer pause;
+	struct cidr *lan; /* gateway.lan, for the lan_only listeners */
+	size_t n_lan;
 };
 
 /* ---- the client side of a redirected connection: its socket ---------- */
@@ -103,6 +107,16 @@ static bool is_own_listener(const struct redirect *rd, const struct sockaddr_sto
 	return false;
 }
 
+/* Whether a is the accepted socket's own local address. */
+static bool is_local_end(int fd, const struct sockaddr_storage *a)
+{
+	struct sockaddr_storage local;
+	socklen_t len = sizeof(local);
+
+	return getsockname(fd, (struct sockaddr *)&local, &len) == 0 &&
+	       net_sockaddr_equal(&local, a);
+}
+
 static void redirect_accept_one(struct redirect *rd, struct listener *l, int fd,
 				const struct sockaddr_storage *peer)
 {
@@ -112,13 +126,19 @@ static void redirect_accept_one(struct redirect *rd, struct listener *l, int fd,
 
 	net_ntop(peer, pa, sizeof(pa));
 	net_ntop(&l->addr, la, sizeof(la));
+	if (l->lan_only && !gateway_peer_allowed(peer, rd->lan, rd->n_lan)) {
+		log_warn("%s -> %s: refused: the peer is outside gateway.lan", pa, la);
+		net_close_reset(fd);
+		return;
+	}
 	if (net_original_dst(fd, &dst) < 0) {
 		log_warn("%s -> %s: refused: no original destination (not redirected?): %s", pa, la,
 			 strerror(errno));
 		net_close_reset(fd);
 		return;
 	}
-	if (is_own_listener(rd, &dst)) {
+	/* Not redirected: conntrack reports the connection's own destination. */
+	if (is_own_listener(rd, &dst) || is_local_end(fd, &dst)) {
 		log_warn("%s -> %s: refused: the original destination is this listener (would loop)",
 			 pa, la);
 		net_close_reset(fd);
@@ -170,13 +190,14 @@ static void redirect_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
-static int listener_open(struct redirect *rd, const struct sockaddr_storage *addr, char *err,
-			 size_t errlen)
+/* shared: SO_REUSEPORT, for a loopback listener and its wildcard twin on one port. */
+static int listener_open(struct redirect *rd, const struct sockaddr_storage *addr, bool shared,
+			 bool lan_only, char *err, size_t errlen)
 {
 	struct listener *l = &rd->l[rd->n];
 	char a[NET_ADDRSTRLEN];
 
-	l->fd = net_listen_tcp(addr, 1024);
+	l->fd = net_listen_tcp_shared(addr, 1024, shared);
 	if (l->fd < 0) {
 		snprintf(err, errlen, "redirect: cannot listen on %s: %s",
 			 net_ntop(addr, a, sizeof(a)), strerror(errno));
@@ -184,6 +205,7 @@ static int listener_open(struct redirect *rd, const struct sockaddr_storage *add
 	}
 	l->rd = rd;
 	l->addr = *addr;
+	l->lan_only = lan_only;
 	ev_io_init(&l->io, redirect_accept_cb, l->fd, EV_READ);
 	ev_io_start(rd->loop, &l->io);
 	rd->n++;
@@ -201,10 +223,61 @@ static bool ipv6_twin(const struct sockaddr_storage *v4, struct sockaddr_storage
 	return net_pton(ip == INADDR_ANY ? "::" : "::1", ntohs(s4->sin_port), v6) == 0;
 }
 
+static bool is_loopback(const struct sockaddr_storage *a)
+{
+	if (a->ss_family == AF_INET)
+		return ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24 == 127;
+	return a->ss_family == AF_INET6 &&
+	       IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr);
+}
+
+/* The gateway's wildcard listeners, one per family of the loopback ones open. */
+static int gateway_listeners(struct redirect *rd, char *err, size_t errlen)
+{
+	int n = rd->n;
+
+	for (int i = 0; i < n; i++) {
+		const struct sockaddr_storage *a = &rd->l[i].addr;
+		struct sockaddr_storage any;
+		char msg[256];
+
+		if (net_pton(a->ss_family == AF_INET ? "0.0.0.0" : "::", net_port(a), &any) < 0)
+			continue;
+		if (listener_open(rd, &any, true, true, msg, sizeof(msg)) == 0)
+			continue;
+		if (i > 0) { /* the IPv6 twin's */
+			log_warn("%s; the LAN's IPv6 connections will not be redirected", msg);
+			continue;
+		}
+		snprintf(err, errlen, "%s (for gateway.enable)", msg);
+		return -1;
+	}
+	return 0;
+}
+
+int redirect_set_lan(struct redirect *rd, const struct config_gateway *gw)
+{
+	struct cidr *v = NULL;
+
+	if (gw->lan.n) {
+		v = malloc(gw->lan.n * sizeof(*v));
+		if (!v)
+			return -1;
+		memcpy(v, gw->lan.v, gw->lan.n * sizeof(*v));
+	}
+	free(rd->lan);
+	rd->lan = v;
+	rd->n_lan = gw->lan.n;
+	return 0;
+}
+
 struct redirect *redirect_new(struct ev_loop *loop, struct relay *relay,
-			      const struct config_redirect *cfg, char *err, size_t errlen)
+			      const struct config_redirect *cfg, const struct config_gateway *gw,
+			      char *err, size_t errlen)
 {
 	struct redirect *rd = calloc(1, sizeof(*rd));
+	/* The LAN's connections arrive at a non-loopback address: a wildcard listener. */
+	bool lan = gw && gw->enable && is_loopback(&cfg->listen);
 	struct sockaddr_storage v6;
 	char msg[256];
 
@@ -215,11 +288,18 @@ struct redirect *redirect_new(struct ev_loop *loop, struct relay *relay,
 	rd->loop = loop;
 	rd->relay = relay;
 	ev_timer_init(&rd->pause, redirect_resume, ACCEPT_PAUSE, 0.);
-	if (listener_open(rd, &cfg->listen, err, errlen) < 0)
+	if (lan && redirect_set_lan(rd, gw) < 0) {
+		snprintf(err, errlen, "redirect: out of memory");
+		goto fail;
+	}
+	if (listener_open(rd, &cfg->listen, lan, false, err, errlen) < 0)
 		goto fail;
 	/* IPv6 is optional: a host without it still runs, for IPv4 only. */
-	if (ipv6_twin(&cfg->listen, &v6) && listener_open(rd, &v6, msg, sizeof(msg)) < 0)
+	if (ipv6_twin(&cfg->listen, &v6) &&
+	    listener_open(rd, &v6, lan, false, msg, sizeof(msg)) < 0)
 		log_warn("%s; IPv6 connections will not be redirected", msg);
+	if (lan && gateway_listeners(rd, err, errlen) < 0)
+		goto fail;
 	return rd;
 fail:
 	redirect_free(rd);
@@ -235,13 +315,26 @@ void redirect_free(struct redirect *rd)
 		ev_io_stop(rd->loop, &rd->l[i].io);
 		close(rd->l[i].fd);
 	}
+	free(rd->lan);
 	free(rd);
 }
 
 int redirect_has_ipv6(const struct redirect *rd)
 {
 	for (int i = 0; i < rd->n; i++) {
-		if (rd->l[i].addr.ss_family == AF_INET6)
+		if (rd->l[i].addr.ss_family == AF_INET6 && !rd->l[i].lan_only)
+			return 1;
+	}
+	return 0;
+}
+
+int redirect_has_gateway_ipv6(const struct redirect *rd)
+{
+	for (int i = 0; i < rd->n; i++) {
+		const struct sockaddr_storage *a = &rd->l[i].addr;
+
+		if (a->ss_family == AF_INET6 &&
+		    IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)a)->sin6_addr))
 			return 1;
 	}
 	return 0;

@@ -6,16 +6,25 @@
 
 struct ev_loop;
 struct relay;
+struct config_gateway;
 struct config_redirect;
 struct redirect;
 
 /* Opens the listener(s) at cfg->listen (and the loopback/any address of the other
- * family on the same port, so IPv6 connections can be redirected too). */
+ * family on the same port, so IPv6 connections can be redirected too). With the gateway
+ * on (gw->enable) and a loopback cfg->listen, also the wildcard address of each family on
+ * that port, for the LAN's connections (REDIRECT in prerouting sends them to the address
+ * of the interface they came in on); those refuse peers outside gw->lan and loopback. */
 struct redirect *redirect_new(struct ev_loop *loop, struct relay *relay,
-			      const struct config_redirect *cfg, char *err, size_t errlen);
+			      const struct config_redirect *cfg, const struct config_gateway *gw,
+			      char *err, size_t errlen);
+/* Takes a new gateway.lan for the LAN's listeners' peer check (on reload). 0 or -1. */
+int redirect_set_lan(struct redirect *rd, const struct config_gateway *gw);
 void redirect_free(struct redirect *rd);
 /* Whether an IPv6 listener is open (IPv6 rules are only worth installing then). */
 int redirect_has_ipv6(const struct redirect *rd);
+/* Whether an IPv6 listener takes the LAN's redirected connections (a wildcard one). */
+int redirect_has_gateway_ipv6(const struct redirect *rd);
 /* The port the listeners use. */
 unsigned redirect_port(const struct redirect *rd);
 /* "127.0.0.1:1111 [::1]:1111" for the ready line. */

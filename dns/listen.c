@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/config.h"
+#include "core/gateway.h"
 #include "core/log.h"
 #include "core/net.h"
 #include "core/util.h"
@@ -56,6 +58,9 @@ struct dns_listen {
 	uint8_t in_buf[UDP_BATCH][UDP_SLOT], out_buf[UDP_BATCH][UDP_SLOT];
 	unsigned n_out;
 	bool batching;
+	bool restricted; /* only loopback and allow[] clients (dns_listen_restrict) */
+	struct cidr *allow;
+	size_t n_allow;
 };
 
 /* ---- UDP ---------------------------------------------------------------- */
@@ -125,6 +130,9 @@ static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
 			struct dns_client c;
 			if (l->in_msg[i].msg_hdr.msg_flags & MSG_TRUNC)
 				continue; /* a query over 4 KiB by UDP: not one we can answer */
+			if (l->restricted &&
+			    !gateway_peer_allowed(&l->in_peer[i], l->allow, l->n_allow))
+				continue;
 			memset(&c, 0, sizeof(c));
 			c.peer = l->in_peer[i];
 			c.local = l->addr;
@@ -319,6 +327,13 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				log_warn("dns: accept: %s", strerror(errno));
 			return;
 		}
+		if (l->restricted && !gateway_peer_allowed(&peer, l->allow, l->n_allow)) {
+			char a[NET_ADDRSTRLEN];
+			log_debug("dns: refusing TCP client %s: outside gateway.lan",
+				  net_ntop(&peer, a, sizeof(a)));
+			net_close_reset(fd);
+			continue;
+		}
 		if (l->n_conns >= TCP_MAX_CONNS || !(t = calloc(1, sizeof(*t)))) {
 			log_warn("dns: refusing a TCP client (%u connections open)", l->n_conns);
 			net_close_reset(fd);
@@ -344,8 +359,26 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- the listener -------------------------------------------------------- */
 
+int dns_listen_restrict(struct dns_listen *l, const struct cidr *v, size_t n)
+{
+	struct cidr *copy = NULL;
+
+	if (n) {
+		copy = malloc(n * sizeof(*copy));
+		if (!copy)
+			return -1;
+		memcpy(copy, v, n * sizeof(*copy));
+	}
+	free(l->allow);
+	l->allow = copy;
+	l->n_allow = n;
+	l->restricted = true;
+	return 0;
+}
+
 struct dns_listen *dns_listen_new(struct ev_loop *loop, struct dns_server *srv,
-				  const struct sockaddr_storage *addr, char *err, size_t errlen)
+				  const struct sockaddr_storage *addr, bool shared, char *err,
+				  size_t errlen)
 {
 	struct dns_listen *l = calloc(1, sizeof(*l));
 	char a[NET_ADDRSTRLEN];
@@ -367,7 +400,7 @@ struct dns_listen *dns_listen_new(struct ev_loop *loop, struct dns_server *srv,
 		setsockopt(l->ufd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(l->ufd, (const struct sockaddr *)addr, net_sockaddr_len(addr)) < 0)
 		goto fail;
-	l->tfd = net_listen_tcp(addr, 128);
+	l->tfd = net_listen_tcp_shared(addr, 128, shared);
 	if (l->tfd < 0)
 		goto fail;
 	ev_io_init(&l->uio, udp_cb, l->ufd, EV_READ);
@@ -398,5 +431,6 @@ void dns_listen_free(struct dns_listen *l)
 	ev_io_stop(l->loop, &l->tio);
 	close(l->ufd);
 	close(l->tfd);
+	free(l->allow);
 	free(l);
 }

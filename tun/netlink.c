@@ -29,7 +29,7 @@
 #include "core/config.h"
 #include "nlbatch.h"
 
-#define NL_PRIORITIES 4 /* priority .. priority+3 */
+#define NL_PRIORITIES 5 /* priority .. priority+4 (the last two with the gateway) */
 #define NL_ROOM 512 /* bytes any request we build fits in */
 
 static const char *family_name(int family)
@@ -246,6 +246,9 @@ struct rule {
 	bool uid;
 	uint32_t uid_val;
 	bool suppress; /* suppress_prefixlength 0 */
+	bool iif_lo; /* iif lo: locally generated */
+	uint8_t src_len; /* from SRC/LEN; 0: from all */
+	uint8_t src[16];
 	bool odd; /* dumped with a selector we never set: never one of the rules we want */
 };
 
@@ -253,7 +256,7 @@ static void rule_add(struct nlb *b, const struct rule *u)
 {
 	struct nlmsghdr *nlh = nlb_put(b, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, NL_ROOM);
 	struct fib_rule_hdr *h;
-	char sel[64] = "", act[40];
+	char sel[128] = "", act[40];
 
 	if (!nlh)
 		return;
@@ -276,6 +279,20 @@ static void rule_add(struct nlb *b, const struct rule *u)
 	}
 	if (u->suppress)
 		mnl_attr_put_u32(nlh, FRA_SUPPRESS_PREFIXLEN, 0);
+	if (u->iif_lo) {
+		mnl_attr_put_strz(nlh, FRA_IIFNAME, "lo");
+		snprintf(sel + strlen(sel), sizeof(sel) - strlen(sel), "iif lo ");
+	}
+	if (u->src_len) {
+		struct cidr c = { .family = u->family, .prefix = u->src_len };
+		char s[INET6_ADDRSTRLEN + 4];
+
+		h->src_len = u->src_len;
+		mnl_attr_put(nlh, FRA_SRC, family_len(u->family), u->src);
+		memcpy(c.addr, u->src, family_len(u->family));
+		snprintf(sel + strlen(sel), sizeof(sel) - strlen(sel), "from %s ",
+			 cidr_str(&c, s, sizeof(s)));
+	}
 	if (u->action == FR_ACT_TO_TBL) {
 		h->table = u->table < 256 ? (uint8_t)u->table : RT_TABLE_UNSPEC;
 		mnl_attr_put_u32(nlh, FRA_TABLE, u->table);
@@ -296,35 +313,62 @@ static void rules_for(const struct nl_routes *r, int family,
 		      void (*fn)(const struct rule *u, void *arg), void *arg)
 {
 	const uint32_t p = r->priority;
+	/* Where our own sockets (and, with the gateway, local traffic no rule took) go on. */
+	const uint32_t skip = r->gateway ? p + 4 : p + 3;
+	/* With the gateway, the rules for local processes must not take forwarded packets
+	 * (looked up as uid 0, unmarked). */
+	const bool lo = r->gateway;
 	struct rule u;
 
 	for (size_t i = 0; i < r->n_exclude; i++) {
 		u = (struct rule){ .family = family, .prio = p, .action = FR_ACT_TO_TBL,
-				   .table = RT_TABLE_MAIN, .uid = true, .uid_val = r->exclude_uids[i] };
+				   .table = RT_TABLE_MAIN, .uid = true, .uid_val = r->exclude_uids[i],
+				   .iif_lo = lo };
 		fn(&u, arg);
 	}
 	u = (struct rule){ .family = family, .prio = p + 1, .action = FR_ACT_TO_TBL,
 			   .table = RT_TABLE_MAIN, .suppress = true };
 	fn(&u, arg);
-	if (!r->n_uids) {
+	if (!r->n_uids && !r->gateway) {
 		u = (struct rule){ .family = family, .prio = p + 2, .action = FR_ACT_TO_TBL,
 				   .table = r->table, .invert = r->fwmark != 0, .mark = r->fwmark != 0,
 				   .fwmark = r->fwmark };
 		fn(&u, arg);
 		return;
 	}
-	/* The goto's target first, then the goto, then the uid rules behind it (rules of
-	 * one priority are kept in the order they were added). */
-	u = (struct rule){ .family = family, .prio = p + 3, .action = FR_ACT_NOP };
+	/* The goto's target first, then the goto, then the rules behind it (rules of one
+	 * priority are kept in the order they were added; a swap leaves rules both sets
+	 * have in place and adds the others behind them, so a rule whose place matters
+	 * never has a twin in both sets above it). */
+	u = (struct rule){ .family = family, .prio = skip, .action = FR_ACT_NOP };
 	fn(&u, arg);
 	if (r->fwmark) {
 		u = (struct rule){ .family = family, .prio = p + 2, .action = FR_ACT_GOTO,
-				   .target = p + 3, .mark = true, .fwmark = r->fwmark };
+				   .target = skip, .mark = true, .fwmark = r->fwmark };
+		fn(&u, arg);
+	}
+	if (!r->n_uids) {
+		u = (struct rule){ .family = family, .prio = p + 2, .action = FR_ACT_TO_TBL,
+				   .table = r->table, .iif_lo = true };
 		fn(&u, arg);
 	}
 	for (size_t i = 0; i < r->n_uids; i++) {
 		u = (struct rule){ .family = family, .prio = p + 2, .action = FR_ACT_TO_TBL,
-				   .table = r->table, .uid = true, .uid_val = r->uids[i] };
+				   .table = r->table, .uid = true, .uid_val = r->uids[i], .iif_lo = lo };
+		fn(&u, arg);
+	}
+	if (!r->gateway)
+		return;
+	/* Forwarded from the LAN: only they get past the first rule of p + 3. */
+	u = (struct rule){ .family = family, .prio = p + 3, .action = FR_ACT_GOTO, .target = skip,
+			   .iif_lo = true };
+	fn(&u, arg);
+	for (size_t i = 0; i < r->n_lan; i++) {
+		if (r->lan[i].family != family)
+			continue;
+		u = (struct rule){ .family = family, .prio = p + 3, .action = FR_ACT_TO_TBL,
+				   .table = r->table, .src_len = r->lan[i].prefix };
+		memcpy(u.src, r->lan[i].addr, family_len(family));
 		fn(&u, arg);
 	}
 }
@@ -363,8 +407,9 @@ static int rule_parse(const struct nlmsghdr *nlh, struct rule *u)
 	if (nlh->nlmsg_type != RTM_NEWRULE || nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*h)))
 		return -1;
 	*u = (struct rule){ .family = h->family, .action = h->action, .table = h->table,
-			    .invert = (h->flags & FIB_RULE_INVERT) != 0,
-			    .odd = h->src_len || h->dst_len || h->tos };
+			    .invert = (h->flags & FIB_RULE_INVERT) != 0, .src_len = h->src_len,
+			    .odd = h->dst_len || h->tos ||
+				   h->src_len > 8 * family_len(h->family) };
 	mnl_attr_for_each(a, nlh, sizeof(*h)) {
 		uint16_t type = mnl_attr_get_type(a);
 		uint32_t v = 0;
@@ -396,9 +441,21 @@ static int rule_parse(const struct nlmsghdr *nlh, struct rule *u)
 			u->odd |= range.start != range.end;
 			continue;
 		}
-		case FRA_DST:
 		case FRA_SRC:
+			if (mnl_attr_get_payload_len(a) != family_len(h->family)) {
+				u->odd = true;
+				continue;
+			}
+			memcpy(u->src, mnl_attr_get_payload(a), family_len(h->family));
+			continue;
 		case FRA_IIFNAME:
+			if (mnl_attr_validate(a, MNL_TYPE_NUL_STRING) < 0 ||
+			    strcmp(mnl_attr_get_str(a), "lo") != 0)
+				u->odd = true;
+			else
+				u->iif_lo = true;
+			continue;
+		case FRA_DST:
 		case FRA_OIFNAME:
 		case FRA_FLOW:
 		case FRA_TUN_ID:
@@ -439,7 +496,9 @@ static bool rule_same(const struct rule *a, const struct rule *b)
 	       (a->action != FR_ACT_TO_TBL || a->table == b->table) &&
 	       (a->action != FR_ACT_GOTO || a->target == b->target) && a->mark == b->mark &&
 	       (!a->mark || a->fwmark == b->fwmark) && a->uid == b->uid &&
-	       (!a->uid || a->uid_val == b->uid_val);
+	       (!a->uid || a->uid_val == b->uid_val) && a->iif_lo == b->iif_lo &&
+	       a->src_len == b->src_len &&
+	       (!a->src_len || !memcmp(a->src, b->src, family_len(a->family)));
 }
 
 struct wanted {

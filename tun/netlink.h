@@ -34,6 +34,20 @@ int nl_link_ready(const char *ifname, unsigned mtu, const struct cidr *addr4,
  * (An inverted rule inverts all its selectors together, so `not fwmark M uidrange U`
  * would match every other user: hence the goto in the uid case.)
  *
+ * With gateway, forwarded packets from the LAN's source ranges go into the table too,
+ * and only those: the kernel looks up a forwarded packet as uid 0 without a mark, so
+ * the rules meant for local processes get `iif lo` (locally generated), and
+ *
+ *   priority+2:     fwmark FWMARK goto priority+4             our own sockets
+ *   priority+2:     iif lo lookup TABLE                       no uids given (or, with
+ *                                                             uids, iif lo uidrange U-U)
+ *   priority+3:     iif lo goto priority+4                    local traffic stops here
+ *                   from LAN lookup TABLE                     each LAN range
+ *   priority+4:     nop
+ *
+ * The LAN's traffic to the LAN itself and to the machine keeps main's routes (the
+ * local table, and priority+1).
+ *
  * Two tables take turns (table and other_table): a reload fills the one not in use and
  * then moves the rules over to it (nl_routes_swap), so there is never a moment without
  * them. Removal and nl_routes_present look at both. */
@@ -42,7 +56,7 @@ struct nl_routes {
 	uint32_t table; /* our routing table, e.g. 0x534e: the one installed into */
 	uint32_t other_table; /* its twin for swaps, e.g. 0x534f; 0: none */
 	uint32_t fwmark; /* marks our own upstream sockets: never routed into the tun; not 0 */
-	uint32_t priority; /* first rule priority we use, e.g. 5200; we use four */
+	uint32_t priority; /* first rule priority we use, e.g. 5200; we use up to five */
 	bool ipv6;
 	bool block_ipv6; /* without ipv6: IPv6 gets the same rules and an unreachable default
 			  * route in our table, so it fails rather than goes around the tun */
@@ -52,6 +66,9 @@ struct nl_routes {
 	size_t n_uids;
 	const uint32_t *exclude_uids;
 	size_t n_exclude;
+	bool gateway; /* forwarded traffic from `lan` is captured too (see above) */
+	const struct cidr *lan; /* v4 and v6 mixed */
+	size_t n_lan;
 	/* Optional: called by nl_routes_swap once `table` holds the routes above and before
 	 * any rule leads into it, to add routes of the caller's own (e.g. host routes for
 	 * learned addresses), so the table is complete when it takes over. 0, or -1 with err

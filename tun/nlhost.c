@@ -44,17 +44,20 @@ int nl_hosts_apply(const char *ifname, uint32_t table, const struct nl_host *v, 
 		rtm->rtm_protocol = RTPROT_STATIC;
 		rtm->rtm_dst_len = (uint8_t)(alen * 8);
 		rtm->rtm_scope = RT_SCOPE_UNIVERSE;
-		rtm->rtm_type = v[i].via_tun ? RTN_UNICAST : RTN_THROW;
+		rtm->rtm_type = v[i].unreachable ? RTN_UNREACHABLE
+				: v[i].via_tun	 ? RTN_UNICAST
+						 : RTN_THROW;
 		mnl_attr_put_u32(nlh, RTA_TABLE, table);
 		mnl_attr_put(nlh, RTA_DST, alen, v[i].addr);
-		if (v[i].via_tun) {
+		if (v[i].via_tun && !v[i].unreachable) {
 			if (v[i].family == AF_INET)
 				rtm->rtm_scope = RT_SCOPE_LINK;
 			mnl_attr_put_u32(nlh, RTA_OIF, idx);
 		}
 		inet_ntop(v[i].family, v[i].addr, a, sizeof(a));
 		nlb_done(b, add ? 0 : ESRCH, add ? 0 : ENOENT, "%s %s route %s to table %u",
-			 add ? "adding" : "deleting", v[i].via_tun ? "tun" : "throw", a, table);
+			 add ? "adding" : "deleting",
+			 v[i].unreachable ? "unreachable" : v[i].via_tun ? "tun" : "throw", a, table);
 	}
 	rc = nlb_flush(b);
 	nlb_close(b);

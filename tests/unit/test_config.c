@@ -457,6 +457,52 @@ static void test_missing_required(void)
 			 4, 10, "expected an IP address or host name, got an empty value", NULL));
 }
 
+/* gateway: off by default; lan is a list of IPv4/IPv6 CIDRs, needed with enable; tun mode
+ * needs auto-route with it. */
+static void test_gateway(void)
+{
+	struct config cfg;
+	char err[512];
+
+	CHECK(load(MINIMAL, &cfg, err, sizeof(err)) == 0);
+	CHECK(!cfg.gateway.enable && cfg.gateway.lan.n == 0);
+	config_free(&cfg);
+	CHECK(load(MINIMAL "gateway:\n  enable: true\n  lan: [198.18.10.0/24, fd00:10::/64, "
+		   "198.18.12.7]\n", &cfg, err, sizeof(err)) == 0);
+	CHECK(cfg.gateway.enable && cfg.gateway.lan.n == 3);
+	if (cfg.gateway.lan.n == 3) {
+		CHECK(cidr_is(&cfg.gateway.lan.v[0], AF_INET, "198.18.10.0", 24));
+		CHECK(cidr_is(&cfg.gateway.lan.v[1], AF_INET6, "fd00:10::", 64));
+		CHECK(cidr_is(&cfg.gateway.lan.v[2], AF_INET, "198.18.12.7", 32));
+	}
+	config_free(&cfg);
+	/* off, with a list: accepted and kept */
+	CHECK(load(MINIMAL "gateway:\n  lan: [198.18.10.0/24]\n", &cfg, err, sizeof(err)) == 0);
+	CHECK(!cfg.gateway.enable && cfg.gateway.lan.n == 1);
+	config_free(&cfg);
+	/* enable with an empty list: at the list; without one: at the gateway mapping */
+	CHECK(expect_err(MINIMAL "gateway:\n  enable: true\n  lan: []\n", 9, 8,
+			 "gateway.lan: at least one CIDR is needed", NULL));
+	CHECK(expect_err(MINIMAL "gateway:\n  enable: true\n", 8, 11,
+			 "gateway.lan: at least one CIDR is needed", NULL));
+	CHECK(expect_err(MINIMAL "gateway:\n  enable: true\n  lan: [198.18.10.1/24]\n", 9, 9,
+			 "gateway.lan", "host bits set beyond the /24 prefix"));
+	CHECK(expect_err(MINIMAL "gateway:\n  lan: [eth0]\n", 8, 9, "invalid CIDR 'eth0'",
+			 NULL));
+	CHECK(expect_err(MINIMAL "gateway:\n  enable: yes-please\n", 8, 11, "gateway.enable",
+			 NULL));
+	CHECK(expect_err(MINIMAL "gateway:\n  lan: [198.18.10.0/24]\n  wan: []\n", 9, 3,
+			 "wan", NULL));
+	/* tun mode: the LAN's rules are part of auto-route */
+	CHECK(expect_err("mode: tun\nproxy:\n  type: direct\ntun:\n  auto-route: false\n"
+			 "gateway:\n  enable: true\n  lan: [198.18.10.0/24]\n", 7, 3,
+			 "gateway.enable: tun mode needs tun.auto-route", NULL));
+	CHECK(load("mode: tun\nproxy:\n  type: direct\ngateway:\n  enable: true\n"
+		   "  lan: [198.18.10.0/24]\n", &cfg, err, sizeof(err)) == 0);
+	CHECK(cfg.mode == MODE_TUN && cfg.gateway.enable);
+	config_free(&cfg);
+}
+
 static void test_stream_cipher(void)
 {
 	/* config.c rejects stream ciphers itself (proxy/aead.c would too, see test_aead) */
@@ -658,6 +704,7 @@ int main(void)
 	RUN(test_bad_address);
 	RUN(test_cidr_files);
 	RUN(test_missing_required);
+	RUN(test_gateway);
 	RUN(test_stream_cipher);
 	RUN(test_duplicate_key);
 	RUN(test_yaml_syntax);

@@ -133,8 +133,8 @@ static struct nl_routes routes_base(void)
 /* Nothing of ours in either family's rules or in either table. */
 static bool all_gone(void)
 {
-	return sh_lines("ip rule show | grep -E '^52(00|01|02|03):|lookup 2132[67]'") == 0 &&
-	       sh_lines("ip -6 rule show | grep -E '^52(00|01|02|03):|lookup 2132[67]'") == 0 &&
+	return sh_lines("ip rule show | grep -E '^52(00|01|02|03|04):|lookup 2132[67]'") == 0 &&
+	       sh_lines("ip -6 rule show | grep -E '^52(00|01|02|03|04):|lookup 2132[67]'") == 0 &&
 	       sh_lines("ip route show table 21326") == 0 &&
 	       sh_lines("ip -6 route show table 21326") == 0 &&
 	       sh_lines("ip route show table 21327") == 0 &&
@@ -267,6 +267,116 @@ static void test_routes_all_users(void)
 	CHECK(goes("2001:db8::1", 5, 0, DEV));
 	CHECK(goes("2001:db8::1", 5, MARK, UPLINK));
 	CHECK(goes("fd00:bbbb::1", 5, 0, UPLINK));
+}
+
+/* Where `ip route get` sends dst, from src (NULL: none), for a packet coming in on iif
+ * (NULL: locally generated) with uid / mark: "dev NAME" in the answer. */
+static bool goes_from(const char *dst, const char *src, const char *iif, unsigned uid,
+		      unsigned mark, const char *ifname)
+{
+	char cmd[256], want[64];
+
+	snprintf(cmd, sizeof(cmd), "ip route get %s%s%s%s%s uid %u%s 2>&1", dst,
+		 src ? " from " : "", src ? src : "", iif ? " iif " : "", iif ? iif : "", uid,
+		 mark ? " mark 0x534e" : "");
+	snprintf(want, sizeof(want), "dev %s ", ifname);
+	return sh_has(cmd, want);
+}
+
+#define LAN "snetlan0" /* 198.18.10.1/24, fd00:10::1/64: the gateway's LAN side */
+
+/* The gateway: forwarded packets from the LAN's ranges go into the tun; those of hosts
+ * outside them, to the LAN itself, our own (marked, even with a LAN source) and those of
+ * local users not captured do not; exclusions apply to local processes only (a forwarded
+ * packet is looked up as uid 0); a swap to another LAN list keeps the order that matters;
+ * removal takes all five priorities. */
+static void test_routes_gateway(void)
+{
+	static const uint32_t excl[] = { 0 }, uids[] = { 1000 };
+	struct cidr lan[2] = { C("198.18.10.0/24"), C("fd00:10::/64") };
+	struct cidr lan2[2] = { C("198.18.10.0/25"), C("198.18.12.0/24") };
+	struct cidr a4 = C("198.18.10.1"), a6 = C("fd00:10::1");
+	struct nl_routes r = routes_base(), b;
+	struct tun *lt;
+	char err[256] = "", out[256];
+
+	a4.prefix = 24;
+	a6.prefix = 64;
+	lt = tun_open(LAN, err, sizeof(err));
+	CHECK(lt != NULL);
+	if (!lt) {
+		printf("FAIL %s: %s\n", check_current, err);
+		return;
+	}
+	CHECK_OK(nl_link_configure(LAN, 1500, &a4, &a6, err, sizeof(err)), err);
+	/* Input routes for forwarded packets need forwarding (this namespace only). */
+	CHECK(sh("sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 "
+		 "net.ipv4.conf.all.rp_filter=0 net.ipv4.conf." LAN ".rp_filter=0 2>&1", out,
+		 sizeof(out)) == 0);
+	r.ipv6 = true;
+	r.bypass = bypass3();
+	r.n_bypass = 3;
+	r.exclude_uids = excl;
+	r.n_exclude = 1;
+	r.gateway = true;
+	r.lan = lan;
+	r.n_lan = 2;
+	CHECK_OK(nl_routes_install(&r, err, sizeof(err)), err);
+	for (int v6 = 0; v6 < 2; v6++) {
+		const char *cmd = v6 ? "ip -6 rule show" : "ip rule show";
+
+		CHECK(sh_has(cmd, "5200:\tfrom all iif lo uidrange 0-0 lookup main"));
+		CHECK(sh_has(cmd, "5202:\tfrom all fwmark 0x534e goto 5204"));
+		CHECK(sh_has(cmd, "5202:\tfrom all iif lo lookup 21326"));
+		CHECK(sh_has(cmd, "5203:\tfrom all iif lo goto 5204"));
+		CHECK(sh_has(cmd, v6 ? "5203:\tfrom fd00:10::/64 lookup 21326"
+				     : "5203:\tfrom 198.18.10.0/24 lookup 21326"));
+		CHECK(sh_has(cmd, "5204:\tfrom all nop"));
+	}
+	CHECK(goes_from("198.18.1.2", "198.18.10.2", LAN, 0, 0, DEV)); /* the LAN: captured */
+	CHECK(goes_from("fd00:1::2", "fd00:10::2", LAN, 0, 0, DEV));
+	CHECK(goes_from("198.18.1.2", "198.18.11.2", LAN, 0, 0, UPLINK)); /* outside gateway.lan */
+	CHECK(goes_from("198.18.10.3", "198.18.10.2", LAN, 0, 0, LAN)); /* LAN to LAN */
+	CHECK(goes_from("10.200.1.1", "198.18.10.2", LAN, 0, 0, UPLINK)); /* bypassed */
+	CHECK(goes_from("198.18.1.2", NULL, NULL, 0, 0, UPLINK)); /* local uid 0: excluded */
+	CHECK(goes_from("198.18.1.2", NULL, NULL, 5, 0, DEV));
+	CHECK(goes_from("198.18.1.2", NULL, NULL, 5, MARK, UPLINK));
+	/* our own socket with a LAN source address: never into the tun (no loop) */
+	CHECK(goes_from("198.18.1.2", "198.18.10.1", NULL, 5, MARK, UPLINK));
+	CHECK(goes_from("fd00:1::2", "fd00:10::1", NULL, 5, MARK, UPLINK));
+	CHECK(nl_routes_present(&r, err, sizeof(err)) == 1);
+
+	/* Per uid, another LAN list, the other table: the LAN rules still come after the
+	 * `iif lo goto`, and local users not listed stay out even with a LAN source. */
+	b = r;
+	b.table = TABLE2;
+	b.other_table = TABLE;
+	b.uids = uids;
+	b.n_uids = 1;
+	b.exclude_uids = NULL;
+	b.n_exclude = 0;
+	b.lan = lan2;
+	b.n_lan = 2;
+	CHECK_OK(nl_routes_swap(&r, &b, err, sizeof(err)), err);
+	CHECK(sh_lines("ip rule show | grep -E '^5203:' | head -n 1 | grep -c 'iif lo goto 5204'") == 1);
+	CHECK(sh_lines("ip rule show | grep -E 'lookup 21326|198.18.10.0/24'") == 0);
+	CHECK(sh_lines("ip -6 rule show | grep -E '^5203:'") == 1); /* no IPv6 LAN range now */
+	CHECK(goes_from("198.18.1.2", "198.18.12.9", LAN, 0, 0, DEV)); /* newly in the LAN */
+	CHECK(goes_from("198.18.1.2", "198.18.10.200", LAN, 0, 0, UPLINK)); /* no longer */
+	CHECK(goes_from("198.18.1.2", "198.18.10.2", LAN, 0, 0, DEV));
+	CHECK(goes_from("fd00:1::2", "fd00:10::2", LAN, 0, 0, UPLINK));
+	CHECK(goes_from("198.18.1.2", NULL, NULL, 1000, 0, DEV));
+	CHECK(goes_from("198.18.1.2", NULL, NULL, 1001, 0, UPLINK));
+	CHECK(goes_from("198.18.1.2", "198.18.10.1", NULL, 1001, 0, UPLINK));
+	CHECK(goes_from("198.18.1.2", "198.18.10.1", NULL, 1000, MARK, UPLINK));
+	CHECK(nl_routes_present(&b, err, sizeof(err)) == 1);
+	/* Removal: every priority of the five and both tables. */
+	CHECK_OK(nl_routes_remove(&b, err, sizeof(err)), err);
+	CHECK(all_gone());
+	CHECK(sh_lines("ip rule show | grep -E '^520[0-4]:'") == 0);
+	CHECK(sh_lines("ip -6 rule show | grep -E '^520[0-4]:'") == 0);
+	sh("sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0", out, sizeof(out));
+	tun_close(lt);
 }
 
 static void test_routes_remove(void)
@@ -712,6 +822,7 @@ int main(void)
 	RUN(test_routes_v4_only);
 	RUN(test_routes_failure_rolls_back);
 	RUN(test_routes_swap);
+	RUN(test_routes_gateway);
 	n_cn = load_cidrs(cn_path, &cn);
 	if (n_cn) {
 		RUN(test_routes_cn_list);
