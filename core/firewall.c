@@ -97,6 +97,26 @@ static void add_set(struct text *t, const struct config *cfg, int family)
 	text_add(t, " }\n\t}\n");
 }
 
+/* The end of a kill-switch chain: proxy-domains' addresses that were not redirected (not
+ * TCP, IPv6 without its listener, forwarded) are refused even inside a bypass network;
+ * bypassed destinations (and, with lan, the LAN) pass; the rest is refused. */
+static void add_refuse_tail(struct text *t, bool lan)
+{
+	text_add(t, "\t\tip daddr @learn_proxy4 meta l4proto tcp reject with tcp reset\n"
+		 "\t\tip daddr @learn_proxy4 reject\n"
+		 "\t\tip6 daddr @learn_proxy6 meta l4proto tcp reject with tcp reset\n"
+		 "\t\tip6 daddr @learn_proxy6 reject\n"
+		 "\t\tip daddr @learn_bypass4 return\n"
+		 "\t\tip6 daddr @learn_bypass6 return\n"
+		 "\t\tip daddr @bypass4 return\n"
+		 "\t\tip6 daddr @bypass6 return\n"
+		 "%s"
+		 "\t\tmeta l4proto tcp reject with tcp reset\n"
+		 "\t\treject\n"
+		 "\t}\n",
+		 lan ? "\t\tip daddr @lan4 return\n\t\tip6 daddr @lan6 return\n" : "");
+}
+
 static unsigned timeout_left(const struct learned_addr *a, double now)
 {
 	double left = a->expires - now;
@@ -218,21 +238,9 @@ static void add_gateway_chains(struct text *t, const struct firewall_spec *spec)
 			 "\tchain lan_forward {\n"
 			 "\t\tfib daddr type { broadcast, multicast } return\n"
 			 "\t\tip daddr 169.254.0.0/16 return\n"
-			 "\t\tip6 daddr fe80::/10 return\n"
-			 /* proxy-domains' addresses never go direct, even in a bypass network */
-			 "\t\tip daddr @learn_proxy4 meta l4proto tcp reject with tcp reset\n"
-			 "\t\tip daddr @learn_proxy4 reject\n"
-			 "\t\tip6 daddr @learn_proxy6 meta l4proto tcp reject with tcp reset\n"
-			 "\t\tip6 daddr @learn_proxy6 reject\n"
-			 "\t\tip daddr @learn_bypass4 return\n"
-			 "\t\tip6 daddr @learn_bypass6 return\n"
-			 "\t\tip daddr @bypass4 return\n"
-			 "\t\tip6 daddr @bypass6 return\n"
-			 "\t\tip daddr @lan4 return\n"
-			 "\t\tip6 daddr @lan6 return\n"
-			 "\t\tmeta l4proto tcp reject with tcp reset\n"
-			 "\t\treject\n"
-			 "\t}\n");
+			 "\t\tip6 daddr fe80::/10 return\n");
+	if (spec->cfg->rules.block_uncaptured)
+		add_refuse_tail(t, true);
 	add_masquerade(t, spec);
 }
 
@@ -302,22 +310,11 @@ char *firewall_render(const struct firewall_spec *spec)
 			 "\t\tip daddr 169.254.0.0/16 return\n"
 			 "\t\tip6 daddr fe80::/10 return\n"
 			 "\t\tudp sport 68 udp dport 67 return\n"
-			 "\t\tudp dport 547 return\n"
-			 /* proxy-domains' addresses that could not be redirected (not TCP, or
-			  * IPv6 without its listener) are refused even inside a bypass network */
-			 "\t\tip daddr @learn_proxy4 meta l4proto tcp reject with tcp reset\n"
-			 "\t\tip daddr @learn_proxy4 reject\n"
-			 "\t\tip6 daddr @learn_proxy6 meta l4proto tcp reject with tcp reset\n"
-			 "\t\tip6 daddr @learn_proxy6 reject\n"
-			 "\t\tip daddr @learn_bypass4 return\n"
-			 "\t\tip6 daddr @learn_bypass6 return\n"
-			 "\t\tip daddr @bypass4 return\n"
-			 "\t\tip6 daddr @bypass6 return\n"
-			 "\t\tmeta l4proto tcp reject with tcp reset\n"
-			 "\t\treject\n"
-			 "\t}\n",
+			 "\t\tudp dport 547 return\n",
 			 cfg->fwmark,
 			 spec->gateway ? "\t\tip daddr @lan4 return\n\t\tip6 daddr @lan6 return\n" : "");
+	if (cfg->rules.block_uncaptured)
+		add_refuse_tail(&t, false);
 	if (spec->gateway)
 		add_gateway_chains(&t, spec);
 	text_add(&t, "}\n");
