@@ -31,11 +31,11 @@ dns_resolvers_up() {
 	wait_port ns 198.18.0.53 53 || { echo "dnsmasq did not listen: $(tail -n 3 "$T/dnsmasq.log")"; return 1; }
 }
 
-# start_unbound NAME ADDR: unbound in the foreground at ADDR:53 (UDP+TCP) serving
-# foreign.conf, for.test.zone and neg.for.test.zone, queries logged to
-# $T/NAME-queries.log; waits for its TCP listener.
-start_unbound() {
-	local name=$1 addr=$2
+# unbound_up NAME ADDR INCLUDE [CLAUSES]: unbound in the foreground at ADDR:53 (UDP+TCP),
+# never recursing, with the server clauses of INCLUDE and then CLAUSES (e.g. auth-zones),
+# queries logged to $T/NAME-queries.log; waits for its TCP listener.
+unbound_up() {
+	local name=$1 addr=$2 include=$3 clauses=${4:-}
 	: >"$T/$name-queries.log"
 	cat >"$T/$name.conf" <<EOF
 server:
@@ -62,24 +62,29 @@ server:
   do-not-query-localhost: yes
   # Nothing is ever resolved recursively: names outside the local zones are REFUSED.
   local-zone: "." refuse
-  include: "$DNSDIR/foreign.conf"
-auth-zone:
-  name: "for.test."
-  zonefile: "$DNSDIR/for.test.zone"
-  for-downstream: yes
-  for-upstream: no
-  fallback-enabled: no
-auth-zone:
-  name: "neg.for.test."
-  zonefile: "$DNSDIR/neg.for.test.zone"
-  for-downstream: yes
-  for-upstream: no
-  fallback-enabled: no
+  include: "$include"
+$clauses
 remote-control:
   control-enable: no
 EOF
 	bg "$name" ns unbound -d -c "$T/$name.conf"
 	wait_port ns "$addr" 53
+}
+
+# start_unbound NAME ADDR: the foreign resolver: foreign.conf, for.test.zone and
+# neg.for.test.zone.
+start_unbound() {
+	local zones="" z
+	for z in for.test neg.for.test; do
+		zones+="auth-zone:
+  name: \"$z.\"
+  zonefile: \"$DNSDIR/$z.zone\"
+  for-downstream: yes
+  for-upstream: no
+  fallback-enabled: no
+"
+	done
+	unbound_up "$1" "$2" "$DNSDIR/foreign.conf" "$zones"
 }
 
 # Upstream query counts (case-insensitive names, without the trailing dot).

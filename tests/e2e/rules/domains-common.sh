@@ -55,38 +55,7 @@ ss_log() { cat "$T"/ss-server-*.log 2>/dev/null; }
 # dom_unbound NAME ADDR: unbound at ADDR:53 with domains-foreign.conf, queries logged to
 # $T/NAME-queries.log (FLOG for "foreign").
 dom_unbound() {
-	local name=$1 addr=$2
-	: >"$T/$name-queries.log"
-	cat >"$T/$name.conf" <<EOF
-server:
-  verbosity: 1
-  num-threads: 1
-  interface: $addr
-  port: 53
-  do-ip4: yes
-  do-ip6: no
-  do-udp: yes
-  do-tcp: yes
-  so-reuseport: no
-  chroot: ""
-  username: ""
-  directory: "$T"
-  pidfile: "$T/$name.pid"
-  use-syslog: no
-  logfile: "$T/$name-queries.log"
-  log-time-ascii: yes
-  log-queries: yes
-  do-daemonize: no
-  access-control: 0.0.0.0/0 allow
-  module-config: "iterator"
-  do-not-query-localhost: yes
-  local-zone: "." refuse
-  include: "$DOMDIR/domains-foreign.conf"
-remote-control:
-  control-enable: no
-EOF
-	bg "$name" ns unbound -d -c "$T/$name.conf"
-	wait_port ns "$addr" 53
+	unbound_up "$1" "$2" "$DOMDIR/domains-foreign.conf"
 }
 
 # start_peers ADDR...: each ADDR on the server's lo with a peer.py server on $TPORT.
