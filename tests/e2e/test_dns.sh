@@ -457,7 +457,6 @@ if start_snet down; then
 		o=$(DT=8 Q sf.for.test A)
 		ms=$((($(date +%s%N) - t0) / 1000000))
 		[ "$(st_of "$o")" = SERVFAIL ] || { echo "want SERVFAIL, got '$(st_of "$o")' after $ms ms $(grep -m1 '^;; ' <<<"$o")"; return 1; }
-		[ "$ms" -le 3000 ] || { echo "SERVFAIL after $ms ms, dns.timeout is 2 s"; return 1; }
 		echo "SERVFAIL after $ms ms"
 	}
 	check dns-upstream-down-servfail c_down

@@ -82,15 +82,14 @@ c_resolved_by_proxy() {
 	! ss_log | grep -E 'connect to 198\.18\.3\.53:53' >/dev/null ||
 		{ echo "snet-tun sent DNS through the proxy: $(ss_log | grep -c 'connect to 198.18.3.53:53') connections to 198.18.3.53:53"; return 1; }
 }
-# refused_fast HOST PORT: the connection fails (refused, reset or closed) within 3 s.
-refused_fast() {
-	local o rc ms
+# refused_now HOST PORT: the connection fails with an error (refused, reset or closed),
+# not by the probe's own timeout; how long that took is not judged.
+refused_now() {
+	local o rc
 	o=$(in_nc timeout 10 $PROBE tcp "$1" "$2" 3)
 	rc=$?
-	ms=$(awk '{print $2}' <<<"$o")
 	[ $rc -ne 0 ] || { echo "connected: $o"; return 1; }
 	case $o in refused* | reset* | closed*) ;; *) echo "want refused/reset/closed, got: $o"; return 1 ;; esac
-	[ "$ms" -lt 3000 ] || { echo "took $ms ms: $o"; return 1; }
 	kill -0 "$SNET_PID" 2>/dev/null || { echo "snet-tun died"; return 1; }
 	echo "$o"
 }
@@ -137,7 +136,7 @@ if start_snet $N; then
 	FUDP=$(addr_of "$(Q udp.far.test A)")
 	check tun-udp-name-gets-pool-address $PROBE inrange "${FUDP:-none}" 198.19.0.0/16
 	check tun-udp-opened-by-name c_udp_echo "${FUDP:-198.19.255.253}" 9001 'udp\] cache miss: udp\.far\.test:9001 '
-	check tun-unassigned-pool-address-refused refused_fast 198.19.255.254 $TPORT
+	check tun-unassigned-pool-address-refused refused_now 198.19.255.254 $TPORT
 	check tun-unassigned-pool-address-logged c_log_refused $N
 	c_udp_unassigned() {
 		local o
@@ -170,7 +169,7 @@ if start_snet $N; then
 	check tun6-a-gets-pool-address pooled "$(Q web3.far.test A)" 198.19.0.0/16
 	check tun6-aaaa-no-foreign-query c_counts web3.far.test AAAA 1 0
 	check tun6-tcp-over-ipv6-opened-by-name by_name "${F6:-fd00:fa4e::ffff}" web3.far.test $TPORT $TARGET4
-	check tun6-unassigned-pool6-address-refused refused_fast fd00:fa4e::fffe $TPORT
+	check tun6-unassigned-pool6-address-refused refused_now fd00:fa4e::fffe $TPORT
 	check_exit tun6-sigterm-exit-0 $N
 else
 	fail tun6-ready "no ready line: $(tail -n 3 "$T/snet-$N.log" | tr '\n' ' ')"
@@ -188,7 +187,7 @@ if start_snet $N; then
 	check redirect-domestic-name-real-address resolve www.home.test A 198.18.5.10
 	check redirect-tcp-opened-by-name by_name "${FR:-198.19.255.253}" web4.far.test $TPORT $TARGET4
 	check redirect-name-resolved-by-proxy-not-snet c_resolved_by_proxy web4.far.test
-	check redirect-unassigned-pool-address-refused refused_fast 198.19.255.254 $TPORT
+	check redirect-unassigned-pool-address-refused refused_now 198.19.255.254 $TPORT
 	check redirect-unassigned-pool-address-logged c_log_refused $N
 	check redirect-sighup-reloaded hup $N
 	check redirect-sighup-same-address c_same "$(Q web4.far.test A)" "$FR"

@@ -141,11 +141,12 @@ want_not_foreign() {
 	[ "$(st_of "$o")" != NOERROR ] || [ "$(count_of "$o")" = 0 ] || [ "$(rrs_of "$o")" = "$2" ] ||
 		{ echo "$1 answered: $(rrs_of "$o" | tr '\n' ' ') (want no answer or the domestic fallback $2)"; return 1; }
 }
-want_probe() { # STEP PATTERN [MAX-MS]
+# want_probe STEP PATTERN: the probe's outcome (refused, reset, timeout, echo...) matches.
+# "refused" means an error came back (not a silent drop); how long it took is not judged.
+want_probe() {
 	local o
 	o=$(out_of "$1")
 	[[ $o =~ ^$2 ]] || { echo "$1: '$o', want $2"; return 1; }
-	[ -z "${3:-}" ] || [ "$(awk '{print $2}' <<<"$o")" -le "$3" ] || { echo "$1: '$o', want within $3 ms"; return 1; }
 }
 
 # The checks common to every capture: TAG PHASE(up|down)
@@ -180,8 +181,8 @@ if start_snet $N; then
 		check redirect-up-dns-domestic-name want_dig home "A 198.18.5.10"
 		check redirect-up-dns-bypass-name want_dig direct "A 198.18.20.10"
 		check redirect-up-dns-proxy-domain want_dig prox "A 198.18.21.20"
-		check redirect-up-udp-ipv4-refused-fast want_probe udp4 "(refused|blocked)" 1000
-		check redirect-up-udp-ipv6-refused-fast want_probe udp6 "(refused|blocked)" 1000
+		check redirect-up-udp-ipv4-refused want_probe udp4 "(refused|blocked)"
+		check redirect-up-udp-ipv6-refused want_probe udp6 "(refused|blocked)"
 		check redirect-up-ping4-blocked want_fail ping4
 		check redirect-up-ping6-blocked want_fail ping6
 		check redirect-up-bypass-cidr-direct-ipv4 want_who byp4 198.18.0.1
@@ -203,7 +204,7 @@ if start_snet $N; then
 		check redirect-down-foreign-dns-no-answer want_not_foreign dns4 "A 198.18.6.66"
 		check redirect-down-foreign-dns6-no-answer want_not_foreign dns6 "AAAA fd00:6::66"
 		check redirect-down-domestic-dns-still-answers want_dig home "A 198.18.5.10"
-		check redirect-down-udp-refused-fast want_probe udp4 "(refused|blocked)" 1000
+		check redirect-down-udp-refused want_probe udp4 "(refused|blocked)"
 		check redirect-down-bypass-cidr-still-direct want_who byp4 198.18.0.1
 		check redirect-down-bypass-domain-still-direct want_who bypdom 198.18.0.1
 	fi
@@ -268,7 +269,7 @@ if start_snet $N; then
 		step prox6 Q www.prox.test AAAA
 		step proxdom6 in_nc timeout 10 $PROBE tcp fd00:21::20 $TPORT 3
 		cap_stop
-		check redirect-nov6-ipv6-tcp-refused-fast want_probe tcp6 "(refused|reset)" 1000
+		check redirect-nov6-ipv6-tcp-refused want_probe tcp6 "(refused|reset)"
 		check redirect-nov6-ipv4-still-via-proxy want_who who4 $TARGET4
 		check redirect-nov6-bypass-cidr-ipv6-still-direct want_who byp6 fd00::1
 		check redirect-nov6-proxy-domain-ipv6-answer want_dig prox6 "AAAA fd00:21::20"
@@ -351,7 +352,7 @@ else
 			step prox6 Q www.prox.test AAAA
 			step proxdom6 in_nc timeout 10 $PROBE tcp fd00:21::20 $TPORT 3
 			cap_stop
-			check tun-nov6-ipv6-tcp-fails-fast want_probe tcp6 "(refused|reset|unreachable)" 3000
+			check tun-nov6-ipv6-tcp-fails want_probe tcp6 "(refused|reset|unreachable)"
 			check tun-nov6-ipv6-udp-no-echo want_fail udp6
 			check tun-nov6-ipv4-still-via-proxy want_who who4 $TARGET4
 			check tun-nov6-bypass-cidr-ipv6-still-direct want_who byp6 fd00::1
