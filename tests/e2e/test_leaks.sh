@@ -125,6 +125,14 @@ workload() {
 	step byp6 in_nc timeout 10 $PEER who fd00:30::3 $TPORT
 	step bypdom in_nc timeout 10 $PEER who 198.18.20.10 $TPORT
 	step proxdom in_nc timeout 10 $PEER who 198.18.21.20 $TPORT
+	# The machine's resolver on its own LAN (the domestic one, 198.18.0.53 on the veth's
+	# subnet, which main routes directly), asked for a proxy-domains name: intercepted
+	# like any query, so answered by the foreign side and never seen on the wire asking
+	# the domestic resolver for prox.test. UDP and TCP; IPv6 to an address on the LAN
+	# where nothing answers unless snet-tun does.
+	step lan4 DIG @198.18.0.53 "lan$s.prox.test" A
+	step lan4t DIG +tcp @198.18.0.53 "lan$s.prox.test" A
+	step lan6 DIG @fd00::53 "six$s.far.test" AAAA
 }
 want_ok() { [ "$(rc_of "$1")" = 0 ] || { echo "$1 failed: $(out_of "$1" | tail -n 2 | tr '\n' ' ')"; return 1; }; }
 want_fail() { [ "$(rc_of "$1")" != 0 ] || { echo "$1 succeeded: $(out_of "$1" | tail -n 2 | tr '\n' ' ')"; return 1; }; }
@@ -189,6 +197,9 @@ if start_snet $N; then
 		check redirect-up-bypass-cidr-direct-ipv6 want_who byp6 fd00::1
 		check redirect-up-bypass-domain-direct want_who bypdom 198.18.0.1
 		check redirect-up-proxy-domain-via-proxy want_who proxdom 198.18.21.20
+		check redirect-up-lan-resolver-intercepted-udp want_dig lan4 "A 198.18.21.23"
+		check redirect-up-lan-resolver-intercepted-tcp want_dig lan4t "A 198.18.21.23"
+		check redirect-up-lan-resolver-intercepted-ipv6 want_dig lan6 "AAAA fd00:1::2"
 	fi
 	# Kill the upstream: captured traffic fails, nothing goes out around it.
 	stop_pid "$SS_PID"
@@ -207,6 +218,7 @@ if start_snet $N; then
 		check redirect-down-udp-refused want_probe udp4 "(refused|blocked)"
 		check redirect-down-bypass-cidr-still-direct want_who byp4 198.18.0.1
 		check redirect-down-bypass-domain-still-direct want_who bypdom 198.18.0.1
+		check redirect-down-lan-resolver-no-answer want_not_foreign lan4 none
 	fi
 	check redirect-still-running kill -0 "$SNET_PID"
 	check_exit redirect-sigterm-exit-0 $N
@@ -308,6 +320,9 @@ if start_snet $N; then
 		check tun-up-bypass-cidr-direct-ipv6 want_who byp6 fd00::1
 		check tun-up-bypass-domain-direct want_who bypdom 198.18.0.1
 		check tun-up-proxy-domain-via-proxy want_who proxdom 198.18.21.20
+		check tun-up-lan-resolver-intercepted-udp want_dig lan4 "A 198.18.21.23"
+		check tun-up-lan-resolver-intercepted-tcp want_dig lan4t "A 198.18.21.23"
+		check tun-up-lan-resolver-intercepted-ipv6 want_dig lan6 "AAAA fd00:1::2"
 	fi
 	stop_pid "$SS_PID"
 	WL=tun-down
@@ -323,6 +338,7 @@ if start_snet $N; then
 		check tun-down-udp6-no-echo want_probe udp6 "(timeout|refused)"
 		check tun-down-domestic-dns-still-answers want_dig home "A 198.18.5.10"
 		check tun-down-bypass-cidr-still-direct want_who byp4 198.18.0.1
+		check tun-down-lan-resolver-no-answer want_not_foreign lan4 none
 	fi
 	check tun-still-running kill -0 "$SNET_PID"
 	check_exit tun-sigterm-exit-0 $N
@@ -333,55 +349,115 @@ fi
 
 # Tun mode without tun.address6: IPv6 cannot enter the tun, so it is blocked rather than
 # sent around it (and with block-uncaptured: false it does go around: the check can fail).
-if ! grep -q block_ipv6 "$SRC/tun/netlink.c" 2>/dev/null; then
-	echo "SKIP tun-nov6-ipv6-blocked: IPv6 blocking without tun.address6 is not implemented yet (no block_ipv6 in tun/netlink.c)"
-	echo "SKIP tun-nov6-open-ipv6-leaves: (same)"
+start_ss >"$T/ss.out" 2>&1 || fail leaks-ss-restart2 "$(tail -n 2 "$T/ss.out")"
+N=lk-tun-nov6
+dom_config $N tun "$RULES" "" '  address6: ""'
+if start_snet $N; then
+	pass tun-nov6-ready
+	WL=tun-nov6
+	if cap_start tun-nov6; then
+		step tcp6 in_nc timeout 10 $PROBE tcp $TARGET6 $TPORT 3
+		step udp6 in_nc timeout 10 $PROBE udp $TARGET6 9001 2
+		step ping6 in_nc timeout 5 ping -6 -n -c 1 -W 1 fd00:99::99
+		step who4 in_nc timeout 10 $PEER who $TARGET4 $TPORT
+		step byp6 in_nc timeout 10 $PEER who fd00:30::3 $TPORT
+		step prox6 Q www.prox.test AAAA
+		step proxdom6 in_nc timeout 10 $PROBE tcp fd00:21::20 $TPORT 3
+		cap_stop
+		check tun-nov6-ipv6-tcp-fails want_probe tcp6 "(refused|reset|unreachable)"
+		check tun-nov6-ipv6-udp-no-echo want_fail udp6
+		check tun-nov6-ipv4-still-via-proxy want_who who4 $TARGET4
+		check tun-nov6-bypass-cidr-ipv6-still-direct want_who byp6 fd00::1
+		check tun-nov6-proxy-domain-ipv6-answer want_dig prox6 "AAAA fd00:21::20"
+		check tun-nov6-proxy-domain-ipv6-not-direct want_probe proxdom6 "(refused|reset|unreachable|timeout)"
+		check tun-nov6-ipv6-blocked c_none_to "ip6 and not ($NOISE) and not dst net fd00:30::/64" "anyone over IPv6 but the bypass-cidrs"
+		check tun-nov6-no-packet-elsewhere c_no_leak
+	fi
+	check_exit tun-nov6-sigterm-exit-0 $N
 else
-	start_ss >"$T/ss.out" 2>&1 || fail leaks-ss-restart2 "$(tail -n 2 "$T/ss.out")"
-	N=lk-tun-nov6
-	dom_config $N tun "$RULES" "" '  address6: ""'
-	if start_snet $N; then
-		pass tun-nov6-ready
-		WL=tun-nov6
-		if cap_start tun-nov6; then
-			step tcp6 in_nc timeout 10 $PROBE tcp $TARGET6 $TPORT 3
-			step udp6 in_nc timeout 10 $PROBE udp $TARGET6 9001 2
-			step ping6 in_nc timeout 5 ping -6 -n -c 1 -W 1 fd00:99::99
-			step who4 in_nc timeout 10 $PEER who $TARGET4 $TPORT
-			step byp6 in_nc timeout 10 $PEER who fd00:30::3 $TPORT
-			step prox6 Q www.prox.test AAAA
-			step proxdom6 in_nc timeout 10 $PROBE tcp fd00:21::20 $TPORT 3
-			cap_stop
-			check tun-nov6-ipv6-tcp-fails want_probe tcp6 "(refused|reset|unreachable)"
-			check tun-nov6-ipv6-udp-no-echo want_fail udp6
-			check tun-nov6-ipv4-still-via-proxy want_who who4 $TARGET4
-			check tun-nov6-bypass-cidr-ipv6-still-direct want_who byp6 fd00::1
-			check tun-nov6-proxy-domain-ipv6-answer want_dig prox6 "AAAA fd00:21::20"
-			check tun-nov6-proxy-domain-ipv6-not-direct want_probe proxdom6 "(refused|reset|unreachable|timeout)"
-			check tun-nov6-ipv6-blocked c_none_to "ip6 and not ($NOISE) and not dst net fd00:30::/64" "anyone over IPv6 but the bypass-cidrs"
-			check tun-nov6-no-packet-elsewhere c_no_leak
-		fi
-		check_exit tun-nov6-sigterm-exit-0 $N
-	else
-		fail tun-nov6-ready "no ready line: $(tail -n 3 "$T/snet-$N.log" | tr '\n' ' ')"
-		stop_pid "$SNET_PID"
-	fi
-	N=lk-tun-nov6-open
-	dom_config $N tun "$RULES
-  block-uncaptured: false" "" '  address6: ""'
-	if start_snet $N; then
-		pass tun-nov6-open-ready
-		WL=tun-nov6-open
-		if cap_start tun-nov6-open; then
-			step who6 in_nc timeout 10 $PEER who $TARGET6 $TPORT
-			cap_stop
-			check tun-nov6-open-ipv6-leaves-directly want_who who6 fd00::1
-			check tun-nov6-open-ipv6-seen-leaving c_sent_to "ip6 and dst host $TARGET6" "$TARGET6"
-		fi
-		check_exit tun-nov6-open-sigterm-exit-0 $N
-	else
-		fail tun-nov6-open-ready "no ready line: $(tail -n 3 "$T/snet-$N.log" | tr '\n' ' ')"
-		stop_pid "$SNET_PID"
-	fi
+	fail tun-nov6-ready "no ready line: $(tail -n 3 "$T/snet-$N.log" | tr '\n' ' ')"
+	stop_pid "$SNET_PID"
 fi
+N=lk-tun-nov6-open
+dom_config $N tun "$RULES
+  block-uncaptured: false" "" '  address6: ""'
+if start_snet $N; then
+	pass tun-nov6-open-ready
+	WL=tun-nov6-open
+	if cap_start tun-nov6-open; then
+		step who6 in_nc timeout 10 $PEER who $TARGET6 $TPORT
+		cap_stop
+		check tun-nov6-open-ipv6-leaves-directly want_who who6 fd00::1
+		check tun-nov6-open-ipv6-seen-leaving c_sent_to "ip6 and dst host $TARGET6" "$TARGET6"
+	fi
+	check_exit tun-nov6-open-sigterm-exit-0 $N
+else
+	fail tun-nov6-open-ready "no ready line: $(tail -n 3 "$T/snet-$N.log" | tr '\n' ' ')"
+	stop_pid "$SNET_PID"
+fi
+
+# ---- a crash: kill -9 fails closed, and the next start takes over -----------------------
+# The upstream is up; snet-tun dies without a word. Until it is started again (or
+# --cleanup runs) nothing it captured may leave around it: redirect mode keeps its nft
+# table (which redirects to a listener that is gone), tun mode keeps its tun device
+# (persistent while snet-tun runs) with its routes and rules, so what went into the tun
+# goes nowhere. Bypassed destinations still go directly. A new start takes over the
+# leftovers, captures again, and at exit leaves nothing behind.
+crash_case() { # MODE TAG
+	local m=$1 t=$2
+	kill -0 "$SS_PID" 2>/dev/null || start_ss >"$T/ss.out" 2>&1 || fail "$t-crash-ss" "$(tail -n 2 "$T/ss.out")"
+	N=lk-$t-crash
+	dom_config $N "$m" "$RULES" ""
+	if ! start_snet $N; then
+		fail "$t-crash-ready" "no ready line: $(tail -n 3 "$T/snet-$N.log" | tr '\n' ' ')"
+		stop_pid "$SNET_PID"
+		return
+	fi
+	pass "$t-crash-ready"
+	check "$t-crash-before-via-proxy" reached_via_proxy $TARGET4
+	kill -KILL "$SNET_PID"
+	wait "$SNET_PID" 2>/dev/null
+	WL=$t-crash
+	if cap_start "$t-crash"; then
+		step who4 in_nc timeout 10 $PEER who $TARGET4 $TPORT
+		step who6 in_nc timeout 10 $PEER who $TARGET6 $TPORT
+		step dns4 DIG @198.18.77.77 web3.far.test A
+		step lan4 DIG @198.18.0.53 lan2.prox.test A
+		step udp4 in_nc timeout 10 $PROBE udp $TARGET4 9001 2
+		step byp4 in_nc timeout 10 $PEER who 198.18.30.3 $TPORT
+		cap_stop
+		check "$t-crash-no-packet-elsewhere" c_no_leak
+		check "$t-crash-no-packet-to-foreign-targets" c_none_to "host $TARGET4 or host $TARGET6 or host 198.18.3.53" "the foreign targets/resolver"
+		check "$t-crash-lan-resolver-not-asked" c_domestic_not_asked lan2.prox.test
+		check "$t-crash-tcp-ipv4-fails" want_fail who4
+		check "$t-crash-tcp-ipv6-fails" want_fail who6
+		check "$t-crash-dns-no-answer" want_not_foreign dns4 none
+		check "$t-crash-udp-no-echo" want_probe udp4 "(timeout|refused|blocked|unreachable)"
+		check "$t-crash-bypass-still-direct" want_who byp4 198.18.0.1
+	fi
+	if [ "$m" = tun ]; then
+		check "$t-crash-device-kept" in_nc ip link show "st$ID"
+	else
+		check "$t-crash-table-kept" rules_present
+	fi
+	# The restart (what systemd's Restart= does) picks up where the dead one left off.
+	if start_snet $N; then
+		pass "$t-crash-restart-ready"
+		check "$t-crash-restart-via-proxy" reached_via_proxy $TARGET4
+		check "$t-crash-restart-dns" eval 'o=$(DIG @198.18.0.53 lan2.prox.test A); expect "$o" NOERROR "A 198.18.21.23"'
+		check_exit "$t-crash-restart-exit-0" $N
+	else
+		fail "$t-crash-restart-ready" "no ready line: $(tail -n 3 "$T/snet-$N.log" | tr '\n' ' ')"
+		stop_pid "$SNET_PID"
+	fi
+	if [ "$m" = tun ]; then
+		check "$t-crash-then-exit-device-gone" eval '! in_nc ip link show "st$ID" >/dev/null 2>&1 || { echo "st$ID is still there"; false; }'
+		check "$t-crash-then-exit-rules-gone" eval '! routes_present || { echo "rules left: $(in_nc ip rule show | grep 2132)"; false; }'
+	else
+		check "$t-crash-then-exit-table-gone" eval '! rules_present || { echo "table inet snet_tun still there"; false; }'
+	fi
+}
+crash_case redirect redirect
+crash_case tun tun
+
 finish
