@@ -4,7 +4,14 @@
  *
  * Attached to a persistent device that is already configured and routed (by --setup),
  * a run leaves the link and the routes as they are and does not remove them at exit:
- * that is what lets it run without CAP_NET_ADMIN. */
+ * that is what lets it run without CAP_NET_ADMIN.
+ *
+ * Failing closed: with auto-route and rules.block-uncaptured, a run keeps its device
+ * persistent (marked with NL_ALIAS_KEPT) while it runs, so a crash leaves the device, its
+ * routes and rules in place: what they send into the tun goes nowhere instead of around
+ * it. The next start finds the mark, takes the routes over without a gap
+ * (nl_routes_adopt) and, like a clean exit, lets the device go at the end; --cleanup
+ * removes it all. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
@@ -19,6 +26,7 @@
 #include "../dns/cidrset.h"
 #include "../dns/server.h"
 #include "../tun/netlink.h"
+#include "../tun/nlalias.h"
 #include "../tun/nlhost.h"
 #include "../tun/tun.h"
 #include "capture.h"
@@ -39,6 +47,8 @@ struct capture_tun {
 	struct netstack *ns;
 	bool routes; /* installed by us: removed at exit */
 	bool setup_routes; /* found in place on a persistent device: left alone */
+	bool leftover; /* attached to the device a run that died kept (NL_ALIAS_KEPT) */
+	bool kept; /* persistent while we run (fail closed on a crash): released at exit */
 	struct nl_routes spec;
 	struct cidr *bypass; /* spec's arrays, owned here */
 	uint32_t *uids, *exclude;
@@ -121,6 +131,8 @@ static int spec_build(struct capture_tun *c, const struct config *cfg, const cha
 		.gateway = cfg->gateway.enable,
 		.lan = lan,
 		.n_lan = cfg->gateway.enable ? cfg->gateway.lan.n : 0,
+		/* The resolver answers what the netstack intercepts: every query goes in. */
+		.capture_dns = cfg->dns.enable,
 		.fill = learned_fill,
 		.fill_arg = c,
 	};
@@ -335,13 +347,81 @@ static int gateway_off(struct capture_tun *c, char *err, size_t errlen)
 	return rc;
 }
 
+/* ---- failing closed: the device outlives a crash ---------------------------- */
+
+/* Whether the device we attached to is one a dead run kept. */
+static bool device_left_over(const struct tun *t)
+{
+	char alias[128], why[256];
+
+	if (nl_alias_get(tun_name(t), alias, sizeof(alias), why, sizeof(why)) < 0) {
+		log_warn("tun %s: %s", tun_name(t), why);
+		return false;
+	}
+	return strcmp(alias, NL_ALIAS_KEPT) == 0;
+}
+
+/* Keeps the device (and so its routes) after a crash, or lets it go with us again. Both
+ * steps or neither: persistent without the mark, a restart would take it for --setup's. */
+static void device_keep(struct capture_tun *c, bool on)
+{
+	char why[256];
+
+	if (c->kept == on)
+		return;
+	if (!on) {
+		if (tun_set_persist(c->tun, false, why, sizeof(why)) < 0)
+			log_warn("%s; it stays until `snet-tun --cleanup`", why);
+		c->kept = false;
+		return;
+	}
+	if (tun_set_persist(c->tun, true, why, sizeof(why)) < 0 ||
+	    nl_alias_set(tun_name(c->tun), NL_ALIAS_KEPT, why, sizeof(why)) < 0) {
+		char why2[256];
+
+		tun_set_persist(c->tun, false, why2, sizeof(why2));
+		log_warn("%s: after a crash, traffic would no longer be captured (fail open)", why);
+		return;
+	}
+	c->kept = true;
+}
+
+/* The routes: taken over from a run that died, or installed. 0 or -1 with err set. */
+static int routes_up(struct capture_tun *c, bool present, uint32_t in_use, char *err,
+		     size_t errlen)
+{
+	char why[512];
+	double t0 = now_ms();
+	int rc;
+
+	if (present) {
+		c->spec.table = in_use == TUN_TABLE ? TUN_TABLE2 : TUN_TABLE;
+		c->spec.other_table = in_use;
+		rc = nl_routes_adopt(&c->spec, in_use, why, sizeof(why));
+		if (rc < 0) {
+			snprintf(err, errlen, "tun %s: taking over the routes left in table 0x%x: %s",
+				 tun_name(c->tun), (unsigned)in_use, why);
+			return -1;
+		}
+		log_info("tun %s: took over the device and the routes a run that died left "
+			 "(table 0x%x)%s%s", tun_name(c->tun), (unsigned)in_use,
+			 rc > 0 ? "; not all of the old ones are gone: " : "", rc > 0 ? why : "");
+	} else if (nl_routes_install(&c->spec, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "tun %s: routes: %s%s", tun_name(c->tun), why,
+			 privdrop_has_net_admin() ? "" : " (no CAP_NET_ADMIN: run `snet-tun "
+			 "--setup -c FILE` as root first)");
+		return -1;
+	}
+	log_applied(&c->spec, t0);
+	return 0;
+}
+
 static void *ct_start(struct ev_loop *loop, struct relay *relay, struct dns_server *dns,
 		      const struct config *cfg,
 		      char *err, size_t errlen)
 {
 	struct capture_tun *c = calloc(1, sizeof(*c));
 	char why[512];
-	double t0;
 
 	if (!c) {
 		snprintf(err, errlen, "tun: out of memory");
@@ -359,6 +439,8 @@ static void *ct_start(struct ev_loop *loop, struct relay *relay, struct dns_serv
 	c->tun = tun_open(cfg->tun.name, err, errlen);
 	if (!c->tun)
 		goto fail;
+	c->leftover = !tun_created(c->tun) && device_left_over(c->tun);
+	c->kept = c->leftover; /* persistent already; ours to let go */
 	if (!tun_created(c->tun) &&
 	    nl_link_ready(tun_name(c->tun), cfg->tun.mtu, &cfg->tun.address,
 			  cfg->tun.has_address6 ? &cfg->tun.address6 : NULL, why, sizeof(why)) == 1) {
@@ -378,24 +460,26 @@ static void *ct_start(struct ev_loop *loop, struct relay *relay, struct dns_serv
 	if (!c->ns)
 		goto fail;
 	if (cfg->tun.auto_route) {
+		uint32_t in_use = 0;
+		bool present;
+
 		if (spec_build(c, cfg, tun_name(c->tun), err, errlen) < 0)
 			goto fail;
-		if (!tun_created(c->tun) && nl_routes_present(&c->spec, why, sizeof(why)) == 1) {
+		present = !tun_created(c->tun) &&
+			  nl_routes_present(&c->spec, &in_use, why, sizeof(why)) == 1;
+		if (present && !c->leftover) {
 			log_info("tun %s: routes installed by --setup are in place; using them "
 				 "(--cleanup removes them)", tun_name(c->tun));
 			c->setup_routes = true;
 			goto gateway;
 		}
-		t0 = now_ms();
-		if (nl_routes_install(&c->spec, why, sizeof(why)) < 0) {
-			snprintf(err, errlen, "tun %s: routes: %s%s", tun_name(c->tun), why,
-				 privdrop_has_net_admin() ? "" : " (no CAP_NET_ADMIN: run `snet-tun "
-				 "--setup -c FILE` as root first)");
+		if (routes_up(c, present, in_use, err, errlen) < 0)
 			goto fail;
-		}
-		log_applied(&c->spec, t0);
 		c->routes = true;
 		c->static_bypass = cidrset_new(c->spec.bypass, c->spec.n_bypass);
+		device_keep(c, cfg->rules.block_uncaptured);
+	} else {
+		device_keep(c, false);
 	}
 gateway:
 	if (gateway_on(c, cfg, err, errlen) < 0)
@@ -444,6 +528,7 @@ static int ct_reload(void *priv, const struct config *cfg, char *err, size_t err
 	free(ou);
 	free(ox);
 	free(ol);
+	device_keep(c, cfg->rules.block_uncaptured);
 	/* The routes are swapped; the masquerade and forwarding follow gateway.lan. */
 	return gateway_on(c, cfg, err, errlen);
 restore:
@@ -482,6 +567,7 @@ static int ct_stop_capture(void *priv, char *err, size_t errlen)
 		if (nl_routes_remove(&c->spec, err, errlen) < 0)
 			return -1;
 	}
+	device_keep(c, false); /* the device goes when we close it */
 	if (rc < 0)
 		snprintf(err, errlen, "%s", why);
 	return rc;
@@ -498,6 +584,8 @@ static void ct_free(void *priv)
 		gateway_off(c, err, sizeof(err));
 	if (c->routes)
 		nl_routes_remove(&c->spec, err, sizeof(err));
+	if (c->tun && c->routes)
+		device_keep(c, false);
 	ev_timer_stop(c->loop, &c->expire);
 	learned_free(c->learned);
 	cidrset_free(c->static_bypass);
@@ -544,6 +632,9 @@ int capture_tun_setup(const struct config *cfg, uid_t owner, char *err, size_t e
 		goto fail;
 	log_info("setup: %s persistent tun device %s owned by uid %u",
 		 created ? "created" : "kept the", cfg->tun.name, (unsigned)owner);
+	/* Ours from now on, not a dead run's (whose mark would make a run take it over). */
+	if (!created && nl_alias_set(cfg->tun.name, "", why, sizeof(why)) < 0)
+		log_warn("setup: %s", why);
 	if (nl_link_configure(cfg->tun.name, cfg->tun.mtu, &cfg->tun.address,
 			      cfg->tun.has_address6 ? &cfg->tun.address6 : NULL, why,
 			      sizeof(why)) < 0) {
@@ -556,6 +647,9 @@ int capture_tun_setup(const struct config *cfg, uid_t owner, char *err, size_t e
 	if (cfg->tun.auto_route) {
 		if (spec_build(&c, cfg, cfg->tun.name, err, errlen) < 0)
 			goto fail;
+		/* The unprivileged run's own queries carry no mark: DNS rules would send them
+		 * back into its own tun. */
+		c.spec.capture_dns = false;
 		if (nl_routes_install(&c.spec, why, sizeof(why)) < 0) {
 			snprintf(err, errlen, "tun %s: routes: %s", cfg->tun.name, why);
 			goto fail;

@@ -196,8 +196,8 @@ static int nfam(const struct nl_routes *r)
 }
 
 /* A route in our table: the default route into the tun (dst NULL) or a throw route. */
-static void route_add(struct nlb *b, const struct nl_routes *r, int family, unsigned idx,
-		      const struct cidr *dst)
+static void route_add(struct nlb *b, const struct nl_routes *r, uint32_t table, int family,
+		      unsigned idx, const struct cidr *dst)
 {
 	/* REPLACE makes a bypass CIDR listed twice harmless. */
 	struct nlmsghdr *nlh = nlb_put(b, RTM_NEWROUTE,
@@ -209,9 +209,9 @@ static void route_add(struct nlb *b, const struct nl_routes *r, int family, unsi
 		return;
 	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 	rtm->rtm_family = (uint8_t)family;
-	rtm->rtm_table = r->table < 256 ? (uint8_t)r->table : RT_TABLE_UNSPEC;
+	rtm->rtm_table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
 	rtm->rtm_protocol = RTPROT_STATIC;
-	mnl_attr_put_u32(nlh, RTA_TABLE, r->table);
+	mnl_attr_put_u32(nlh, RTA_TABLE, table);
 	if (dst) {
 		rtm->rtm_dst_len = dst->prefix;
 		rtm->rtm_scope = RT_SCOPE_UNIVERSE;
@@ -219,18 +219,18 @@ static void route_add(struct nlb *b, const struct nl_routes *r, int family, unsi
 		if (dst->prefix)
 			mnl_attr_put(nlh, RTA_DST, family_len(family), dst->addr);
 		nlb_done(b, 0, 0, "adding throw route %s to table %u", cidr_str(dst, s, sizeof(s)),
-			 r->table);
+			 table);
 	} else if (family == AF_INET6 && !r->ipv6) {
 		/* block_ipv6: IPv6 cannot enter the tun, so it goes nowhere (never around). */
 		rtm->rtm_scope = RT_SCOPE_UNIVERSE;
 		rtm->rtm_type = RTN_UNREACHABLE;
-		nlb_done(b, 0, 0, "adding IPv6 unreachable default route to table %u", r->table);
+		nlb_done(b, 0, 0, "adding IPv6 unreachable default route to table %u", table);
 	} else {
 		rtm->rtm_scope = family == AF_INET ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
 		rtm->rtm_type = RTN_UNICAST;
 		mnl_attr_put_u32(nlh, RTA_OIF, idx);
 		nlb_done(b, 0, 0, "adding %s default route dev %s to table %u", family_name(family),
-			 r->ifname, r->table);
+			 r->ifname, table);
 	}
 }
 
@@ -249,6 +249,8 @@ struct rule {
 	bool iif_lo; /* iif lo: locally generated */
 	uint8_t src_len; /* from SRC/LEN; 0: from all */
 	uint8_t src[16];
+	uint8_t ipproto; /* ipproto P; 0: any */
+	uint16_t dport; /* dport D (a range of one); 0: any */
 	bool odd; /* dumped with a selector we never set: never one of the rules we want */
 };
 
@@ -293,6 +295,17 @@ static void rule_add(struct nlb *b, const struct rule *u)
 		snprintf(sel + strlen(sel), sizeof(sel) - strlen(sel), "from %s ",
 			 cidr_str(&c, s, sizeof(s)));
 	}
+	if (u->ipproto) {
+		mnl_attr_put_u8(nlh, FRA_IP_PROTO, u->ipproto);
+		snprintf(sel + strlen(sel), sizeof(sel) - strlen(sel), "ipproto %s ",
+			 u->ipproto == IPPROTO_TCP ? "tcp" : "udp");
+	}
+	if (u->dport) {
+		struct fib_rule_port_range range = { .start = u->dport, .end = u->dport };
+
+		mnl_attr_put(nlh, FRA_DPORT_RANGE, sizeof(range), &range);
+		snprintf(sel + strlen(sel), sizeof(sel) - strlen(sel), "dport %u ", u->dport);
+	}
 	if (u->action == FR_ACT_TO_TBL) {
 		h->table = u->table < 256 ? (uint8_t)u->table : RT_TABLE_UNSPEC;
 		mnl_attr_put_u32(nlh, FRA_TABLE, u->table);
@@ -306,6 +319,48 @@ static void rule_add(struct nlb *b, const struct rule *u)
 	}
 	/* EXCL + EEXIST: a uid listed twice gives one rule. */
 	nlb_done(b, EEXIST, 0, "adding %s rule %u: %s%s", family_name(u->family), u->prio, sel, act);
+}
+
+/* The DNS capture's rules at priority+0 (see netlink.h): our own marked queries skip
+ * them; the others, UDP and TCP to port 53, look up the DNS table, for every user (iif
+ * lo with the gateway) or for each of the uids, and for each LAN range with the gateway.
+ * They name the DNS table of r->table, so a swap always adds them anew behind the
+ * exclusions of the new set, and removes the old ones. */
+static void dns_rules_for(const struct nl_routes *r, int family,
+			  void (*fn)(const struct rule *u, void *arg), void *arg)
+{
+	const uint8_t protos[2] = { IPPROTO_UDP, IPPROTO_TCP };
+	const uint32_t p = r->priority;
+	struct rule u;
+
+	if (r->fwmark) {
+		u = (struct rule){ .family = family, .prio = p, .action = FR_ACT_GOTO,
+				   .target = p + 1, .mark = true, .fwmark = r->fwmark };
+		fn(&u, arg);
+	}
+	for (int k = 0; k < 2; k++) {
+		const struct rule q = { .family = family, .prio = p, .action = FR_ACT_TO_TBL,
+					.table = NL_DNS_TABLE(r->table), .ipproto = protos[k],
+					.dport = 53, .iif_lo = r->gateway };
+
+		if (!r->n_uids)
+			fn(&q, arg);
+		for (size_t i = 0; i < r->n_uids; i++) {
+			u = q;
+			u.uid = true;
+			u.uid_val = r->uids[i];
+			fn(&u, arg);
+		}
+		for (size_t i = 0; r->gateway && i < r->n_lan; i++) {
+			if (r->lan[i].family != family)
+				continue;
+			u = q;
+			u.iif_lo = false;
+			u.src_len = r->lan[i].prefix;
+			memcpy(u.src, r->lan[i].addr, family_len(family));
+			fn(&u, arg);
+		}
+	}
 }
 
 /* Calls fn for each rule r installs in one family, in the order they are added. */
@@ -326,6 +381,8 @@ static void rules_for(const struct nl_routes *r, int family,
 				   .iif_lo = lo };
 		fn(&u, arg);
 	}
+	if (r->capture_dns)
+		dns_rules_for(r, family, fn, arg);
 	u = (struct rule){ .family = family, .prio = p + 1, .action = FR_ACT_TO_TBL,
 			   .table = RT_TABLE_MAIN, .suppress = true };
 	fn(&u, arg);
@@ -389,10 +446,12 @@ static void routes_fill(struct nlb *b, const struct nl_routes *r, unsigned idx)
 	const int families[2] = { AF_INET, AF_INET6 };
 
 	for (int f = 0; f < nfam(r); f++) {
-		route_add(b, r, families[f], idx, NULL);
+		route_add(b, r, r->table, families[f], idx, NULL);
+		if (r->capture_dns)
+			route_add(b, r, NL_DNS_TABLE(r->table), families[f], idx, NULL);
 		for (size_t i = 0; i < r->n_bypass; i++) {
 			if (r->bypass[i].family == families[f])
-				route_add(b, r, families[f], idx, &r->bypass[i]);
+				route_add(b, r, r->table, families[f], idx, &r->bypass[i]);
 		}
 	}
 }
@@ -455,14 +514,30 @@ static int rule_parse(const struct nlmsghdr *nlh, struct rule *u)
 			else
 				u->iif_lo = true;
 			continue;
+		case FRA_IP_PROTO:
+			if (mnl_attr_validate(a, MNL_TYPE_U8) < 0)
+				u->odd = true;
+			else
+				u->ipproto = mnl_attr_get_u8(a);
+			continue;
+		case FRA_DPORT_RANGE: {
+			struct fib_rule_port_range range;
+
+			if (mnl_attr_get_payload_len(a) != sizeof(range)) {
+				u->odd = true;
+				continue;
+			}
+			memcpy(&range, mnl_attr_get_payload(a), sizeof(range));
+			u->dport = range.start;
+			u->odd |= range.start != range.end || !range.start;
+			continue;
+		}
 		case FRA_DST:
 		case FRA_OIFNAME:
 		case FRA_FLOW:
 		case FRA_TUN_ID:
 		case FRA_L3MDEV:
-		case FRA_IP_PROTO:
 		case FRA_SPORT_RANGE:
-		case FRA_DPORT_RANGE:
 			u->odd = true;
 			continue;
 		default:
@@ -498,7 +573,8 @@ static bool rule_same(const struct rule *a, const struct rule *b)
 	       (!a->mark || a->fwmark == b->fwmark) && a->uid == b->uid &&
 	       (!a->uid || a->uid_val == b->uid_val) && a->iif_lo == b->iif_lo &&
 	       a->src_len == b->src_len &&
-	       (!a->src_len || !memcmp(a->src, b->src, family_len(a->family)));
+	       (!a->src_len || !memcmp(a->src, b->src, family_len(a->family))) &&
+	       a->ipproto == b->ipproto && a->dport == b->dport;
 }
 
 struct wanted {
@@ -579,9 +655,14 @@ static struct found found_all(const struct nl_routes *r)
 	return (struct found){ .r = r, .table = { r->table, r->other_table } };
 }
 
+/* One of f's tables, or the DNS table beside one. */
 static bool found_table(const struct found *f, uint32_t table)
 {
-	return table && (table == f->table[0] || table == f->table[1]);
+	for (int i = 0; i < 2; i++) {
+		if (f->table[i] && (table == f->table[i] || table == NL_DNS_TABLE(f->table[i])))
+			return true;
+	}
+	return false;
 }
 
 static int found_add(struct found *f, const struct nlmsghdr *nlh)
@@ -749,7 +830,7 @@ static size_t found_count(const struct found *f, const struct nl_routes *r, bool
 	return n;
 }
 
-int nl_routes_present(const struct nl_routes *r, char *err, size_t errlen)
+int nl_routes_present(const struct nl_routes *r, uint32_t *table, char *err, size_t errlen)
 {
 	struct found rules = found_all(r), routes = found_all(r);
 	struct fib_rule_hdr rh = { .family = AF_INET };
@@ -766,8 +847,11 @@ int nl_routes_present(const struct nl_routes *r, char *err, size_t errlen)
 	/* Either table, whichever the last swap left in use. */
 	for (int i = 0; rc == 0 && i < 2; i++) {
 		if (rules.table[i] && found_count(&rules, r, true, rules.table[i]) > 0 &&
-		    found_count(&routes, r, false, rules.table[i]) > 0)
+		    found_count(&routes, r, false, rules.table[i]) > 0) {
 			rc = 1;
+			if (table)
+				*table = rules.table[i];
+		}
 	}
 	free(rules.v);
 	free(routes.v);
@@ -867,4 +951,13 @@ undo:
 	}
 	nlb_close(b);
 	return -1;
+}
+
+int nl_routes_adopt(const struct nl_routes *r, uint32_t in_use, char *err, size_t errlen)
+{
+	struct nl_routes from = *r;
+
+	from.table = in_use;
+	from.other_table = r->table;
+	return nl_routes_swap(&from, r, err, errlen);
 }

@@ -48,9 +48,23 @@ int nl_link_ready(const char *ifname, unsigned mtu, const struct cidr *addr4,
  * The LAN's traffic to the LAN itself and to the machine keeps main's routes (the
  * local table, and priority+1).
  *
+ * With capture_dns, every DNS query (UDP and TCP to port 53, whatever its destination)
+ * goes into the tun, ahead of main's specific routes and of the bypass: a resolver on a
+ * bypassed LAN is asked through snet-tun too. Its own table, NL_DNS_TABLE(table), holds
+ * the default route alone (the unreachable one for blocked IPv6), and the rules sit at
+ * priority+0 behind the excluded uids:
+ *
+ *   priority+0:     fwmark FWMARK goto priority+1             our own queries
+ *                   ipproto udp dport 53 lookup DNS-TABLE     and tcp; per uid with uids
+ *                                                             (uidrange U-U), iif lo with
+ *                   from LAN ipproto udp dport 53 lookup ...  the gateway, and per LAN range
+ *
  * Two tables take turns (table and other_table): a reload fills the one not in use and
  * then moves the rules over to it (nl_routes_swap), so there is never a moment without
  * them. Removal and nl_routes_present look at both. */
+/* The table that holds the DNS capture's single default route, beside table t. */
+#define NL_DNS_TABLE(t) ((t) + 2)
+
 struct nl_routes {
 	const char *ifname;
 	uint32_t table; /* our routing table, e.g. 0x534e: the one installed into */
@@ -69,6 +83,7 @@ struct nl_routes {
 	bool gateway; /* forwarded traffic from `lan` is captured too (see above) */
 	const struct cidr *lan; /* v4 and v6 mixed */
 	size_t n_lan;
+	bool capture_dns; /* every query to port 53 into the tun, bypass or not (see above) */
 	/* Optional: called by nl_routes_swap once `table` holds the routes above and before
 	 * any rule leads into it, to add routes of the caller's own (e.g. host routes for
 	 * learned addresses), so the table is complete when it takes over. 0, or -1 with err
@@ -96,8 +111,13 @@ int nl_routes_swap(const struct nl_routes *from, const struct nl_routes *to, cha
 
 /* Whether an earlier install is in place (IPv4: a rule at priority+2 looking up one of
  * the two tables and that table's default route), e.g. by `snet-tun --setup`. Needs no
- * privilege. 1, 0, or -1 err set. */
-int nl_routes_present(const struct nl_routes *r, char *err, size_t errlen);
+ * privilege. 1, 0, or -1 err set. With `table` set, *table is the one in use. */
+int nl_routes_present(const struct nl_routes *r, uint32_t *table, char *err, size_t errlen);
+
+/* Takes over what an earlier run left in place (a crash: nl_routes_present said 1 and
+ * gave `in_use`): r->table must be the other one of the two, into which r is swapped
+ * from it without a moment uncaptured. Return values as nl_routes_swap. */
+int nl_routes_adopt(const struct nl_routes *r, uint32_t in_use, char *err, size_t errlen);
 
 /* Removes every rule (both families) whose priority is one of ours or that looks up one
  * of our two tables, and empties both tables; missing pieces are not errors. 0 or -1,

@@ -144,9 +144,14 @@ int tun_make_persistent(struct tun *t, uid_t owner, gid_t group, char *err, size
 			 (unsigned)group, strerror(errno));
 		return -1;
 	}
-	if (ioctl(t->fd, TUNSETPERSIST, 1UL) < 0) {
-		snprintf(err, errlen, "tun device '%s': cannot make it persistent: %s", t->name,
-			 strerror(errno));
+	return tun_set_persist(t, true, err, errlen);
+}
+
+int tun_set_persist(struct tun *t, bool on, char *err, size_t errlen)
+{
+	if (ioctl(t->fd, TUNSETPERSIST, on ? 1UL : 0UL) < 0) {
+		snprintf(err, errlen, "tun device '%s': cannot %s persistence: %s", t->name,
+			 on ? "turn on" : "clear", strerror(errno));
 		return -1;
 	}
 	return 0;

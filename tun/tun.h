@@ -31,6 +31,9 @@ bool tun_created(const struct tun *t);
 /* Makes the device outlive its descriptor, owned by `owner` (and `group` unless it is
  * (gid_t)-1), so that user can attach later without privileges. 0 or -1, err set. */
 int tun_make_persistent(struct tun *t, uid_t owner, gid_t group, char *err, size_t errlen);
+/* Makes the device outlive its descriptor (on), or go with it again (off), owner and
+ * group left as they are. Needs CAP_NET_ADMIN unless this user owns it. 0 or -1, err set. */
+int tun_set_persist(struct tun *t, bool on, char *err, size_t errlen);
 /* Deletes the persistent tun `name` (attach, clear persistence, close). A missing device
  * is success. 0 or -1, err set. */
 int tun_delete_persistent(const char *name, char *err, size_t errlen);

@@ -32,6 +32,7 @@
 #include "core/config.h"
 #include "tests/unit/check.h"
 #include "tun/netlink.h"
+#include "tun/nlalias.h"
 #include "tun/tun.h"
 
 #define DEV "snettest0"
@@ -133,12 +134,16 @@ static struct nl_routes routes_base(void)
 /* Nothing of ours in either family's rules or in either table. */
 static bool all_gone(void)
 {
-	return sh_lines("ip rule show | grep -E '^52(00|01|02|03|04):|lookup 2132[67]'") == 0 &&
-	       sh_lines("ip -6 rule show | grep -E '^52(00|01|02|03|04):|lookup 2132[67]'") == 0 &&
+	return sh_lines("ip rule show | grep -E '^52(00|01|02|03|04):|lookup 2132[6-9]'") == 0 &&
+	       sh_lines("ip -6 rule show | grep -E '^52(00|01|02|03|04):|lookup 2132[6-9]'") == 0 &&
 	       sh_lines("ip route show table 21326") == 0 &&
 	       sh_lines("ip -6 route show table 21326") == 0 &&
 	       sh_lines("ip route show table 21327") == 0 &&
-	       sh_lines("ip -6 route show table 21327") == 0;
+	       sh_lines("ip -6 route show table 21327") == 0 &&
+	       sh_lines("ip route show table 21328") == 0 &&
+	       sh_lines("ip -6 route show table 21328") == 0 &&
+	       sh_lines("ip route show table 21329") == 0 &&
+	       sh_lines("ip -6 route show table 21329") == 0;
 }
 
 static void test_open_and_configure(void)
@@ -344,7 +349,7 @@ static void test_routes_gateway(void)
 	/* our own socket with a LAN source address: never into the tun (no loop) */
 	CHECK(goes_from("198.18.1.2", "198.18.10.1", NULL, 5, MARK, UPLINK));
 	CHECK(goes_from("fd00:1::2", "fd00:10::1", NULL, 5, MARK, UPLINK));
-	CHECK(nl_routes_present(&r, err, sizeof(err)) == 1);
+	CHECK(nl_routes_present(&r, NULL, err, sizeof(err)) == 1);
 
 	/* Per uid, another LAN list, the other table: the LAN rules still come after the
 	 * `iif lo goto`, and local users not listed stay out even with a LAN source. */
@@ -369,7 +374,7 @@ static void test_routes_gateway(void)
 	CHECK(goes_from("198.18.1.2", NULL, NULL, 1001, 0, UPLINK));
 	CHECK(goes_from("198.18.1.2", "198.18.10.1", NULL, 1001, 0, UPLINK));
 	CHECK(goes_from("198.18.1.2", "198.18.10.1", NULL, 1000, MARK, UPLINK));
-	CHECK(nl_routes_present(&b, err, sizeof(err)) == 1);
+	CHECK(nl_routes_present(&b, NULL, err, sizeof(err)) == 1);
 	/* Removal: every priority of the five and both tables. */
 	CHECK_OK(nl_routes_remove(&b, err, sizeof(err)), err);
 	CHECK(all_gone());
@@ -520,8 +525,8 @@ static void test_routes_swap(void)
 	CHECK(goes("fd00:bbbb::1", 5, 0, UPLINK));
 	CHECK(goes("2001:db8::1", 5, 0, DEV));
 	/* --setup's check finds the routes whichever table holds them. */
-	CHECK(nl_routes_present(&a, err, sizeof(err)) == 1);
-	CHECK(nl_routes_present(&b, err, sizeof(err)) == 1);
+	CHECK(nl_routes_present(&a, NULL, err, sizeof(err)) == 1);
+	CHECK(nl_routes_present(&b, NULL, err, sizeof(err)) == 1);
 
 	/* Back into the first table, now per uid: the goto and the nop appear. */
 	a.uids = uids;
@@ -569,10 +574,10 @@ static void test_routes_swap(void)
 	/* Left in the second table (a run killed after a reload): removal finds it. */
 	CHECK_OK(nl_routes_swap(&a, &b, err, sizeof(err)), err);
 	a = routes_base();
-	CHECK(nl_routes_present(&a, err, sizeof(err)) == 1);
+	CHECK(nl_routes_present(&a, NULL, err, sizeof(err)) == 1);
 	CHECK_OK(nl_routes_remove(&a, err, sizeof(err)), err);
 	CHECK(all_gone());
-	CHECK(nl_routes_present(&a, err, sizeof(err)) == 0);
+	CHECK(nl_routes_present(&a, NULL, err, sizeof(err)) == 0);
 }
 
 static size_t load_cidrs(const char *path, struct cidr **out)
@@ -736,6 +741,87 @@ static int attach_as(const char *name, uid_t uid)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* Where a DNS query (proto "udp"/"tcp", port 53, or `port`) to dst goes for uid / mark. */
+static bool goes_port(const char *dst, const char *proto, unsigned port, unsigned uid,
+		      unsigned mark, const char *ifname)
+{
+	char cmd[256], want[64];
+
+	snprintf(cmd, sizeof(cmd), "ip route get %s ipproto %s dport %u uid %u%s 2>&1", dst, proto,
+		 port, uid, mark ? " mark 0x534e" : "");
+	snprintf(want, sizeof(want), "dev %s ", ifname);
+	return sh_has(cmd, want);
+}
+
+/* capture_dns: every query to port 53 goes into the tun -- to a resolver main routes
+ * directly (10.9.0.53 on the uplink's subnet) and to a bypassed one too -- except our own
+ * (marked) and an excluded user's; other ports keep their routes. The DNS table holds
+ * the default route alone; a swap moves the rules to the other DNS table; uids narrow
+ * it; a run that died is taken over (nl_routes_adopt) with no moment uncaptured;
+ * removal takes all four tables. */
+static void test_routes_dns(void)
+{
+	static const uint32_t excl[] = { 1002 }, uids[] = { 1000 };
+	struct nl_routes r = routes_base(), b;
+	uint32_t in_use = 0;
+	char err[256];
+
+	r.ipv6 = true;
+	r.bypass = bypass3();
+	r.n_bypass = 3;
+	r.exclude_uids = excl;
+	r.n_exclude = 1;
+	r.capture_dns = true;
+	CHECK_OK(nl_routes_install(&r, err, sizeof(err)), err);
+	CHECK(sh_has("ip rule show", "5200:\tfrom all uidrange 1002-1002 lookup main"));
+	CHECK(sh_has("ip rule show", "5200:\tfrom all fwmark 0x534e goto 5201"));
+	CHECK(sh_has("ip rule show", "5200:\tfrom all ipproto udp dport 53 lookup 21328"));
+	CHECK(sh_has("ip rule show", "5200:\tfrom all ipproto tcp dport 53 lookup 21328"));
+	CHECK(sh_has("ip -6 rule show", "5200:\tfrom all ipproto udp dport 53 lookup 21328"));
+	CHECK(sh_lines("ip route show table 21328") == 1);
+	CHECK(sh_has("ip route show table 21328", "default dev " DEV));
+	CHECK(sh_has("ip -6 route show table 21328", "default dev " DEV));
+	CHECK(goes_port("10.9.0.53", "udp", 53, 5, 0, DEV)); /* main's specific route */
+	CHECK(goes_port("10.9.0.53", "tcp", 53, 5, 0, DEV));
+	CHECK(goes_port("10.200.1.1", "udp", 53, 5, 0, DEV)); /* a bypassed resolver */
+	CHECK(goes_port("fd09::53", "udp", 53, 5, 0, DEV));
+	CHECK(goes_port("fd00:bbbb::1", "tcp", 53, 5, 0, DEV));
+	CHECK(goes_port("10.9.0.53", "udp", 53, 5, MARK, UPLINK)); /* our own query */
+	CHECK(goes_port("fd09::53", "udp", 53, 5, MARK, UPLINK));
+	CHECK(goes_port("10.9.0.53", "udp", 53, 1002, 0, UPLINK)); /* excluded */
+	CHECK(goes_port("10.9.0.53", "udp", 5353, 5, 0, UPLINK)); /* not DNS */
+	CHECK(goes_port("10.200.1.1", "tcp", 80, 5, 0, UPLINK));
+	CHECK(goes_port("8.8.8.8", "udp", 53, 5, MARK, UPLINK));
+	CHECK(nl_routes_present(&r, &in_use, err, sizeof(err)) == 1 && in_use == TABLE);
+
+	/* A swap: the rules name the other DNS table, and the old one is emptied. */
+	b = r;
+	b.table = TABLE2;
+	b.other_table = TABLE;
+	b.uids = uids;
+	b.n_uids = 1;
+	CHECK_OK(nl_routes_swap(&r, &b, err, sizeof(err)), err);
+	CHECK(sh_has("ip rule show", "5200:\tfrom all uidrange 1000-1000 ipproto udp dport 53 lookup 21329"));
+	CHECK(sh_lines("ip rule show | grep 'lookup 21328'") == 0);
+	CHECK(sh_lines("ip route show table 21328") == 0);
+	CHECK(sh_lines("ip -6 route show table 21328") == 0);
+	CHECK(sh_has("ip route show table 21329", "default dev " DEV));
+	CHECK(goes_port("10.9.0.53", "udp", 53, 1000, 0, DEV));
+	CHECK(goes_port("10.9.0.53", "udp", 53, 2000, 0, UPLINK)); /* not a listed user */
+	CHECK(nl_routes_present(&b, &in_use, err, sizeof(err)) == 1 && in_use == TABLE2);
+
+	/* Taken over as a crashed run's: into the other table, nothing left of the old. */
+	CHECK_OK(nl_routes_adopt(&r, TABLE2, err, sizeof(err)), err);
+	CHECK(sh_lines("ip rule show | grep 'lookup 2132[79]'") == 0);
+	CHECK(sh_lines("ip route show table 21327") == 0 && sh_lines("ip route show table 21329") == 0);
+	CHECK(goes_port("10.9.0.53", "udp", 53, 2000, 0, DEV));
+	CHECK(goes("8.8.8.8", 5, 0, DEV));
+	CHECK(goes("10.200.1.1", 5, 0, UPLINK));
+	CHECK_OK(nl_routes_remove(&r, err, sizeof(err)), err);
+	CHECK(all_gone());
+	CHECK(goes_port("10.9.0.53", "udp", 53, 5, 0, UPLINK));
+}
+
 static void test_persistent(void)
 {
 	struct tun *t;
@@ -746,6 +832,23 @@ static void test_persistent(void)
 	if (!t)
 		return;
 	CHECK_OK(tun_make_persistent(t, 65534, (gid_t)-1, err, sizeof(err)), err);
+	/* The alias that marks a run's kept device: written, read back, cleared. */
+	{
+		char alias[128];
+
+		CHECK_OK(nl_alias_get(PDEV, alias, sizeof(alias), err, sizeof(err)), err);
+		CHECK(alias[0] == 0);
+		CHECK_OK(nl_alias_set(PDEV, NL_ALIAS_KEPT, err, sizeof(err)), err);
+		CHECK_OK(nl_alias_get(PDEV, alias, sizeof(alias), err, sizeof(err)), err);
+		CHECK(strcmp(alias, NL_ALIAS_KEPT) == 0);
+		CHECK_OK(nl_alias_set(PDEV, "", err, sizeof(err)), err);
+		CHECK_OK(nl_alias_get(PDEV, alias, sizeof(alias), err, sizeof(err)), err);
+		CHECK(alias[0] == 0);
+		CHECK(nl_alias_get("nosuchdev0", alias, sizeof(alias), err, sizeof(err)) < 0);
+	}
+	/* Persistence off on our own descriptor: the device goes with it. */
+	CHECK_OK(tun_set_persist(t, false, err, sizeof(err)), err);
+	CHECK_OK(tun_set_persist(t, true, err, sizeof(err)), err);
 	tun_close(t);
 	CHECK(sh_lines("ip -o link show dev " PDEV " 2>/dev/null") == 1);
 	t = tun_open(PDEV, err, sizeof(err));
@@ -823,6 +926,7 @@ int main(void)
 	RUN(test_routes_failure_rolls_back);
 	RUN(test_routes_swap);
 	RUN(test_routes_gateway);
+	RUN(test_routes_dns);
 	n_cn = load_cidrs(cn_path, &cn);
 	if (n_cn) {
 		RUN(test_routes_cn_list);
