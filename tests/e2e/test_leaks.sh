@@ -443,6 +443,7 @@ crash_case() { # MODE TAG
 	# The restart (what systemd's Restart= does) picks up where the dead one left off.
 	if start_snet $N; then
 		pass "$t-crash-restart-ready"
+		[ "$m" = tun ] && check "$t-crash-restart-took-over" grep -q "took over the device and the routes" "$T/snet-$N.log"
 		check "$t-crash-restart-via-proxy" reached_via_proxy $TARGET4
 		check "$t-crash-restart-dns" eval 'o=$(DIG @198.18.0.53 lan2.prox.test A); expect "$o" NOERROR "A 198.18.21.23"'
 		check_exit "$t-crash-restart-exit-0" $N
