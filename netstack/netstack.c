@@ -44,6 +44,7 @@
 #include "../core/udp.h"
 #include "../dns/server.h"
 #include "../tun/tun.h"
+#include "packet.h"
 
 #include <linux/virtio_net.h>
 
@@ -107,8 +108,6 @@ struct netstack {
 static struct netstack *the_ns; /* lwIP is global; so is its one glue */
 
 static void gso_flush(struct netstack *ns);
-static uint32_t sum16(const uint8_t *p, size_t n, uint32_t sum);
-static uint16_t fold(uint32_t sum);
 
 /* ---- pending notifications -------------------------------------------- */
 
@@ -544,20 +543,6 @@ static bool ensure_listener(struct netstack *ns, u16_t port)
 	return true;
 }
 
-static bool dst_usable4(const uint8_t *a)
-{
-	/* 0/8, multicast and broadcast are never connection endpoints. */
-	return a[0] != 0 && a[0] < 224;
-}
-
-static bool dst_usable6(const uint8_t *a)
-{
-	static const uint8_t zero[16];
-	return a[0] != 0xff && memcmp(a, zero, 16) != 0;
-}
-
-static const uint8_t loopback6[16] = {[15] = 1};
-
 /* lwIP hands a packet whose destination is loopback or equals one of the netif's
  * addresses to netif_loop_output(), which in this build (NO_SYS=0) queues it to the
  * TCP/IP thread we never start: LWIP_ASSERT("Invalid mbox") aborts the process. While
@@ -572,30 +557,6 @@ static void park_netif_addr(struct netstack *ns)
 	ip_2_ip4(&ns->netif.ip_addr)->addr = IPADDR_BROADCAST;
 	IP_SET_TYPE_VAL(ns->netif.ip_addr, IPADDR_TYPE_V4);
 	ns->netif.ip6_addr_state[0] = IP6_ADDR_INVALID;
-}
-
-/* The upper-layer protocol of an IPv6 packet: the next header after the extension
- * headers lwIP itself walks (hop-by-hop, routing, fragment, destination options), or
- * -1 when the chain runs past the packet. */
-static int ip6_upper_proto(const uint8_t *p, size_t n, bool *fragmented)
-{
-	uint8_t nh = p[6];
-	size_t off = 40;
-
-	*fragmented = false;
-	for (int i = 0; i < 16; i++) {
-		size_t len;
-		if (nh != 0 && nh != 43 && nh != 44 && nh != 60)
-			return nh;
-		if (nh == 44)
-			*fragmented = true;
-		if (off + 8 > n)
-			return -1;
-		len = nh == 44 ? 8 : ((size_t)p[off + 1] + 1) * 8;
-		nh = p[off];
-		off += len;
-	}
-	return -1;
 }
 
 /* lwIP 2.1.3's tcp_receive() asserts (aborts) when a segment's sequence number is about
@@ -615,15 +576,12 @@ static bool pcb_is(const struct tcp_pcb *pcb, bool v6, const uint8_t *src, const
 	       !memcmp(&ip_2_ip4(&pcb->local_ip)->addr, dst, 4);
 }
 
-static bool tcp_seq_sane(bool v6, const uint8_t *src, const uint8_t *dst, const uint8_t *t)
+static bool tcp_seq_sane(const struct pkt_info *pi)
 {
-	u16_t sport = (u16_t)(t[0] << 8 | t[1]), dport = (u16_t)(t[2] << 8 | t[3]);
-	u32_t seq = (u32_t)t[4] << 24 | (u32_t)t[5] << 16 | (u32_t)t[6] << 8 | t[7];
-
 	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
-		if (!pcb_is(pcb, v6, src, dst, sport, dport))
+		if (!pcb_is(pcb, pi->v6, pi->src, pi->dst, pi->sport, pi->dport))
 			continue;
-		s32_t d = (s32_t)(seq - pcb->rcv_nxt);
+		s32_t d = (s32_t)(pi->seq - pcb->rcv_nxt);
 		return d > -0x10000000 && d < 0x10000000;
 	}
 	return true;
@@ -632,134 +590,53 @@ static bool tcp_seq_sane(bool v6, const uint8_t *src, const uint8_t *dst, const 
 /* A SYN for a connection lwIP still holds in TIME_WAIT (we closed first, and the kernel
  * reuses ports in sequence) would only be answered with an ACK, and the client would
  * stall in SYN_SENT: the kernel side is long closed, so end the TIME_WAIT at once. */
-static void end_time_wait(bool v6, const uint8_t *src, const uint8_t *dst, const uint8_t *t)
+static void end_time_wait(const struct pkt_info *pi)
 {
-	u16_t sport = (u16_t)(t[0] << 8 | t[1]), dport = (u16_t)(t[2] << 8 | t[3]);
-
 	for (struct tcp_pcb *pcb = tcp_tw_pcbs; pcb; pcb = pcb->next) {
-		if (pcb_is(pcb, v6, src, dst, sport, dport)) {
+		if (pcb_is(pcb, pi->v6, pi->src, pi->dst, pi->sport, pi->dport)) {
 			tcp_abort(pcb); /* a TIME_WAIT pcb is just freed, no RST */
 			return;
 		}
 	}
 }
 
-/* Checks the header, points the netif at the destination, prepares a listener for a
- * SYN. false: drop the packet. */
+/* Classifies the packet (packet.c), points the netif at its destination, and prepares a
+ * UDP pcb or, for a SYN, a listener for its port. false: drop the packet. */
 static bool prepare_input(struct netstack *ns, const uint8_t *p, size_t n)
 {
-	size_t l4 = 0;
-	uint8_t proto;
-	bool fragmented;
-	int upper;
+	struct pkt_info pi;
 
-	if (n < 1)
+	if (pkt_classify(p, n, &pi) == PKT_DROP)
 		return false;
-	if ((p[0] >> 4) == 4) {
-		size_t ihl = (size_t)(p[0] & 0x0f) * 4;
-		size_t total;
-		if (n < 20 || ihl < 20 || ihl > n)
-			return false;
-		total = (size_t)p[2] << 8 | p[3];
-		if (total < ihl || total > n)
-			return false;
-		if (!dst_usable4(p + 16))
-			return false;
-		/* A loopback source, or the destination itself: lwIP's answer would be
-		 * looped back (see park_netif_addr). */
-		if (p[12] == 127 || memcmp(p + 12, p + 16, 4) == 0)
-			return false;
-		proto = p[9];
-		/* UDP-Lite: lwIP 2.1.3 asserts (aborts) on a checksum coverage longer than
-		 * the datagram ("delete me", inet_chksum.c); nothing relays it anyway. */
-		if (proto == IPPROTO_UDPLITE)
-			return false;
-		memcpy(&ip_2_ip4(&ns->netif.ip_addr)->addr, p + 16, 4);
+	if (!pi.v6) {
+		memcpy(&ip_2_ip4(&ns->netif.ip_addr)->addr, pi.dst, 4);
 		IP_SET_TYPE_VAL(ns->netif.ip_addr, IPADDR_TYPE_V4);
-		/* TCP is never fragmented by a sender that honours the MSS, and a reassembled
-		 * segment longer than 64 KiB trips an lwIP assertion ("insane offset!",
-		 * tcp_in.c) that aborts: drop fragmented TCP. */
-		if (proto == IPPROTO_TCP && (((size_t)p[6] & 0x3f) << 8 | p[7]) != 0)
-			return false;
-		/* Only a first fragment carries the UDP header. */
-		if ((((size_t)p[6] & 0x1f) << 8 | p[7]) == 0)
-			l4 = ihl;
-		n = total;
-	} else if ((p[0] >> 4) == 6) {
-		size_t total;
-		if (n < 40)
-			return false;
-		total = 40 + ((size_t)p[4] << 8 | p[5]);
-		if (total > n)
-			return false;
-		if (!dst_usable6(p + 24))
-			return false;
-		if (memcmp(p + 8, loopback6, 16) == 0 || memcmp(p + 8, p + 24, 16) == 0)
-			return false;
-		proto = p[6];
-		/* Every fragment's header names the upper layer; the first one's counts. */
-		upper = ip6_upper_proto(p, total, &fragmented);
-		/* TCP behind extension headers would escape the checks below (and no TCP
-		 * stack we serve sends it that way). */
-		if (upper == IPPROTO_UDPLITE || (upper == IPPROTO_TCP && (fragmented || proto != upper)))
-			return false;
-		memcpy(ip_2_ip6(&ns->netif.ip6_addr[0])->addr, p + 24, 16);
+	} else {
+		memcpy(ip_2_ip6(&ns->netif.ip6_addr[0])->addr, pi.dst, 16);
 		IP_SET_TYPE_VAL(ns->netif.ip6_addr[0], IPADDR_TYPE_V6);
 		ip6_addr_clear_zone(ip_2_ip6(&ns->netif.ip6_addr[0]));
 		ns->netif.ip6_addr_state[0] = IP6_ADDR_PREFERRED;
-		l4 = 40;
-		n = total;
-	} else {
+	}
+	/* No pcb (UDP off for this proxy): lwIP answers port unreachable. */
+	if (pi.udp && pi.dport && !ns->udp_pcbs[pi.dport] &&
+	    (udp_relay_enabled(ns->udp) || (pi.dport == 53 && ns->dns)) &&
+	    !ensure_udp_pcb(ns, pi.dport))
 		return false;
-	}
-	if (proto == IPPROTO_UDP && l4 && n >= l4 + 8) {
-		const uint8_t *t = p + l4;
-		u16_t port = (u16_t)(t[2] << 8 | t[3]);
-		/* No pcb (UDP off for this proxy): lwIP answers port unreachable. */
-		if (port && !ns->udp_pcbs[port] &&
-		    (udp_relay_enabled(ns->udp) || (port == 53 && ns->dns)) &&
-		    !ensure_udp_pcb(ns, port))
+	if (pi.tcp) {
+		bool syn = (pi.tcp_flags & (PKT_TCP_SYN | PKT_TCP_ACK)) == PKT_TCP_SYN;
+
+		if (!(pi.tcp_flags & PKT_TCP_SYN) && !tcp_seq_sane(&pi))
 			return false;
-	}
-	if (proto == IPPROTO_TCP && l4 && n >= l4 + 20) {
-		const uint8_t *t = p + l4;
-		uint8_t flags = t[13];
-		bool v6 = (p[0] >> 4) == 6;
-		const uint8_t *src = v6 ? p + 8 : p + 12, *dst = v6 ? p + 24 : p + 16;
-		if (!(flags & 0x02) && !tcp_seq_sane(v6, src, dst, t))
-			return false;
-		if ((flags & 0x12) == 0x02)
-			end_time_wait(v6, src, dst, t);
+		if (syn)
+			end_time_wait(&pi);
 		/* SYN without ACK: a new connection; make sure its port has a listener. */
-		if ((flags & 0x12) == 0x02 && !ensure_listener(ns, (u16_t)(t[2] << 8 | t[3]))) {
+		if (syn && !ensure_listener(ns, pi.dport)) {
 			log_warn("tun: cannot listen on port %u (out of memory, or the port is busy)",
-				 (unsigned)(t[2] << 8 | t[3]));
+				 (unsigned)pi.dport);
 			return false;
 		}
 	}
 	return true;
-}
-
-/* A segment the kernel handed over with VIRTIO_NET_HDR_F_NEEDS_CSUM (TSO, or checksum
- * offload) carries only the pseudo-header sum in its checksum field: complete it, as a
- * NIC would, before lwIP verifies it. 0, or -1 for a header that points outside. */
-static int complete_csum(const uint8_t *vnet, uint8_t *pkt, size_t n)
-{
-	struct virtio_net_hdr h;
-	size_t start, off;
-	uint16_t c;
-
-	memcpy(&h, vnet, sizeof(h));
-	if (!(h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
-		return 0;
-	start = h.csum_start;
-	off = start + h.csum_offset;
-	if (off + 2 > n || start >= n)
-		return -1;
-	c = (uint16_t)~fold(sum16(pkt + start, n - start, 0));
-	pkt[off] = (uint8_t)(c >> 8);
-	pkt[off + 1] = (uint8_t)c;
-	return 0;
 }
 
 static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -781,7 +658,7 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			break;
 		}
 		n -= TUN_VNET_HDR_LEN;
-		if (n <= 0 || complete_csum(ns->inbuf, pkt, (size_t)n) < 0) {
+		if (n <= 0 || pkt_complete_csum(ns->inbuf, pkt, (size_t)n) < 0) {
 			ns->stats.dropped_in++;
 			continue;
 		}
@@ -815,105 +692,6 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- packets out -------------------------------------------------------- */
 
-/* lwIP advertises its compile-time TCP_MSS (1460) in every SYN-ACK. With a larger tun
- * MTU the kernel could send bigger segments, which lwIP takes in fine (only its own
- * sending is bound to TCP_MSS): so the MSS option of an outgoing SYN-ACK is raised to what
- * the MTU allows, and the checksum updated (RFC 1624). Fewer, bigger packets per byte
- * from the client is the largest saving per byte in tun mode. */
-static void raise_synack_mss(const struct netstack *ns, uint8_t *pkt, size_t len)
-{
-	size_t l4, doff, i;
-	uint8_t *t;
-	unsigned mss;
-
-	if (ns->mtu <= 1500 || len < 1)
-		return;
-	if ((pkt[0] >> 4) == 4 && len >= 20 && pkt[9] == IPPROTO_TCP) {
-		l4 = (size_t)(pkt[0] & 0x0f) * 4;
-		mss = ns->mtu - 40;
-	} else if ((pkt[0] >> 4) == 6 && len >= 40 && pkt[6] == IPPROTO_TCP) {
-		l4 = 40;
-		mss = ns->mtu - 60;
-	} else {
-		return;
-	}
-	if (len < l4 + 20)
-		return;
-	t = pkt + l4;
-	if ((t[13] & 0x12) != 0x12)
-		return;
-	doff = (size_t)(t[12] >> 4) * 4;
-	if (doff < 20 || l4 + doff > len)
-		return;
-	for (i = 20; i < doff;) {
-		uint8_t kind = t[i];
-		if (kind == 0)
-			break;
-		if (kind == 1) {
-			i++;
-			continue;
-		}
-		if (i + 1 >= doff || t[i + 1] < 2 || i + t[i + 1] > doff)
-			break;
-		if (kind == 2 && t[i + 1] == 4) {
-			unsigned old = (unsigned)t[i + 2] << 8 | t[i + 3];
-			uint32_t sum = (uint32_t)(~((unsigned)t[16] << 8 | t[17]) & 0xffff);
-			if (mss > 65535)
-				mss = 65535;
-			if (mss <= old)
-				return;
-			sum = (uint16_t)~fold(sum + (~old & 0xffff) + mss);
-			t[i + 2] = (uint8_t)(mss >> 8);
-			t[i + 3] = (uint8_t)mss;
-			t[16] = (uint8_t)(sum >> 8);
-			t[17] = (uint8_t)sum;
-			return;
-		}
-		i += t[i + 1];
-	}
-}
-
-/* The Internet checksum's sum (RFC 1071) of n bytes, as a network-order 16-bit value added
- * to sum (unfolded). Words are added in host order 8 bytes at a time and the folded result
- * byte-swapped once, which RFC 1071 section 2(B) shows gives the same sum. */
-static uint32_t sum16(const uint8_t *p, size_t n, uint32_t sum)
-{
-	uint64_t acc = 0;
-	uint16_t r;
-
-	for (; n >= 8; p += 8, n -= 8) {
-		uint64_t v;
-		memcpy(&v, p, 8);
-		acc += (v & 0xffffffffu) + (v >> 32);
-	}
-	for (; n >= 2; p += 2, n -= 2) {
-		uint16_t v;
-		memcpy(&v, p, 2);
-		acc += v;
-	}
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	if (n)
-		acc += p[0];
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	r = (uint16_t)((acc >> 8 | acc << 8) & 0xffff);
-#else
-	if (n)
-		acc += (uint64_t)p[0] << 8;
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	r = (uint16_t)acc;
-#endif
-	return sum + r;
-}
-
-static uint16_t fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
-}
-
 static void tun_write(struct netstack *ns, uint8_t *vnet_pkt, size_t pkt_len)
 {
 	if (write(ns->fd, vnet_pkt, TUN_VNET_HDR_LEN + pkt_len) < 0) {
@@ -946,17 +724,17 @@ static void gso_flush(struct netstack *ns)
 		if (v6) {
 			pkt[4] = (uint8_t)((len - 40) >> 8);
 			pkt[5] = (uint8_t)(len - 40);
-			sum = sum16(pkt + 8, 32, 0) + IPPROTO_TCP + (uint32_t)tcplen;
+			sum = pkt_sum16(pkt + 8, 32, 0) + IPPROTO_TCP + (uint32_t)tcplen;
 		} else {
 			pkt[2] = (uint8_t)(len >> 8);
 			pkt[3] = (uint8_t)len;
 			pkt[10] = pkt[11] = 0;
-			uint16_t c = (uint16_t)~fold(sum16(pkt, l4, 0));
+			uint16_t c = (uint16_t)~pkt_fold(pkt_sum16(pkt, l4, 0));
 			pkt[10] = (uint8_t)(c >> 8);
 			pkt[11] = (uint8_t)c;
-			sum = sum16(pkt + 12, 8, 0) + IPPROTO_TCP + (uint32_t)tcplen;
+			sum = pkt_sum16(pkt + 12, 8, 0) + IPPROTO_TCP + (uint32_t)tcplen;
 		}
-		uint16_t ps = fold(sum);
+		uint16_t ps = pkt_fold(sum);
 		t[16] = (uint8_t)(ps >> 8);
 		t[17] = (uint8_t)ps;
 		h.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
@@ -1046,7 +824,10 @@ static err_t output_packet(struct netif *netif, struct pbuf *p)
 	if (len > 65535)
 		return ERR_BUF;
 	if (!p->next) {
-		raise_synack_mss(ns, p->payload, p->len);
+		/* lwIP advertises its compile-time TCP_MSS (1460) in every SYN-ACK; with a
+		 * larger tun MTU the kernel may send bigger segments, which lwIP takes in
+		 * fine, so the option is raised: fewer packets per byte from the client. */
+		pkt_raise_synack_mss(p->payload, p->len, ns->mtu);
 		output_bytes(ns, p->payload, len);
 	} else {
 		pbuf_copy_partial(p, ns->outbuf, (u16_t)len, 0);

@@ -11,6 +11,13 @@ on the same interface sees what the reader writes back (pkttype PACKET_HOST).
         Sends one well-formed IPv4 and one IPv6 SYN and waits for the SYN-ACKs: proves
         that injected packets reach the tun's reader and that it answers. Exit 0 on both.
 
+    pktgen.py corpus DIR [--seed N] [--count N]
+        Writes --count packets of each generated kind below (random, tcp, tcp-mut,
+        frag4, frag6, ext6, udp, icmp4, icmp6, a SYN-ACK with an MSS option) as files
+        DIR/KIND-N, each after a 10-byte virtio_net_hdr (every other TCP one with
+        VIRTIO_NET_HDR_F_NEEDS_CSUM, the checksum left as TSO leaves it): the seed corpus
+        of tests/fuzz/fuzz_tun_input.c.
+
     pktgen.py fuzz IFNAME [--seconds S] [--rate PPS] [--seed N] [--max-ports N]
                           [--max-handshakes N] [--mtu M]
         For S seconds (at most --rate packets per second) sends a mix of:
@@ -951,10 +958,61 @@ def cmd_fuzz(a):
     return 0
 
 
+def vnet_hdr(p, partial):
+    """A virtio_net_hdr for p; partial: NEEDS_CSUM with the TCP checksum field holding
+    only the pseudo-header sum, as the kernel hands over a TSO segment."""
+    if not partial or len(p) < 1:
+        return bytes(10), p
+    v6 = p[0] >> 4 == 6
+    l4 = 40 if v6 else (p[0] & 15) * 4
+    if len(p) < l4 + 18:
+        return bytes(10), p
+    q = bytearray(p)
+    q[l4 + 16:l4 + 18] = b"\0\0"
+    src, dst = (q[8:24], q[24:40]) if v6 else (q[12:16], q[16:20])
+    ps = pseudo(bytes(src), bytes(dst), 6, len(q) - l4)
+    s = sum(struct.unpack("!%dH" % (len(ps) // 2), ps))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    q[l4 + 16:l4 + 18] = struct.pack("!H", s)
+    # flags NEEDS_CSUM, gso_type none, hdr_len, gso_size, csum_start, csum_offset
+    return struct.pack("<BBHHHH", 1, 0, 0, 0, l4, 16), bytes(q)
+
+
+def cmd_corpus(a):
+    R.seed(a.seed)
+    os.makedirs(a.ifname, exist_ok=True)
+    gens = {
+        "random": lambda: [gen_random(a.mtu)],
+        "tcp": lambda: [gen_tcp_valid()],
+        "tcp-mut": lambda: [gen_tcp_mut()[0]],
+        "frag4": lambda: gen_frag4()[0],
+        "frag6": lambda: gen_frag6()[0],
+        "ext6": lambda: [gen_ext6()[0]],
+        "udp": lambda: [gen_udp()[0]],
+        "icmp4": lambda: [gen_icmp4()[0]],
+        "icmp6": lambda: [gen_icmp6()[0]],
+        "synack-mss": lambda: [tcp_packet(*addrs(), R.randint(1, 65535), R.randint(1024, 65535),
+                                          R.getrandbits(32), R.getrandbits(32), SYN | ACK,
+                                          opts=struct.pack("!BBH", 2, 4, 1460) + tcp_opts_valid())],
+    }
+    n = 0
+    for kind, gen in gens.items():
+        for i in range(a.count):
+            for j, p in enumerate(gen()[:4]):
+                partial = kind in ("tcp", "tcp-mut", "synack-mss") and i % 2 == 1
+                h, p = vnet_hdr(p, partial)
+                with open(os.path.join(a.ifname, "%s-%d-%d" % (kind, i, j)), "wb") as f:
+                    f.write(h + p)
+                n += 1
+    print("pktgen: %d corpus files in %s" % (n, a.ifname))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("cmd", choices=["probe", "fuzz", "case"])
-    ap.add_argument("ifname")
+    ap.add_argument("cmd", choices=["probe", "fuzz", "case", "corpus"])
+    ap.add_argument("ifname", help="the tun device (corpus: the directory to write)")
     ap.add_argument("case", nargs="?")
     ap.add_argument("--seconds", type=float, default=float(os.environ.get("PKTGEN_SECONDS", 30)))
     ap.add_argument("--rate", type=int, default=3000)
@@ -964,13 +1022,15 @@ def main():
     ap.add_argument("--mtu", type=int, default=1500)
     ap.add_argument("--ooseq-max", type=int, default=36000,
                     help="fuzz: 1-byte out-of-order segments to victim connections")
-    ap.add_argument("--count", type=int, default=4, help="case ooseq: connections")
+    ap.add_argument("--count", type=int, default=4, help="case ooseq: connections; corpus: files per kind")
     ap.add_argument("--window", type=int, default=65535, help="case ooseq: bytes covered")
     a = ap.parse_args()
     if a.cmd == "probe":
         return cmd_probe(a)
     if a.cmd == "case":
         return cmd_case(a)
+    if a.cmd == "corpus":
+        return cmd_corpus(a)
     print("pktgen: seed %d (PKTGEN_SEED=%d reproduces the packet mix)" % (a.seed, a.seed))
     sys.stdout.flush()
     return cmd_fuzz(a)
