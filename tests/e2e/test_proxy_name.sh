@@ -184,4 +184,26 @@ if start_snet pname-hosts; then
 else
 	fail pname-hosts-ready "no ready line: $(tail -n 3 "$T/snet-pname-hosts.log" | tr '\n' ' ')"
 fi
+
+# dns.domestic empty (split off): the nameservers of /etc/resolv.conf are asked instead,
+# on marked sockets; with only a loopback one there, a warning at start.
+write_config pname-resolv "$(proxy_block proxy.test)"
+sed -i '/^dns:$/,$d' "$T/pname-resolv.yaml"
+dns_block | sed -e 's/^  domestic: .*/  domestic: []/' -e 's/^  split: true/  split: false/' >>"$T/pname-resolv.yaml"
+dnsmasq_at 198.18.0.2 300
+if start_snet pname-resolv; then
+	check pname-resolv-connect quick
+	check pname-resolv-no-circle no_circle pname-resolv
+	check pname-resolv-asked-domestic sh -c "grep -q 'proxy.test from 198.18.0.1' '$DLOG' || { echo 'dnsmasq was not asked for proxy.test'; exit 1; }"
+	check_exit pname-resolv-sigterm-exit-0 pname-resolv
+else
+	fail pname-resolv-ready "no ready line: $(tail -n 3 "$T/snet-pname-resolv.log" | tr '\n' ' ')"
+fi
+echo "nameserver 127.0.0.53" >"$NETNS_ETC/resolv.conf"
+if start_snet pname-resolv; then
+	check pname-resolv-loopback-warns grep -q 'no usable nameserver' "$T/snet-pname-resolv.log"
+	check_exit pname-resolv-loopback-sigterm-exit-0 pname-resolv
+else
+	fail pname-resolv-loopback-ready "no ready line: $(tail -n 3 "$T/snet-pname-resolv.log" | tr '\n' ' ')"
+fi
 finish
