@@ -2,13 +2,16 @@
 #include <errno.h>
 #include <ev.h>
 #include <getopt.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "../dns/lookup.h"
 #include "../dns/server.h"
 #include "capture.h"
 #include "config.h"
@@ -24,6 +27,8 @@ struct app {
 	struct resolver *resolver;
 	struct relay *relay;
 	struct dns_server *dns; /* NULL when dns.enable is false */
+	struct dns_lookup *lookup; /* the resolver's backend; NULL when dns.enable is false */
+	struct resolve_req *prefetch; /* the proxy server's name, looked up ahead */
 	const struct capture_ops *capture;
 	void *cap; /* the capture's state */
 	uid_t start_uid; /* getuid() at start, before any `user:` switch */
@@ -124,6 +129,63 @@ static int proxy_routed_around(const struct config *cfg, char *err, size_t errle
 	return 0;
 }
 
+/* The proxy server's addresses, whenever its name was looked up afresh: kept out of the
+ * capture (learned bypass addresses: nft set elements or throw routes) for the answer's
+ * TTL, refreshed by every lookup. Marked sockets skip the capture anyway; this also holds
+ * when they cannot be marked. */
+static void on_resolved(void *ctx, const char *host, const struct resolve_answer *ans)
+{
+	struct app *a = ctx;
+	struct dns_learned v[RESOLVE_ADDR_MAX];
+	size_t n = 0;
+
+	if (!a->cap || !a->capture->learn || a->cfg.proxy.type == PROXY_TYPE_DIRECT ||
+	    strcasecmp(host, a->cfg.proxy.server) != 0)
+		return;
+	for (size_t i = 0; i < ans->n; i++) {
+		const struct sockaddr_storage *ss = &ans->addr[i];
+		memset(&v[n], 0, sizeof(v[n]));
+		v[n].family = ss->ss_family;
+		v[n].ttl = ans->ttl;
+		if (ss->ss_family == AF_INET)
+			memcpy(v[n].addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+		else
+			memcpy(v[n].addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+		n++;
+	}
+	log_debug("proxy.server %s: %zu addresses, kept out of the capture for %u s", host, n,
+		  (unsigned)ans->ttl);
+	a->capture->learn(a->cap, false, v, n);
+}
+
+static void prefetched(void *arg, int err, const struct sockaddr_storage *addr)
+{
+	struct app *a = arg;
+	char s[NET_ADDRSTRLEN];
+
+	a->prefetch = NULL;
+	if (err)
+		log_warn("proxy.server %s: cannot resolve: %s (tried again per connection)",
+			 a->cfg.proxy.server, gai_strerror(err));
+	else
+		log_info("proxy.server %s is %s", a->cfg.proxy.server, net_ntop(addr, s, sizeof(s)));
+}
+
+/* Looks a proxy server given by name up now, so its addresses are bypassed (and cached)
+ * before the first connection needs them. */
+static void proxy_prefetch(struct app *a)
+{
+	struct sockaddr_storage ss;
+
+	resolver_cancel(a->prefetch);
+	a->prefetch = NULL;
+	if (a->cfg.proxy.type == PROXY_TYPE_DIRECT || net_pton(a->cfg.proxy.server, 0, &ss) == 0)
+		return;
+	if (resolver_query(a->resolver, a->cfg.proxy.server, a->cfg.proxy.port, &ss, prefetched, a,
+			   &a->prefetch) < 0)
+		log_warn("proxy.server %s: cannot resolve: %s", a->cfg.proxy.server, strerror(errno));
+}
+
 static void app_reload(struct app *a)
 {
 	struct config next;
@@ -155,6 +217,11 @@ static void app_reload(struct app *a)
 		log_warn("reload: mode, user, redirect.listen, redirect.install-rules, the tun "
 			 "device settings, dns.enable, the dns cache bounds and gateway.enable take "
 			 "effect only after a restart");
+	if (a->lookup && dns_lookup_reconfigure(a->lookup, &next, err, sizeof(err)) < 0) {
+		log_error("reload: %s; keeping the running configuration", err);
+		config_free(&next);
+		return;
+	}
 	if (a->dns && dns_server_reconfigure(a->dns, &next, err, sizeof(err)) < 0) {
 		log_error("reload: %s; keeping the running configuration", err);
 		config_free(&next);
@@ -182,6 +249,7 @@ static void app_reload(struct app *a)
 	config_free(&a->cfg);
 	a->cfg = next;
 	log_set_level(a->cfg.log_level);
+	proxy_prefetch(a);
 	log_info("reloaded %s", a->cfg.path);
 }
 
@@ -248,6 +316,16 @@ static int app_run(struct app *a)
 		log_error("resolver: out of memory");
 		goto out;
 	}
+	if (a->cfg.dns.enable) {
+		/* Our own names are never looked up through our own resolver. */
+		a->lookup = dns_lookup_new(a->loop, a->resolver, &a->cfg, err, sizeof(err));
+		if (!a->lookup) {
+			log_error("%s", err);
+			goto out;
+		}
+		resolver_set_backend(a->resolver, dns_lookup_start, dns_lookup_cancel, a->lookup);
+	}
+	resolver_set_on_answer(a->resolver, on_resolved, a);
 	a->relay = relay_new(a->loop, a->resolver, &a->cfg, err, sizeof(err));
 	if (!a->relay) {
 		log_error("%s", err);
@@ -284,6 +362,7 @@ static int app_run(struct app *a)
 		log_error("%s", err);
 		goto out;
 	}
+	proxy_prefetch(a);
 	if (a->cfg.user[0] && a->cfg.user_uid != a->start_uid) {
 		/* Everything that needs root is done; removing routes/rules at exit and
 		 * SO_MARK need only CAP_NET_ADMIN. */
@@ -324,6 +403,11 @@ out:
 	relay_free(a->relay);
 	if (a->cap)
 		a->capture->free(a->cap);
+	a->cap = NULL; /* no more learning */
+	resolver_cancel(a->prefetch);
+	if (a->resolver)
+		resolver_set_backend(a->resolver, NULL, NULL, NULL);
+	dns_lookup_free(a->lookup);
 	resolver_free(a->resolver);
 	ev_signal_stop(a->loop, &a->sig_term);
 	ev_signal_stop(a->loop, &a->sig_int);

@@ -31,6 +31,7 @@
 #define SCRATCH_OUT (READ_MAX + PROXY_DECODE_SLACK + 1024)
 #define HS_MAX (32 * 1024) /* largest handshake reply we accept */
 #define PUMP_ROUNDS 8 /* reads per event per direction, for fairness */
+#define CONNECT_TRIES 4 /* connects per session to the addresses of an upstream name */
 
 
 struct relay {
@@ -504,10 +505,61 @@ static void session_connected(struct session *s)
 	upstream_want(s, true, buf_used(&s->to_up) > 0);
 }
 
+static void session_connect(struct session *s, const struct sockaddr_storage *addr);
+static void session_resolved(void *arg, int err, const struct sockaddr_storage *addr);
+
+/* The name the upstream address came from (the proxy server's, or a target's for a proxy
+ * that dials targets), or NULL for an address given as such. */
+static const char *session_upstream_name(const struct session *s)
+{
+	struct sockaddr_storage ss;
+	const char *host = s->proxy->ops->dial_target ? s->target.host : s->proxy->cfg.server;
+
+	return host[0] && net_pton(host, 0, &ss) < 0 ? host : NULL;
+}
+
+/* The connect to s->uaddr failed (err) or timed out (err 0): the resolver forgets that
+ * address, so the next connection takes the answer's next one or looks the name up again.
+ * A failed (not timed out) connect to a name is tried again here with what the resolver
+ * says now, CONNECT_TRIES times at most, within the same connect deadline. */
+static void session_connect_failed(struct session *s, int err)
+{
+	struct relay *r = s->relay;
+	const char *host = session_upstream_name(s);
+	char a[NET_ADDRSTRLEN];
+	struct sockaddr_storage next;
+	int rc;
+
+	net_ntop(&s->uaddr, a, sizeof(a));
+	if (host)
+		resolver_forget(r->resolver, host, &s->uaddr);
+	if (!err) {
+		session_close(s, CLOSE_RESET_BOTH, LOG_WARN, "upstream connect to %s timed out after %u s",
+			      a, s->proxy->cfg.connect_timeout);
+		return;
+	}
+	if (!host || ++s->connect_tries >= CONNECT_TRIES) {
+		session_close(s, CLOSE_RESET_CLIENT, LOG_WARN, "connect to %s failed: %s", a,
+			      strerror(err));
+		return;
+	}
+	log_info("%s: connect to %s (%s) failed: %s; trying again", s->desc, a, host, strerror(err));
+	ev_io_stop(r->loop, &s->uio);
+	close(s->ufd);
+	s->ufd = -1;
+	s->state = S_RESOLVING;
+	rc = resolver_query(r->resolver, host, net_port(&s->uaddr), &next, session_resolved, s,
+			    &s->rreq);
+	if (rc < 0)
+		session_close(s, CLOSE_RESET_CLIENT, LOG_ERROR, "cannot resolve %s: %s", host,
+			      strerror(errno));
+	else if (rc == 1)
+		session_connect(s, &next);
+}
+
 static void upstream_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct session *s = container_of(w, struct session, uio);
-	char addr[NET_ADDRSTRLEN];
 	int soerr = 0;
 	socklen_t len = sizeof(soerr);
 
@@ -516,8 +568,7 @@ static void upstream_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	case S_CONNECTING:
 		getsockopt(s->ufd, SOL_SOCKET, SO_ERROR, &soerr, &len);
 		if (soerr) {
-			session_close(s, CLOSE_RESET_CLIENT, LOG_WARN, "connect to %s failed: %s",
-				      net_ntop(&s->uaddr, addr, sizeof(addr)), strerror(soerr));
+			session_connect_failed(s, soerr);
 			return;
 		}
 		session_connected(s);
@@ -553,7 +604,6 @@ static void upstream_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 static void session_connect(struct session *s, const struct sockaddr_storage *addr)
 {
 	struct relay *r = s->relay;
-	char a[NET_ADDRSTRLEN];
 	int fd;
 
 	s->uaddr = *addr;
@@ -571,8 +621,7 @@ static void session_connect(struct session *s, const struct sockaddr_storage *ad
 	}
 	if (connect(fd, (const struct sockaddr *)addr, net_sockaddr_len(addr)) < 0 &&
 	    errno != EINPROGRESS) {
-		session_close(s, CLOSE_RESET_CLIENT, LOG_WARN, "connect to %s failed: %s",
-			      net_ntop(addr, a, sizeof(a)), strerror(errno));
+		session_connect_failed(s, errno);
 		return;
 	}
 	s->state = S_CONNECTING;
@@ -598,6 +647,10 @@ static void session_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_tstamp left;
 
 	(void)revents;
+	if (s->state == S_CONNECTING) {
+		session_connect_failed(s, 0);
+		return;
+	}
 	if (s->state != S_RELAY) {
 		session_close(s, CLOSE_RESET_BOTH, LOG_WARN, "upstream connect timed out after %u s",
 			      s->proxy->cfg.connect_timeout);

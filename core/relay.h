@@ -68,6 +68,7 @@ struct session {
 	ev_io uio;
 	struct resolve_req *rreq;
 	struct sockaddr_storage uaddr;
+	unsigned connect_tries; /* failed connects to the upstream name's addresses */
 
 	ev_timer timer; /* connect deadline, then idle check */
 	ev_tstamp last_active;

@@ -1,10 +1,13 @@
-/* resolve.c -- host name resolution off the event loop.
+/* resolve.c -- host name resolution off the event loop, and the cache of answers.
  *
- * Each lookup runs getaddrinfo() (so /etc/hosts and nsswitch apply, as users expect
- * for a proxy server's name) in a worker thread; the finished request is queued
- * under a mutex and the loop is woken with ev_async. Answers are cached for
- * RESOLVE_TTL seconds in a small list so the proxy's name is not looked up per
- * connection. The loop thread owns every request except while its worker runs.
+ * A query goes to the backend when one is set (dns/lookup.c asks the domestic resolvers
+ * on marked sockets, so the proxy server's name never comes back through our own
+ * resolver) and otherwise to getaddrinfo() in a worker thread (so /etc/hosts and
+ * nsswitch apply); a finished worker queues its request under a mutex and wakes the loop
+ * with ev_async. Answers are cached with every address, for the answer's TTL (clamped)
+ * or RESOLVE_TTL_SYSTEM for getaddrinfo's, in a small list; resolver_forget drops an
+ * address that did not take a connection. The loop thread owns every request except
+ * while its worker runs.
  */
 #include "resolve.h"
 
@@ -16,28 +19,29 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "net.h"
 #include "util.h"
 
-#define RESOLVE_TTL 60.0
 #define RESOLVE_CACHE_MAX 64
 
 struct resolve_req {
 	struct resolver *r;
-	pthread_t thread;
+	pthread_t thread; /* getaddrinfo requests */
+	void *bh; /* backend requests: the backend's handle until it answers */
 	char host[256];
 	uint16_t port;
 	resolve_cb cb; /* NULL once cancelled */
 	void *arg;
 	int err;
-	struct sockaddr_storage addr;
-	struct resolve_req *next; /* in r->running or r->done */
+	struct resolve_answer ans;
+	struct resolve_req *next; /* in r->running, r->backend_running or r->done */
 };
 
 struct cache_entry {
 	char host[256];
-	struct sockaddr_storage addr; /* port 0 */
+	struct resolve_answer ans; /* n >= 1 */
 	ev_tstamp expires;
 	struct cache_entry *next;
 };
@@ -46,29 +50,21 @@ struct resolver {
 	struct ev_loop *loop;
 	ev_async wake;
 	pthread_mutex_t lock;
-	struct resolve_req *running; /* loop thread only */
+	struct resolve_req *running; /* getaddrinfo workers; loop thread only */
+	struct resolve_req *backend_running; /* loop thread only */
 	struct resolve_req *done; /* under lock */
 	struct cache_entry *cache; /* most recent first */
 	size_t cache_len;
+	resolve_start_fn start;
+	resolve_cancel_fn cancel;
+	void *backend_ctx;
+	resolve_answer_fn on_answer;
+	void *on_answer_ctx;
 };
 
-static void *resolve_thread(void *p)
+uint32_t resolve_clamp_ttl(uint32_t ttl)
 {
-	struct resolve_req *q = p;
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
-	struct addrinfo *res = NULL;
-
-	q->err = getaddrinfo(q->host, NULL, &hints, &res);
-	if (q->err == 0) {
-		memcpy(&q->addr, res->ai_addr, res->ai_addrlen);
-		freeaddrinfo(res);
-	}
-	pthread_mutex_lock(&q->r->lock);
-	q->next = q->r->done;
-	q->r->done = q;
-	pthread_mutex_unlock(&q->r->lock);
-	ev_async_send(q->r->loop, &q->r->wake);
-	return NULL;
+	return ttl < RESOLVE_TTL_MIN ? RESOLVE_TTL_MIN : ttl > RESOLVE_TTL_MAX ? RESOLVE_TTL_MAX : ttl;
 }
 
 static void set_port(struct sockaddr_storage *ss, uint16_t port)
@@ -79,51 +75,147 @@ static void set_port(struct sockaddr_storage *ss, uint16_t port)
 		((struct sockaddr_in *)ss)->sin_port = htons(port);
 }
 
-static void cache_put(struct resolver *r, const char *host, const struct sockaddr_storage *addr)
+static void *resolve_thread(void *p)
 {
-	struct cache_entry *e, **pp;
+	struct resolve_req *q = p;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+	struct addrinfo *res = NULL, *ai;
 
+	q->err = getaddrinfo(q->host, NULL, &hints, &res);
+	if (q->err == 0) {
+		for (ai = res; ai && q->ans.n < RESOLVE_ADDR_MAX; ai = ai->ai_next) {
+			struct sockaddr_storage ss = { 0 };
+			size_t i;
+			if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+			    ai->ai_addrlen > sizeof(ss))
+				continue;
+			memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+			for (i = 0; i < q->ans.n && !net_sockaddr_equal(&q->ans.addr[i], &ss); i++)
+				;
+			if (i == q->ans.n)
+				q->ans.addr[q->ans.n++] = ss;
+		}
+		q->ans.ttl = RESOLVE_TTL_SYSTEM;
+		freeaddrinfo(res);
+		if (!q->ans.n)
+			q->err = EAI_NONAME;
+	}
+	pthread_mutex_lock(&q->r->lock);
+	q->next = q->r->done;
+	q->r->done = q;
+	pthread_mutex_unlock(&q->r->lock);
+	ev_async_send(q->r->loop, &q->r->wake);
+	return NULL;
+}
+
+static void cache_unlink(struct resolver *r, struct cache_entry **pp)
+{
+	struct cache_entry *e = *pp;
+
+	*pp = e->next;
+	free(e);
+	r->cache_len--;
+}
+
+static struct cache_entry **cache_find(struct resolver *r, const char *host)
+{
+	struct cache_entry **pp;
+
+	for (pp = &r->cache; *pp; pp = &(*pp)->next)
+		if (!strcasecmp((*pp)->host, host))
+			return pp;
+	return NULL;
+}
+
+/* Replaces host's entry with ans; ans->ttl is the lifetime. */
+static void cache_put(struct resolver *r, const char *host, const struct resolve_answer *ans)
+{
+	struct cache_entry *e, **pp = cache_find(r, host);
+
+	if (pp)
+		cache_unlink(r, pp);
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return; /* the cache is an optimisation */
 	strcpy(e->host, host);
-	e->addr = *addr;
-	set_port(&e->addr, 0);
-	e->expires = ev_now(r->loop) + RESOLVE_TTL;
+	e->ans = *ans;
+	for (size_t i = 0; i < e->ans.n; i++)
+		set_port(&e->ans.addr[i], 0);
+	e->expires = ev_now(r->loop) + ans->ttl;
 	e->next = r->cache;
 	r->cache = e;
 	if (++r->cache_len <= RESOLVE_CACHE_MAX)
 		return;
 	for (pp = &r->cache; (*pp)->next; pp = &(*pp)->next)
 		;
-	free(*pp);
-	*pp = NULL;
-	r->cache_len--;
+	cache_unlink(r, pp);
 }
 
 static bool cache_get(struct resolver *r, const char *host, struct sockaddr_storage *out)
 {
-	struct cache_entry **pp, *e;
+	struct cache_entry **pp = cache_find(r, host);
 
-	for (pp = &r->cache; (e = *pp); pp = &e->next) {
-		if (strcmp(e->host, host) != 0)
-			continue;
-		if (e->expires < ev_now(r->loop)) {
-			*pp = e->next;
-			free(e);
-			r->cache_len--;
-			return false;
-		}
-		*out = e->addr;
-		return true;
+	if (!pp)
+		return false;
+	if ((*pp)->expires <= ev_now(r->loop)) {
+		cache_unlink(r, pp);
+		return false;
 	}
-	return false;
+	*out = (*pp)->ans.addr[0];
+	return true;
+}
+
+void resolver_forget(struct resolver *r, const char *host, const struct sockaddr_storage *addr)
+{
+	struct cache_entry **pp = cache_find(r, host);
+	struct sockaddr_storage a = *addr;
+	struct resolve_answer *ans;
+
+	if (!pp)
+		return;
+	ans = &(*pp)->ans;
+	set_port(&a, 0);
+	for (size_t i = 0; i < ans->n; i++) {
+		if (!net_sockaddr_equal(&ans->addr[i], &a))
+			continue;
+		memmove(&ans->addr[i], &ans->addr[i + 1], (ans->n - i - 1) * sizeof(ans->addr[0]));
+		if (--ans->n == 0)
+			cache_unlink(r, pp);
+		return;
+	}
+}
+
+/* A finished request, off every list: cache, tell, call back, free. */
+static void req_finish(struct resolver *r, struct resolve_req *q)
+{
+	struct sockaddr_storage addr = { 0 };
+
+	if (q->err == 0) {
+		cache_put(r, q->host, &q->ans);
+		if (r->on_answer)
+			r->on_answer(r->on_answer_ctx, q->host, &q->ans);
+		addr = q->ans.addr[0];
+		set_port(&addr, q->port);
+	}
+	if (q->cb)
+		q->cb(q->arg, q->err, &addr);
+	free(q);
+}
+
+static void unlink_req(struct resolve_req **head, struct resolve_req *q)
+{
+	struct resolve_req **pp;
+
+	for (pp = head; *pp && *pp != q; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = q->next;
 }
 
 static void resolver_on_wake(struct ev_loop *loop, ev_async *w, int revents)
 {
 	struct resolver *r = container_of(w, struct resolver, wake);
-	struct resolve_req *list, *q, **pp;
+	struct resolve_req *list, *q;
 
 	(void)loop;
 	(void)revents;
@@ -135,18 +227,28 @@ static void resolver_on_wake(struct ev_loop *loop, ev_async *w, int revents)
 	while ((q = list)) {
 		list = q->next;
 		pthread_join(q->thread, NULL);
-		for (pp = &r->running; *pp && *pp != q; pp = &(*pp)->next)
-			;
-		if (*pp)
-			*pp = q->next;
-		if (q->err == 0) {
-			cache_put(r, q->host, &q->addr);
-			set_port(&q->addr, q->port);
-		}
-		if (q->cb)
-			q->cb(q->arg, q->err, &q->addr);
-		free(q);
+		unlink_req(&r->running, q);
+		req_finish(r, q);
 	}
+}
+
+static void backend_done(void *arg, int err, const struct resolve_answer *ans)
+{
+	struct resolve_req *q = arg;
+	struct resolver *r = q->r;
+
+	unlink_req(&r->backend_running, q);
+	q->bh = NULL;
+	q->err = err;
+	if (err == 0 && ans && ans->n) {
+		q->ans = *ans;
+		if (q->ans.n > RESOLVE_ADDR_MAX)
+			q->ans.n = RESOLVE_ADDR_MAX;
+		q->ans.ttl = resolve_clamp_ttl(ans->ttl);
+	} else if (err == 0) {
+		q->err = EAI_NONAME;
+	}
+	req_finish(r, q);
 }
 
 struct resolver *resolver_new(struct ev_loop *loop)
@@ -163,6 +265,35 @@ struct resolver *resolver_new(struct ev_loop *loop)
 	return r;
 }
 
+/* Cancels the backend's lookups; with fail, their queries end with EAI_AGAIN. */
+static void backend_drop(struct resolver *r, bool fail)
+{
+	struct resolve_req *q;
+
+	while ((q = r->backend_running)) {
+		r->backend_running = q->next;
+		r->cancel(r->backend_ctx, q->bh);
+		if (fail && q->cb)
+			q->cb(q->arg, EAI_AGAIN, &q->ans.addr[0]);
+		free(q);
+	}
+}
+
+void resolver_set_backend(struct resolver *r, resolve_start_fn start, resolve_cancel_fn cancel,
+			  void *ctx)
+{
+	backend_drop(r, true);
+	r->start = start;
+	r->cancel = cancel;
+	r->backend_ctx = ctx;
+}
+
+void resolver_set_on_answer(struct resolver *r, resolve_answer_fn fn, void *ctx)
+{
+	r->on_answer = fn;
+	r->on_answer_ctx = ctx;
+}
+
 void resolver_free(struct resolver *r)
 {
 	struct resolve_req *q;
@@ -170,6 +301,7 @@ void resolver_free(struct resolver *r)
 
 	if (!r)
 		return;
+	backend_drop(r, false);
 	while ((q = r->running)) {
 		r->running = q->next;
 		pthread_join(q->thread, NULL);
@@ -189,8 +321,8 @@ void resolver_free(struct resolver *r)
 	free(r);
 }
 
-int resolver_query(struct resolver *r, const char *host, uint16_t port, struct sockaddr_storage *out,
-		   resolve_cb cb, void *arg, struct resolve_req **req)
+static int query(struct resolver *r, bool system, const char *host, uint16_t port,
+		 struct sockaddr_storage *out, resolve_cb cb, void *arg, struct resolve_req **req)
 {
 	struct resolve_req *q;
 	int rc;
@@ -213,6 +345,19 @@ int resolver_query(struct resolver *r, const char *host, uint16_t port, struct s
 	q->port = port;
 	q->cb = cb;
 	q->arg = arg;
+	if (!system && r->start) {
+		q->bh = r->start(r->backend_ctx, q->host, backend_done, q);
+		if (q->bh) {
+			q->next = r->backend_running;
+			r->backend_running = q;
+			*req = q;
+			return 0;
+		}
+		if (errno != ENOENT) {
+			free(q);
+			return -1;
+		}
+	}
 	q->next = r->running;
 	r->running = q;
 	rc = pthread_create(&q->thread, NULL, resolve_thread, q);
@@ -224,6 +369,19 @@ int resolver_query(struct resolver *r, const char *host, uint16_t port, struct s
 	}
 	*req = q;
 	return 0;
+}
+
+int resolver_query(struct resolver *r, const char *host, uint16_t port, struct sockaddr_storage *out,
+		   resolve_cb cb, void *arg, struct resolve_req **req)
+{
+	return query(r, false, host, port, out, cb, arg, req);
+}
+
+int resolver_query_system(struct resolver *r, const char *host, uint16_t port,
+			  struct sockaddr_storage *out, resolve_cb cb, void *arg,
+			  struct resolve_req **req)
+{
+	return query(r, true, host, port, out, cb, arg, req);
 }
 
 void resolver_cancel(struct resolve_req *req)

@@ -183,6 +183,13 @@ static void flow_drop(struct flow *f, const char *fmt, const char *detail)
 	}
 }
 
+/* The proxy server's address did not take the flow: the resolver forgets it. */
+static void forget_server(struct flow *f)
+{
+	if (f->server.ss_family)
+		resolver_forget(relay_resolver(f->u->relay), f->proxy->cfg.server, &f->server);
+}
+
 static void flow_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct flow *f = w->data;
@@ -198,8 +205,14 @@ static void flow_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR) {
-				/* e.g. ICMP port unreachable on a connected socket: keep the flow. */
+				/* e.g. ICMP port unreachable on a connected socket: keep the flow,
+				 * but a proxy server that is not there any more is looked up again
+				 * by the next flow. */
 				log_debug("%s: udp recv: %s", f->desc, strerror(errno));
+				if (f->proxy->ops->udp != PROXY_UDP_TARGET &&
+				    (errno == ECONNREFUSED || errno == EHOSTUNREACH ||
+				     errno == ENETUNREACH))
+					forget_server(f);
 			}
 			return;
 		}
@@ -314,6 +327,7 @@ static void ctl_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (getsockopt(f->ctl, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
 			snprintf(err, sizeof(err), "udp association: connect to the proxy: %s",
 				 strerror(soerr ? soerr : errno));
+			forget_server(f);
 			goto fail;
 		}
 		memset(&t, 0, sizeof(t));
@@ -377,7 +391,6 @@ static void ctl_connect(struct flow *f, const struct sockaddr_storage *server)
 {
 	struct udp_relay *u = f->u;
 
-	f->server = *server;
 	f->ctl = net_socket(server->ss_family, SOCK_STREAM);
 	if (f->ctl < 0) {
 		flow_drop(f, "socket: ", strerror(errno));
@@ -387,6 +400,7 @@ static void ctl_connect(struct flow *f, const struct sockaddr_storage *server)
 	if (connect(f->ctl, (const struct sockaddr *)server, net_sockaddr_len(server)) < 0 &&
 	    errno != EINPROGRESS) {
 		flow_drop(f, "connect to the proxy: ", strerror(errno));
+		forget_server(f);
 		close(f->ctl);
 		f->ctl = -1;
 		return;
@@ -400,6 +414,7 @@ static void ctl_connect(struct flow *f, const struct sockaddr_storage *server)
 /* The proxy server's address is known: open the datagram path (or its control stream). */
 static void flow_begin(struct flow *f, const struct sockaddr_storage *server)
 {
+	f->server = *server;
 	if (f->proxy->ops->udp == PROXY_UDP_ASSOCIATE)
 		ctl_connect(f, server);
 	else

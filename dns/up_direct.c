@@ -271,7 +271,7 @@ static void dq_start_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	rc = resolver_query(d->u->res, d->u->hp.host, d->u->hp.port, &d->addr, dq_resolved, d,
+	rc = resolver_query_system(d->u->res, d->u->hp.host, d->u->hp.port, &d->addr, dq_resolved, d,
 			    &d->rreq);
 	ev_set_cb(&d->timer, dq_timer_cb);
 	if (rc < 0)
