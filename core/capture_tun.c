@@ -26,7 +26,7 @@
 #include "../dns/cidrset.h"
 #include "../dns/server.h"
 #include "../tun/netlink.h"
-#include "../tun/nlalias.h"
+#include "../tun/nllink.h"
 #include "../tun/nlhost.h"
 #include "../tun/tun.h"
 #include "capture.h"

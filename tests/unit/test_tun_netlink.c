@@ -32,7 +32,7 @@
 #include "core/config.h"
 #include "tests/unit/check.h"
 #include "tun/netlink.h"
-#include "tun/nlalias.h"
+#include "tun/nllink.h"
 #include "tun/tun.h"
 
 #define DEV "snettest0"

@@ -5,7 +5,7 @@
  * starts was left by a run that died: its routes are taken over and it is deleted at
  * exit, unlike a device made by `snet-tun --setup`, which has no such alias.
  */
-#include "nlalias.h"
+#include "nllink.h"
 
 #include <errno.h>
 #include <linux/rtnetlink.h>
