@@ -16,14 +16,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ifaddrs.h>
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "core/config.h"
@@ -35,156 +33,6 @@
 static const char *family_name(int family)
 {
 	return family == AF_INET ? "IPv4" : "IPv6";
-}
-
-static size_t family_len(int family)
-{
-	return family == AF_INET ? 4 : 16;
-}
-
-/* "1.2.3.0/24" */
-static const char *cidr_str(const struct cidr *c, char *out, size_t outlen)
-{
-	char ip[INET6_ADDRSTRLEN];
-
-	inet_ntop(c->family, c->addr, ip, sizeof(ip));
-	snprintf(out, outlen, "%s/%u", ip, c->prefix);
-	return out;
-}
-
-/* The interface's index; 0 with err set. */
-static unsigned ifindex(const char *ifname, char *err, size_t errlen)
-{
-	unsigned idx = if_nametoindex(ifname);
-
-	if (!idx)
-		snprintf(err, errlen, "interface '%s': %s", ifname, strerror(errno));
-	return idx;
-}
-
-/* ---- the link ---- */
-
-static void link_change(struct nlb *b, const char *ifname, unsigned idx, unsigned mtu)
-{
-	struct nlmsghdr *nlh = nlb_put(b, RTM_NEWLINK, 0, NL_ROOM);
-	struct ifinfomsg *ifi;
-
-	if (!nlh)
-		return;
-	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
-	ifi->ifi_family = AF_UNSPEC;
-	ifi->ifi_index = (int)idx;
-	if (mtu) {
-		mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
-		nlb_done(b, 0, 0, "setting the MTU of %s to %u", ifname, mtu);
-	} else {
-		ifi->ifi_flags = IFF_UP;
-		ifi->ifi_change = IFF_UP;
-		nlb_done(b, 0, 0, "setting %s up", ifname);
-	}
-}
-
-static void addr_add(struct nlb *b, const char *ifname, unsigned idx, const struct cidr *a)
-{
-	struct nlmsghdr *nlh = nlb_put(b, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, NL_ROOM);
-	struct ifaddrmsg *ifa;
-	char s[INET6_ADDRSTRLEN + 4];
-
-	if (!nlh)
-		return;
-	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
-	ifa->ifa_family = (uint8_t)a->family;
-	ifa->ifa_prefixlen = a->prefix;
-	ifa->ifa_scope = RT_SCOPE_UNIVERSE;
-	ifa->ifa_index = idx;
-	mnl_attr_put(nlh, IFA_LOCAL, family_len(a->family), a->addr);
-	mnl_attr_put(nlh, IFA_ADDRESS, family_len(a->family), a->addr);
-	if (a->family == AF_INET6) {
-		ifa->ifa_flags = IFA_F_NODAD;
-		mnl_attr_put_u32(nlh, IFA_FLAGS, IFA_F_NODAD);
-	}
-	nlb_done(b, EEXIST, 0, "adding address %s to %s", cidr_str(a, s, sizeof(s)), ifname);
-}
-
-int nl_link_configure(const char *ifname, unsigned mtu, const struct cidr *addr4,
-		      const struct cidr *addr6, char *err, size_t errlen)
-{
-	struct nlb *b;
-	unsigned idx;
-	int rc;
-
-	if ((addr4 && addr4->family != AF_INET) || (addr6 && addr6->family != AF_INET6)) {
-		snprintf(err, errlen, "interface '%s': address of the wrong family", ifname);
-		return -1;
-	}
-	idx = ifindex(ifname, err, errlen);
-	if (!idx)
-		return -1;
-	b = nlb_open(err, errlen);
-	if (!b)
-		return -1;
-	if (mtu)
-		link_change(b, ifname, idx, mtu);
-	if (addr4)
-		addr_add(b, ifname, idx, addr4);
-	if (addr6)
-		addr_add(b, ifname, idx, addr6);
-	link_change(b, ifname, idx, 0);
-	rc = nlb_flush(b);
-	nlb_close(b);
-	return rc;
-}
-
-int nl_link_ready(const char *ifname, unsigned mtu, const struct cidr *addr4,
-		  const struct cidr *addr6, char *why, size_t whylen)
-{
-	const struct cidr *want[2] = { addr4, addr6 };
-	bool have[2] = { !addr4, !addr6 }, up = false;
-	struct ifaddrs *list, *i;
-	struct ifreq ifr;
-	int fd;
-
-	if (getifaddrs(&list) < 0) {
-		snprintf(why, whylen, "listing addresses: %s", strerror(errno));
-		return -1;
-	}
-	for (i = list; i; i = i->ifa_next) {
-		if (strcmp(i->ifa_name, ifname) != 0)
-			continue;
-		up |= (i->ifa_flags & IFF_UP) != 0;
-		for (int f = 0; f < 2; f++) {
-			const struct sockaddr *sa = i->ifa_addr;
-			const void *a;
-
-			if (!want[f] || !sa || sa->sa_family != want[f]->family)
-				continue;
-			a = sa->sa_family == AF_INET
-				    ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
-				    : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
-			if (!memcmp(a, want[f]->addr, family_len(sa->sa_family)))
-				have[f] = true;
-		}
-	}
-	freeifaddrs(list);
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || ioctl(fd, SIOCGIFMTU, &ifr) < 0) {
-		snprintf(why, whylen, "interface '%s': %s", ifname, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
-	if (!up)
-		snprintf(why, whylen, "%s is down", ifname);
-	else if (!have[0] || !have[1])
-		snprintf(why, whylen, "%s lacks its %s address", ifname, have[0] ? "IPv6" : "IPv4");
-	else if (mtu && (unsigned)ifr.ifr_mtu != mtu)
-		snprintf(why, whylen, "%s has MTU %d, not %u", ifname, ifr.ifr_mtu, mtu);
-	else
-		return 1;
-	return 0;
 }
 
 /* ---- installing routes and rules ---- */
@@ -217,8 +65,8 @@ static void route_add(struct nlb *b, const struct nl_routes *r, uint32_t table, 
 		rtm->rtm_scope = RT_SCOPE_UNIVERSE;
 		rtm->rtm_type = RTN_THROW;
 		if (dst->prefix)
-			mnl_attr_put(nlh, RTA_DST, family_len(family), dst->addr);
-		nlb_done(b, 0, 0, "adding throw route %s to table %u", cidr_str(dst, s, sizeof(s)),
+			mnl_attr_put(nlh, RTA_DST, nl_family_len(family), dst->addr);
+		nlb_done(b, 0, 0, "adding throw route %s to table %u", nl_cidr_str(dst, s, sizeof(s)),
 			 table);
 	} else if (family == AF_INET6 && !r->ipv6) {
 		/* block_ipv6: IPv6 cannot enter the tun, so it goes nowhere (never around). */
@@ -290,10 +138,10 @@ static void rule_add(struct nlb *b, const struct rule *u)
 		char s[INET6_ADDRSTRLEN + 4];
 
 		h->src_len = u->src_len;
-		mnl_attr_put(nlh, FRA_SRC, family_len(u->family), u->src);
-		memcpy(c.addr, u->src, family_len(u->family));
+		mnl_attr_put(nlh, FRA_SRC, nl_family_len(u->family), u->src);
+		memcpy(c.addr, u->src, nl_family_len(u->family));
 		snprintf(sel + strlen(sel), sizeof(sel) - strlen(sel), "from %s ",
-			 cidr_str(&c, s, sizeof(s)));
+			 nl_cidr_str(&c, s, sizeof(s)));
 	}
 	if (u->ipproto) {
 		mnl_attr_put_u8(nlh, FRA_IP_PROTO, u->ipproto);
@@ -357,7 +205,7 @@ static void dns_rules_for(const struct nl_routes *r, int family,
 			u = q;
 			u.iif_lo = false;
 			u.src_len = r->lan[i].prefix;
-			memcpy(u.src, r->lan[i].addr, family_len(family));
+			memcpy(u.src, r->lan[i].addr, nl_family_len(family));
 			fn(&u, arg);
 		}
 	}
@@ -425,7 +273,7 @@ static void rules_for(const struct nl_routes *r, int family,
 			continue;
 		u = (struct rule){ .family = family, .prio = p + 3, .action = FR_ACT_TO_TBL,
 				   .table = r->table, .src_len = r->lan[i].prefix };
-		memcpy(u.src, r->lan[i].addr, family_len(family));
+		memcpy(u.src, r->lan[i].addr, nl_family_len(family));
 		fn(&u, arg);
 	}
 }
@@ -468,7 +316,7 @@ static int rule_parse(const struct nlmsghdr *nlh, struct rule *u)
 	*u = (struct rule){ .family = h->family, .action = h->action, .table = h->table,
 			    .invert = (h->flags & FIB_RULE_INVERT) != 0, .src_len = h->src_len,
 			    .odd = h->dst_len || h->tos ||
-				   h->src_len > 8 * family_len(h->family) };
+				   h->src_len > 8 * nl_family_len(h->family) };
 	mnl_attr_for_each(a, nlh, sizeof(*h)) {
 		uint16_t type = mnl_attr_get_type(a);
 		uint32_t v = 0;
@@ -501,11 +349,11 @@ static int rule_parse(const struct nlmsghdr *nlh, struct rule *u)
 			continue;
 		}
 		case FRA_SRC:
-			if (mnl_attr_get_payload_len(a) != family_len(h->family)) {
+			if (mnl_attr_get_payload_len(a) != nl_family_len(h->family)) {
 				u->odd = true;
 				continue;
 			}
-			memcpy(u->src, mnl_attr_get_payload(a), family_len(h->family));
+			memcpy(u->src, mnl_attr_get_payload(a), nl_family_len(h->family));
 			continue;
 		case FRA_IIFNAME:
 			if (mnl_attr_validate(a, MNL_TYPE_NUL_STRING) < 0 ||
@@ -573,7 +421,7 @@ static bool rule_same(const struct rule *a, const struct rule *b)
 	       (!a->mark || a->fwmark == b->fwmark) && a->uid == b->uid &&
 	       (!a->uid || a->uid_val == b->uid_val) && a->iif_lo == b->iif_lo &&
 	       a->src_len == b->src_len &&
-	       (!a->src_len || !memcmp(a->src, b->src, family_len(a->family))) &&
+	       (!a->src_len || !memcmp(a->src, b->src, nl_family_len(a->family))) &&
 	       a->ipproto == b->ipproto && a->dport == b->dport;
 }
 
@@ -610,7 +458,7 @@ int nl_routes_install(const struct nl_routes *r, char *err, size_t errlen)
 
 	if (nl_routes_remove(r, err, errlen) < 0)
 		return -1;
-	idx = ifindex(r->ifname, err, errlen);
+	idx = nl_ifindex(r->ifname, err, errlen);
 	if (!idx)
 		return -1;
 	b = nlb_open(err, errlen);
@@ -778,7 +626,7 @@ static void found_delete(struct nlb *b, const struct found *f, uint16_t type, in
 		} else {
 			route_info(src, &table, &dst);
 			nlb_done(b, ENOENT, ESRCH, "removing route %s from table %u",
-				 dst.prefix ? cidr_str(&dst, s, sizeof(s)) : "default", table);
+				 dst.prefix ? nl_cidr_str(&dst, s, sizeof(s)) : "default", table);
 		}
 		off += MNL_ALIGN(src->nlmsg_len);
 	}
@@ -909,7 +757,7 @@ int nl_routes_swap(const struct nl_routes *from, const struct nl_routes *to, cha
 			 "the same priorities", from->table, to->table);
 		return -1;
 	}
-	idx = ifindex(to->ifname, err, errlen);
+	idx = nl_ifindex(to->ifname, err, errlen);
 	if (!idx)
 		return -1;
 	b = nlb_open(err, errlen);

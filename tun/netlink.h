@@ -1,5 +1,5 @@
-/* netlink.h -- rtnetlink for tun mode: the interface's MTU, addresses and state, and
- * the policy routing that sends traffic into it (wg-quick style). */
+/* netlink.h -- rtnetlink for tun mode: the policy routing that sends traffic into the
+ * tun (wg-quick style). The link's own settings are in nllink.h. */
 #ifndef SNET_NETLINK_H
 #define SNET_NETLINK_H
 
@@ -8,18 +8,6 @@
 #include <stdint.h>
 
 struct cidr;
-
-/* Sets the MTU (0: leave it), adds the addresses (NULL: none; IPv6 without DAD; one
- * already present is fine) and sets the link up. 0 or -1, err set. */
-int nl_link_configure(const char *ifname, unsigned mtu, const struct cidr *addr4,
-		      const struct cidr *addr6, char *err, size_t errlen);
-
-/* Whether the link is already as nl_link_configure would leave it: up, with both
- * addresses (NULL: not checked) and the MTU (0: not checked). Reading needs no privilege,
- * so an unprivileged run can accept a device that `snet-tun --setup` configured.
- * 1 ready, 0 not (why says what differs), -1 with why set. */
-int nl_link_ready(const char *ifname, unsigned mtu, const struct cidr *addr4,
-		  const struct cidr *addr6, char *why, size_t whylen);
 
 /* Policy routing into the tun, per family (IPv4, and IPv6 when ipv6):
  *

@@ -10,8 +10,10 @@
  */
 #include "nlbatch.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <linux/netlink.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,6 +22,8 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
+
+#include "core/config.h"
 
 #define NLB_WINDOW 64 /* requests in flight; their ACKs fit the default receive buffer */
 #define NLB_LIMIT 16384 /* bytes of requests in one sendmsg */
@@ -262,4 +266,27 @@ int nlb_dump(struct nlb *b, uint16_t type, const void *hdr, size_t hdrlen, mnl_c
 		return -1;
 	}
 	return 0;
+}
+
+size_t nl_family_len(int family)
+{
+	return family == AF_INET ? 4 : 16;
+}
+
+const char *nl_cidr_str(const struct cidr *c, char *out, size_t outlen)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	inet_ntop(c->family, c->addr, ip, sizeof(ip));
+	snprintf(out, outlen, "%s/%u", ip, c->prefix);
+	return out;
+}
+
+unsigned nl_ifindex(const char *ifname, char *err, size_t errlen)
+{
+	unsigned idx = if_nametoindex(ifname);
+
+	if (!idx)
+		snprintf(err, errlen, "interface '%s': %s", ifname, strerror(errno));
+	return idx;
 }

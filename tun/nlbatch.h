@@ -8,6 +8,12 @@
 #include <stdint.h>
 
 struct nlb;
+struct cidr;
+
+/* Small things every tun/ netlink file needs. */
+size_t nl_family_len(int family); /* 4 or 16 */
+const char *nl_cidr_str(const struct cidr *c, char *out, size_t outlen); /* "1.2.3.0/24" */
+unsigned nl_ifindex(const char *ifname, char *err, size_t errlen); /* 0 with err set */
 
 /* Opens and binds a NETLINK_ROUTE socket in the current network namespace. Every later
  * failure is written into err (the first one only), which must outlive the nlb. */
