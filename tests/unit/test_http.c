@@ -11,76 +11,16 @@
 
 static const struct proxy_ops *const ops = &proxy_http_ops;
 
-struct hs {
-	void *priv;
-	void *conn;
-	struct buf in, out;
-	char err[256];
-};
+#include "tests/unit/proxy_harness.h"
 
 static int hs_init(struct hs *h, const char *user, const char *pass)
 {
-	struct config_proxy cfg;
-
-	memset(h, 0, sizeof(*h));
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.type = PROXY_TYPE_HTTP;
-	snprintf(cfg.server, sizeof(cfg.server), "127.0.0.1");
-	cfg.port = 3128;
-	snprintf(cfg.username, sizeof(cfg.username), "%s", user);
-	snprintf(cfg.password, sizeof(cfg.password), "%s", pass);
-	if (ops->init(&cfg, &h->priv, h->err, sizeof(h->err)) < 0)
-		return -1;
-	h->conn = calloc(1, ops->conn_size);
-	return h->conn ? 0 : -1;
-}
-
-static void hs_free(struct hs *h)
-{
-	if (ops->conn_fini && h->conn)
-		ops->conn_fini(h->conn);
-	free(h->conn);
-	if (h->priv)
-		ops->fini(h->priv);
-	buf_free(&h->in);
-	buf_free(&h->out);
-}
-
-static struct target target_name(const char *host, uint16_t port)
-{
-	struct target t;
-
-	memset(&t, 0, sizeof(t));
-	snprintf(t.host, sizeof(t.host), "%s", host);
-	t.port = port;
-	return t;
-}
-
-static struct target target_ip(const char *ip, uint16_t port)
-{
-	struct target t;
-
-	memset(&t, 0, sizeof(t));
-	if (strchr(ip, ':')) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&t.addr;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		inet_pton(AF_INET6, ip, &sin6->sin6_addr);
-	} else {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&t.addr;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		inet_pton(AF_INET, ip, &sin->sin_addr);
-	}
-	t.port = port;
-	return t;
+	return hs_init_type(h, PROXY_TYPE_HTTP, 3128, user, pass);
 }
 
 static bool buf_is(const struct buf *b, const char *s)
 {
-	size_t n = strlen(s);
-
-	return buf_used(b) == n && (n == 0 || memcmp(buf_head(b), s, n) == 0);
+	return buf_eq(b, s, strlen(s));
 }
 
 /* Starts a no-auth handshake to example.com:443 and clears what start wrote. */
