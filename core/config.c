@@ -519,7 +519,7 @@ static const char *const proxy_type_names[] = { "ss", "http", "socks5", "direct"
 static const char *const scope_names[] = { "global", "bypass-cn", NULL };
 
 enum { PK_TYPE, PK_SERVER, PK_PORT, PK_METHOD, PK_PASSWORD, PK_USERNAME, PK_UDP, PK_CONNECT,
-       PK_IDLE };
+       PK_IDLE, PK_KEEPALIVE };
 
 static int proxy_check(struct walk *w, const struct walk_seen *seen, bool present,
 		       yaml_mark_t owner, void *base)
@@ -557,6 +557,8 @@ static const struct walk_key proxy_keys[] = {
 	[PK_UDP] = K_BOOL("udp", struct config_proxy, udp),
 	[PK_CONNECT] = K_UINT("connect-timeout", struct config_proxy, connect_timeout, 1, 3600, 0),
 	[PK_IDLE] = K_UINT("idle-timeout", struct config_proxy, idle_timeout, 0, 604800, 0),
+	/* Linux takes TCP_KEEPIDLE up to 32767 s. */
+	[PK_KEEPALIVE] = K_UINT("keepalive", struct config_proxy, keepalive, 0, 32767, 0),
 };
 static const struct walk_table proxy_table = TABLE(proxy_keys, proxy_check);
 
@@ -822,7 +824,8 @@ static void config_defaults(struct config *c)
 	snprintf(c->proxy.method, sizeof(c->proxy.method), "%s", "chacha20-ietf-poly1305");
 	c->proxy.udp = true;
 	c->proxy.connect_timeout = 10;
-	c->proxy.idle_timeout = 300;
+	c->proxy.idle_timeout = 0;
+	c->proxy.keepalive = 60;
 	snprintf(c->tun.name, sizeof(c->tun.name), "%s", "snet0");
 	config_parse_iface("198.18.255.1/30", 15, AF_INET, &c->tun.address);
 	c->tun.mtu = 1500;

@@ -60,7 +60,8 @@ struct config_proxy {
 	char username[256];
 	bool udp; /* default true */
 	unsigned connect_timeout; /* seconds, 1..3600, default 10 */
-	unsigned idle_timeout; /* seconds, 0 = never, default 300 */
+	unsigned idle_timeout; /* seconds, 0 = never (the default) */
+	unsigned keepalive; /* seconds of silence before TCP keepalive probes, 0 = off, default 60 */
 };
 
 struct config_tun {

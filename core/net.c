@@ -1,10 +1,12 @@
-/* net.c -- small socket helpers: non-blocking sockets, marks, address text, original destination. */
+/* net.c -- small socket helpers: non-blocking sockets, marks, keepalive, address text,
+ * original destination. */
 #include "net.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/netfilter_ipv4.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -159,6 +161,17 @@ int net_original_dst(int fd, struct sockaddr_storage *out)
 	if (local.ss_family == AF_INET6)
 		return getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, out, &len);
 	return getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, out, &len);
+}
+
+int net_set_keepalive(int fd, unsigned idle, unsigned intvl, unsigned cnt)
+{
+	int on = 1, i = (int)idle, v = (int)intvl, c = (int)cnt;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &i, sizeof(i)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, sizeof(v)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &c, sizeof(c)) < 0)
+		return -1;
+	return setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
 }
 
 void net_close_reset(int fd)

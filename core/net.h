@@ -1,4 +1,5 @@
-/* net.h -- small socket helpers: non-blocking sockets, marks, address text, original destination. */
+/* net.h -- small socket helpers: non-blocking sockets, marks, keepalive, address text,
+ * original destination. */
 #ifndef SNET_NET_H
 #define SNET_NET_H
 
@@ -33,6 +34,10 @@ int net_listen_tcp(const struct sockaddr_storage *ss, int backlog);
 int net_listen_tcp_shared(const struct sockaddr_storage *ss, int backlog, bool reuseport);
 /* The destination a NAT REDIRECT rewrote (SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST). */
 int net_original_dst(int fd, struct sockaddr_storage *out);
+/* TCP keepalive on a stream socket: the first probe after idle seconds of silence, then
+ * one every intvl seconds; after cnt unanswered ones the kernel fails the socket with
+ * ETIMEDOUT. 0 or -1 with errno. */
+int net_set_keepalive(int fd, unsigned idle, unsigned intvl, unsigned cnt);
 /* Closes with SO_LINGER 0 so the peer sees a RST. */
 void net_close_reset(int fd);
 

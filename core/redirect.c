@@ -88,12 +88,18 @@ static void sock_close(struct session *s, bool reset)
 	s->cfd = -1;
 }
 
+static int sock_keepalive(struct session *s, const struct keepalive *ka)
+{
+	return net_set_keepalive(s->cfd, ka->idle, ka->intvl, ka->cnt);
+}
+
 static const struct client_ops sock_client_ops = {
 	.read = sock_read,
 	.write = sock_write,
 	.want = sock_want,
 	.shutdown_write = sock_shutdown_write,
 	.close = sock_close,
+	.keepalive = sock_keepalive,
 };
 
 /* ---- accepting -------------------------------------------------------- */

@@ -165,6 +165,19 @@ static void session_close(struct session *s, enum close_how how, enum log_level 
 	r->dead = s;
 }
 
+/* A read or write on one side failed with err. ETIMEDOUT is what the kernel (and the
+ * netstack, for lwIP's aborts) reports when the peer stopped answering: the keepalive
+ * probes or the retransmissions went unanswered, so that peer vanished. */
+static void session_side_failed(struct session *s, enum close_how how, enum log_level lvl,
+				const char *side, const char *what, int err)
+{
+	if (err == ETIMEDOUT)
+		session_close(s, how, LOG_INFO, "%s vanished: no answer to keepalive probes or "
+			      "retransmissions (%s)", side, strerror(err));
+	else
+		session_close(s, how, lvl, "%s %s failed: %s", side, what, strerror(err));
+}
+
 static void relay_reap(struct ev_loop *loop, ev_check *w, int revents)
 {
 	struct relay *r = container_of(w, struct relay, reaper);
@@ -206,8 +219,8 @@ static int flush_to_up(struct session *s)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return 0;
-			session_close(s, CLOSE_RESET_CLIENT, LOG_WARN, "upstream write failed: %s",
-				      strerror(errno));
+			session_side_failed(s, CLOSE_RESET_CLIENT, LOG_WARN, "upstream", "write",
+					    errno);
 			return -1;
 		}
 		buf_consume(&s->to_up, (size_t)n);
@@ -231,8 +244,8 @@ static int write_up(struct session *s, const uint8_t *p, size_t len)
 
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR) {
-			session_close(s, CLOSE_RESET_CLIENT, LOG_WARN, "upstream write failed: %s",
-				      strerror(errno));
+			session_side_failed(s, CLOSE_RESET_CLIENT, LOG_WARN, "upstream", "write",
+					    errno);
 			return -1;
 		}
 		n = 0;
@@ -260,8 +273,7 @@ static void pump_up(struct session *s)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
-			session_close(s, CLOSE_RESET_UPSTREAM, LOG_INFO, "client read failed: %s",
-				      strerror(errno));
+			session_side_failed(s, CLOSE_RESET_UPSTREAM, LOG_INFO, "client", "read", errno);
 			return;
 		}
 		if (n == 0) {
@@ -307,8 +319,8 @@ static int write_client(struct session *s, const uint8_t *p, size_t len)
 		n = s->cops->write(s, p, len);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR) {
-				session_close(s, CLOSE_RESET_UPSTREAM, LOG_INFO,
-					      "client write failed: %s", strerror(errno));
+				session_side_failed(s, CLOSE_RESET_UPSTREAM, LOG_INFO, "client",
+						    "write", errno);
 				return -1;
 			}
 			n = 0;
@@ -356,8 +368,8 @@ static void pump_down(struct session *s)
 			if (errno == EAGAIN || errno == EINTR)
 				break;
 			/* A RST from the upstream is passed on as a RST. */
-			session_close(s, CLOSE_RESET_CLIENT, LOG_INFO, "upstream read failed: %s",
-				      strerror(errno));
+			session_side_failed(s, CLOSE_RESET_CLIENT, LOG_INFO, "upstream", "read",
+					    errno);
 			return;
 		}
 		if (n == 0) {
@@ -382,8 +394,8 @@ static int flush_to_client(struct session *s)
 	while (buf_used(&s->to_client) > 0) {
 		ssize_t n = s->cops->write(s, buf_head(&s->to_client), buf_used(&s->to_client));
 		if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			session_close(s, CLOSE_RESET_UPSTREAM, LOG_INFO, "client write failed: %s",
-				      strerror(errno));
+			session_side_failed(s, CLOSE_RESET_UPSTREAM, LOG_INFO, "client", "write",
+					    errno);
 			return -1;
 		}
 		if (n <= 0)
@@ -410,6 +422,11 @@ void relay_client_ready(struct session *s, bool readable, bool writable)
 	}
 	if (readable)
 		pump_up(s);
+}
+
+void relay_client_failed(struct session *s, int err)
+{
+	session_side_failed(s, CLOSE_RESET_UPSTREAM, LOG_INFO, "client", "connection", err);
 }
 
 /* ---- handshake and connect ------------------------------------------- */
@@ -601,8 +618,25 @@ static void upstream_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
+/* Probes every min(10, idle) s, 3 of them: a vanished peer is found within
+ * idle + 3 * min(10, idle) seconds of silence. */
+#define KEEPALIVE_INTVL_MAX 10
+#define KEEPALIVE_PROBES 3
+
+/* The keepalive a session's proxy config asks for; false when it is off. */
+static bool session_keepalive(const struct session *s, struct keepalive *ka)
+{
+	unsigned idle = s->proxy->cfg.keepalive;
+
+	ka->idle = idle;
+	ka->intvl = idle < KEEPALIVE_INTVL_MAX ? idle : KEEPALIVE_INTVL_MAX;
+	ka->cnt = KEEPALIVE_PROBES;
+	return idle > 0;
+}
+
 static void session_connect(struct session *s, const struct sockaddr_storage *addr)
 {
+	struct keepalive ka;
 	struct relay *r = s->relay;
 	int fd;
 
@@ -619,6 +653,9 @@ static void session_connect(struct session *s, const struct sockaddr_storage *ad
 			      r->fwmark, strerror(errno));
 		return;
 	}
+	/* Not fatal: without it a vanished upstream lingers until the client gives up. */
+	if (session_keepalive(s, &ka) && net_set_keepalive(fd, ka.idle, ka.intvl, ka.cnt) < 0)
+		log_warn("%s: upstream keepalive: %s", s->desc, strerror(errno));
 	if (connect(fd, (const struct sockaddr *)addr, net_sockaddr_len(addr)) < 0 &&
 	    errno != EINPROGRESS) {
 		session_connect_failed(s, errno);
@@ -671,6 +708,7 @@ struct session *relay_open(struct relay *r, const struct client_ops *ops, int cf
 {
 	struct proxy_inst *p = t->direct ? r->direct : r->proxy;
 	struct sockaddr_storage addr;
+	struct keepalive ka;
 	struct target named;
 	const char *host;
 	uint16_t port;
@@ -718,6 +756,8 @@ struct session *relay_open(struct relay *r, const struct client_ops *ops, int cf
 	r->live = s;
 	r->stats.sessions_total++;
 	r->stats.sessions_active++;
+	if (ops->keepalive && session_keepalive(s, &ka) && ops->keepalive(s, &ka) < 0)
+		log_warn("%s: client keepalive: %s", s->desc, strerror(errno));
 
 	if (p->ops->dial_target) {
 		if (!t->host[0]) {

@@ -23,6 +23,12 @@ struct resolver;
 struct relay;
 struct session;
 
+/* TCP keepalive for both sides of a session: the first probe after idle seconds of
+ * silence, one every intvl seconds, the peer declared gone after cnt unanswered ones. */
+struct keepalive {
+	unsigned idle, intvl, cnt;
+};
+
 /* How the relay reads from and writes to the captured (client) connection. */
 struct client_ops {
 	/* >0 bytes, 0 at EOF, -1 with errno (EAGAIN: nothing now, the capture side will
@@ -35,6 +41,10 @@ struct client_ops {
 	void (*shutdown_write)(struct session *s);
 	/* Releases the client side; reset: make the peer see a RST. */
 	void (*close)(struct session *s, bool reset);
+	/* Optional (a client side that is a TCP connection): arms keepalive on it; a peer
+	 * that stops answering is then reported as a read error ETIMEDOUT or through
+	 * relay_client_failed. 0, or -1 with errno. */
+	int (*keepalive)(struct session *s, const struct keepalive *ka);
 };
 
 enum session_state { S_RESOLVING, S_CONNECTING, S_HANDSHAKE, S_RELAY, S_CLOSED };
@@ -70,7 +80,7 @@ struct session {
 	struct sockaddr_storage uaddr;
 	unsigned connect_tries; /* failed connects to the upstream name's addresses */
 
-	ev_timer timer; /* connect deadline, then idle check */
+	ev_timer timer; /* connect deadline, then the idle check (idle-timeout, off by default) */
 	ev_tstamp last_active;
 
 	struct buf to_up; /* encoded bytes waiting for the upstream */
@@ -126,5 +136,8 @@ uint32_t relay_fwmark(const struct relay *r);
 struct ev_loop *session_loop(const struct session *s);
 /* The capture side reports that the client became readable and/or writable. */
 void relay_client_ready(struct session *s, bool readable, bool writable);
+/* The capture side reports that the client connection failed (err: an errno; ETIMEDOUT
+ * when the peer stopped answering), whatever the relay waits for: the session ends. */
+void relay_client_failed(struct session *s, int err);
 
 #endif

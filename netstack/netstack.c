@@ -281,12 +281,28 @@ static void ns_close(struct session *s, bool reset)
 	conn_free(s->cpriv, reset);
 }
 
+/* lwIP's own keepalive (Debian builds it with LWIP_TCP_KEEPALIVE): when the probes go
+ * unanswered, its slow timer resets and frees the pcb and reports ERR_ABRT. */
+static int ns_keepalive(struct session *s, const struct keepalive *ka)
+{
+	struct ns_tcp *c = s->cpriv;
+
+	if (!c->pcb)
+		return 0;
+	ip_set_option(c->pcb, SOF_KEEPALIVE);
+	c->pcb->keep_idle = ka->idle * 1000u;
+	c->pcb->keep_intvl = ka->intvl * 1000u;
+	c->pcb->keep_cnt = ka->cnt;
+	return 0;
+}
+
 static const struct client_ops ns_client_ops = {
 	.read = ns_read,
 	.write = ns_write,
 	.want = ns_want,
 	.shutdown_write = ns_shutdown_write,
 	.close = ns_close,
+	.keepalive = ns_keepalive,
 };
 
 /* ---- lwIP callbacks (no calls into the relay from here) -------------- */
@@ -325,9 +341,11 @@ static void tcp_err_cb(void *arg, err_t err)
 {
 	struct ns_tcp *c = arg;
 
-	/* lwIP has freed the pcb already. */
+	/* lwIP has freed the pcb already. Our own tcp_abort detaches this callback first,
+	 * so ERR_ABRT is lwIP giving up on the peer: keepalive probes or retransmissions
+	 * unanswered (or, rarely, a pcb taken back for a new connection). */
 	c->pcb = NULL;
-	c->err = err == ERR_RST ? ECONNRESET : err == ERR_ABRT ? ECONNABORTED : EPIPE;
+	c->err = err == ERR_RST ? ECONNRESET : err == ERR_ABRT ? ETIMEDOUT : EPIPE;
 	notify(c, true, true);
 }
 
@@ -415,6 +433,12 @@ static void flush(struct netstack *ns)
 		}
 		if (!c->s)
 			continue;
+		/* The pcb is gone: the session ends whatever the relay waits for now (a
+		 * half-closed one may wait for neither side). It frees c (ns_close). */
+		if (!c->pcb && c->err) {
+			relay_client_failed(c->s, c->err);
+			continue;
+		}
 		relay_client_ready(c->s, rd && c->want_rd, wr && c->want_wr);
 	}
 }

@@ -8,10 +8,14 @@ server ADDR PORT[-LAST]          a threaded TCP server (on each port of the rang
     HALF         reads until EOF (the client's FIN), then answers "<sha256> <bytes>\n"
     WHO          answers "<peer ip>\n" (shows whether a proxy was in the path)
     HOLD         keeps the connection open until the client closes it
+    ECHO         echoes every byte back, with no timeout, until the client closes it
 Clients (exit 0 on success, print one line saying what happened):
     get HOST PORT n | put HOST PORT n | half HOST PORT n | who HOST PORT
     many HOST PORT COUNT n   COUNT simultaneous GETs of n bytes, all checked
     hold HOST PORT COUNT SECONDS  COUNT idle connections held for SECONDS
+    idle HOST PORT SECONDS        ECHO: one line echoed, SECONDS idle, one more line echoed
+    vanish HOST PORT SECONDS      ECHO: one line echoed, then waits up to SECONDS for the
+                                  connection to be closed or reset (exit 0 when it is)
     spread HOSTS PORT-LAST n      one GET of n bytes to every host (comma-separated)
                                   and port pair, all at once, all checked
 udpecho ADDR PORT                echoes every UDP datagram back to its sender
@@ -94,6 +98,13 @@ def handle(c, addr):
             c.settimeout(None)
             while c.recv(4096):
                 pass
+        elif cmd == "ECHO":
+            c.settimeout(None)
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    break
+                c.sendall(d)
     except OSError:
         pass
     finally:
@@ -323,9 +334,51 @@ def cmd_hold(host, port, count, seconds):
     return 0
 
 
+def echo_line(s, line):
+    s.sendall(line + b"\n")
+    got = readline(s)
+    if got != line.decode():
+        raise OSError("echo: sent %r, got %r back" % (line, got))
+
+
+def echo_open(host, port):
+    s = connect(host, port)
+    s.sendall(b"ECHO\n")
+    echo_line(s, b"ping 1")
+    return s
+
+
+def cmd_idle(host, port, seconds):
+    s = echo_open(host, port)
+    print("idle: echo ok, idling %s s" % seconds, flush=True)
+    time.sleep(float(seconds))
+    echo_line(s, b"ping 2")
+    s.close()
+    print("idle: echo ok after %s s idle" % seconds)
+    return 0
+
+
+def cmd_vanish(host, port, seconds):
+    s = echo_open(host, port)
+    print("vanish: echo ok, waiting for the connection to end", flush=True)
+    t = time.monotonic()
+    s.settimeout(float(seconds))
+    try:
+        d = s.recv(4096)
+        how = "EOF" if not d else "unexpected data %r" % d
+    except socket.timeout:
+        print("vanish: still open after %s s" % seconds)
+        return 1
+    except OSError as e:
+        how = e.strerror or str(e)
+    print("vanish: closed (%s) after %.1f s" % (how, time.monotonic() - t))
+    return 0
+
+
 def main(argv):
     cmds = {"get": cmd_get, "put": cmd_put, "half": cmd_half, "who": cmd_who,
-            "many": cmd_many, "hold": cmd_hold, "spread": cmd_spread, "udp": cmd_udp, "seq": cmd_seq}
+            "many": cmd_many, "hold": cmd_hold, "spread": cmd_spread, "udp": cmd_udp, "seq": cmd_seq,
+            "idle": cmd_idle, "vanish": cmd_vanish}
     if len(argv) >= 3 and argv[0] == "server":
         serve(argv[1], argv[2])
         return 0

@@ -115,7 +115,8 @@ static void test_minimal_defaults(void)
 	CHECK(cfg.proxy.username[0] == '\0');
 	CHECK(cfg.proxy.udp);
 	CHECK(cfg.proxy.connect_timeout == 10);
-	CHECK(cfg.proxy.idle_timeout == 300);
+	CHECK(cfg.proxy.idle_timeout == 0); /* never: idle connections are kept */
+	CHECK(cfg.proxy.keepalive == 60);
 	CHECK(strcmp(cfg.tun.name, "snet0") == 0);
 	CHECK(cidr_is(&cfg.tun.address, AF_INET, "198.18.255.1", 30));
 	CHECK(!cfg.tun.has_address6);
@@ -162,6 +163,24 @@ static void test_direct_needs_no_proxy_keys(void)
 	config_free(&cfg);
 }
 
+/* proxy.keepalive: 0 turns it off; 1 and the kernel's largest TCP_KEEPIDLE are taken. */
+static void test_keepalive_values(void)
+{
+	static const unsigned ok[] = { 0, 1, 10, 32767 };
+	struct config cfg;
+	char yaml[256], err[256];
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(yaml, sizeof(yaml), MINIMAL "  keepalive: %u\n", ok[i]);
+		CHECK(load(yaml, &cfg, err, sizeof(err)) == 0);
+		if (err[0])
+			printf("  (%s)\n", err);
+		CHECK(cfg.proxy.keepalive == ok[i]);
+		CHECK(cfg.proxy.idle_timeout == 0);
+		config_free(&cfg);
+	}
+}
+
 static void test_full_config(void)
 {
 	static const char yaml[] =
@@ -176,7 +195,8 @@ static void test_full_config(void)
 		"  password: \"p@ss: word\"\n"
 		"  udp: no\n"
 		"  connect-timeout: 3600\n"
-		"  idle-timeout: 0\n"
+		"  idle-timeout: 300\n"
+		"  keepalive: 0\n"
 		"tun:\n"
 		"  name: tun9\n"
 		"  address: 198.18.255.5/30\n"
@@ -219,7 +239,8 @@ static void test_full_config(void)
 	CHECK(strcmp(cfg.proxy.server, "fd00::2") == 0);
 	CHECK(strcmp(cfg.proxy.method, "aes-128-gcm") == 0);
 	CHECK(strcmp(cfg.proxy.password, "p@ss: word") == 0);
-	CHECK(!cfg.proxy.udp && cfg.proxy.connect_timeout == 3600 && cfg.proxy.idle_timeout == 0);
+	CHECK(!cfg.proxy.udp && cfg.proxy.connect_timeout == 3600 && cfg.proxy.idle_timeout == 300);
+	CHECK(cfg.proxy.keepalive == 0);
 	CHECK(strcmp(cfg.tun.name, "tun9") == 0);
 	CHECK(cidr_is(&cfg.tun.address, AF_INET, "198.18.255.5", 30));
 	CHECK(cfg.tun.has_address6 && cidr_is(&cfg.tun.address6, AF_INET6, "fdfe:dcba:9876::1", 126));
@@ -351,6 +372,12 @@ static void test_out_of_range(void)
 	CHECK(expect_err(MINIMAL "  connect-timeout: 0\n", 7, 20,
 			 "proxy.connect-timeout: 0 is out of range 1..3600", NULL));
 	CHECK(expect_err(MINIMAL "  connect-timeout: 3601\n", 7, 20, "out of range 1..3600", NULL));
+	CHECK(expect_err(MINIMAL "  keepalive: 32768\n", 7, 14,
+			 "proxy.keepalive: 32768 is out of range 0..32767", NULL));
+	CHECK(expect_err(MINIMAL "  keepalive: -1\n", 7, 14, "-1 is out of range 0..32767", NULL));
+	CHECK(expect_err(MINIMAL "  keepalive: 60s\n", 7, 14, "proxy.keepalive: expected an integer",
+			 NULL));
+	CHECK(expect_err(MINIMAL "  idle-timeout: 604801\n", 7, 17, "out of range 0..604800", NULL));
 	CHECK(expect_err(MINIMAL "tun:\n  mtu: 575\n", 8, 8, "tun.mtu: 575 is out of range 576..65535",
 			 NULL));
 	CHECK(expect_err(MINIMAL "tun:\n  mtu: 65536\n", 8, 8, "out of range 576..65535", NULL));
@@ -696,6 +723,7 @@ int main(void)
 	}
 	RUN(test_minimal_defaults);
 	RUN(test_direct_needs_no_proxy_keys);
+	RUN(test_keepalive_values);
 	RUN(test_full_config);
 	RUN(test_many_items);
 	RUN(test_unknown_key);
