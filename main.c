@@ -11,15 +11,15 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "../dns/lookup.h"
-#include "../dns/server.h"
-#include "capture.h"
-#include "config.h"
-#include "log.h"
-#include "net.h"
-#include "privdrop.h"
-#include "relay.h"
-#include "resolve.h"
+#include "dns/lookup.h"
+#include "dns/server.h"
+#include "capture/capture.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/net.h"
+#include "base/privdrop.h"
+#include "relay/relay.h"
+#include "base/resolve.h"
 
 struct app {
 	struct ev_loop *loop;

@@ -1,5 +1,5 @@
 /* buf.c -- growable byte buffer storage. */
-#include "buf.h"
+#include "base/buf.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,12 +1,12 @@
 /* cidrset.c -- CIDR membership as sorted, merged ranges (see cidrset.h). IPv6 addresses
  * are compared as two 64-bit halves. */
-#include "cidrset.h"
+#include "base/cidrset.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include "core/config.h"
+#include "base/config.h"
 
 struct r4 {
 	uint32_t lo, hi;

@@ -1,7 +1,7 @@
 /* config.c -- the configuration schema: one walk_table per YAML mapping (key, handler, field,
  * range), the defaults, the cross-key checks (required keys, ttl order, cidr files), and
  * config_load / config_free. The walker is yaml_walk.c; value syntaxes are config_parse.c. */
-#include "config.h"
+#include "base/config.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,9 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config_parse.h"
-#include "privdrop.h"
-#include "yaml_walk.h"
+#include "base/config_parse.h"
+#include "base/privdrop.h"
+#include "base/yaml_walk.h"
 
 #define CONFIG_FILE_MAX (16u << 20)
 #define QBUF (WALK_QUOTE_MAX + 8)

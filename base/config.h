@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "log.h"
+#include "base/log.h"
 
 #define CONFIG_HOST_MAX 256
 #define CONFIG_PATH_MAX 4096

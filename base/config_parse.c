@@ -1,7 +1,7 @@
 /* config_parse.c -- the text syntaxes inside config values (IP literals, CIDRs, IP:port,
  * host[:port], DNS names) and reading the files a config names (CIDR lists). Pure functions
  * over (pointer, length); nothing here knows YAML. */
-#include "config_parse.h"
+#include "base/config_parse.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "yaml_walk.h"
+#include "base/yaml_walk.h"
 
 void *config_vec_grow(void *v, size_t n, size_t elem)
 {

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "base/config.h"
 
 /* Storage for n + 1 elements of elem bytes (capacity doubles; v may be NULL when n is 0).
  * NULL on overflow or out of memory, v untouched. */

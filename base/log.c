@@ -1,5 +1,5 @@
 /* log.c -- leveled logging to stderr with a monotonic-free wall-clock stamp. */
-#include "log.h"
+#include "base/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

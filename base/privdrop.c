@@ -10,7 +10,7 @@
  * run while any other thread exists (the resolver's workers come and go with queries;
  * none runs before the ready line).
  */
-#include "privdrop.h"
+#include "base/privdrop.h"
 
 #include <dirent.h>
 #include <errno.h>

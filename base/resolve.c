@@ -9,7 +9,7 @@
  * address that did not take a connection. The loop thread owns every request except
  * while its worker runs.
  */
-#include "resolve.h"
+#include "base/resolve.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,8 +21,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "net.h"
-#include "util.h"
+#include "base/net.h"
+#include "base/util.h"
 
 #define RESOLVE_CACHE_MAX 64
 

@@ -1,6 +1,6 @@
 /* yaml_walk.c -- the strict table-driven YAML walker: event pump, key lookup, one-line errors
  * and the generic value handlers (bool, integer range, bounded string, enum, mapping, list). */
-#include "yaml_walk.h"
+#include "base/yaml_walk.h"
 
 #include <stdarg.h>
 #include <stdio.h>

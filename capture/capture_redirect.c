@@ -7,14 +7,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "capture.h"
-#include "config.h"
-#include "firewall.h"
-#include "gateway.h"
-#include "learned.h"
-#include "log.h"
-#include "redirect.h"
-#include "../dns/server.h"
+#include "capture/capture.h"
+#include "base/config.h"
+#include "capture/firewall.h"
+#include "capture/gateway.h"
+#include "capture/learned.h"
+#include "base/log.h"
+#include "capture/redirect.h"
+#include "dns/server.h"
 
 struct capture_redirect {
 	struct redirect *rd;

@@ -22,21 +22,21 @@
 #include <string.h>
 #include <time.h>
 
-#include "../netstack/netstack.h"
-#include "../dns/cidrset.h"
-#include "../dns/server.h"
-#include "../tun/netlink.h"
-#include "../tun/nllink.h"
-#include "../tun/nlhost.h"
-#include "../tun/tun.h"
-#include "capture.h"
-#include "config.h"
-#include "firewall.h"
-#include "gateway.h"
-#include "log.h"
-#include "learned.h"
-#include "privdrop.h"
-#include "util.h"
+#include "netstack/netstack.h"
+#include "base/cidrset.h"
+#include "dns/server.h"
+#include "tun/netlink.h"
+#include "tun/nllink.h"
+#include "tun/nlhost.h"
+#include "tun/tun.h"
+#include "capture/capture.h"
+#include "base/config.h"
+#include "capture/firewall.h"
+#include "capture/gateway.h"
+#include "base/log.h"
+#include "capture/learned.h"
+#include "base/privdrop.h"
+#include "base/util.h"
 
 #define TUN_TABLE 0x534e /* our routing table (21326) */
 #define TUN_TABLE2 0x534f /* its twin (21327): each reload swaps to the idle one */

@@ -7,8 +7,8 @@
  * own error text comes back to us. The chain redirects locally generated TCP except
  * our own marked sockets, local addresses, the proxy server and the bypass CIDRs.
  */
-#include "firewall.h"
-#include "learned.h"
+#include "capture/firewall.h"
+#include "capture/learned.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "net.h"
+#include "base/config.h"
+#include "base/net.h"
 
 /* A growing string; on allocation failure it goes NULL and stays NULL. */
 struct text {

@@ -1,6 +1,6 @@
 /* learned.c -- the learned-address table (see learned.h): open hashing with chains over
  * a fixed bucket array, entries in one array compacted on removal. */
-#include "learned.h"
+#include "capture/learned.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* answer.c -- replies as the client gets them (see answer.h). */
-#include "answer.h"
+#include "dns/answer.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "core/config.h"
+#include "base/config.h"
 
 size_t dns_answer_max(const struct dns_msg *q, bool tcp)
 {

@@ -1,6 +1,6 @@
 /* cache.c -- the DNS answer cache (see cache.h): a chained hash table over SipHash of the
  * case-folded key, and a doubly linked LRU list; one allocation per entry. */
-#include "cache.h"
+#include "dns/cache.h"
 
 #include <sodium.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "core/config.h"
+#include "base/config.h"
 
 struct slot {
 	struct slot *hnext; /* bucket chain */

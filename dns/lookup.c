@@ -18,9 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/config.h"
-#include "core/log.h"
-#include "core/util.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "dns/lookup_parse.h"
 #include "dns/msg.h"
 #include "dns/upstream.h"

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "core/resolve.h"
+#include "base/resolve.h"
 
 struct config;
 struct dns_lookup;

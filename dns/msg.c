@@ -1,13 +1,13 @@
 /* msg.c -- the DNS message codec: parse with decompression, RR iteration, TTL helpers, name
  * helpers, the reply/query writer and TCP framing (see msg.h). */
-#include "msg.h"
+#include "dns/msg.h"
 
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "core/buf.h"
+#include "base/buf.h"
 
 /* A name has at most 127 labels; more pointer hops than that is an attack, not a name. */
 #define NAME_MAX_HOPS 127

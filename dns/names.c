@@ -1,11 +1,11 @@
 /* names.c -- domain suffix sets (see names.h). */
-#include "names.h"
+#include "dns/names.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/config.h"
+#include "base/config.h"
 #include "dns/msg.h"
 
 struct entry {

@@ -11,13 +11,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/config.h"
-#include "core/log.h"
-#include "core/net.h"
-#include "core/util.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/net.h"
+#include "base/util.h"
 #include "dns/answer.h"
 #include "dns/cache.h"
-#include "dns/cidrset.h"
+#include "base/cidrset.h"
 #include "dns/fakeip.h"
 #include "dns/listen.h"
 #include "dns/msg.h"

@@ -12,10 +12,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/config.h"
-#include "core/net.h"
-#include "core/resolve.h"
-#include "core/util.h"
+#include "base/config.h"
+#include "base/net.h"
+#include "base/resolve.h"
+#include "base/util.h"
 #include "dns/upstream.h"
 
 #define UDP_SENDS 3

@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/buf.h"
-#include "core/config.h"
-#include "core/log.h"
-#include "core/net.h"
-#include "core/relay.h"
-#include "core/util.h"
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/net.h"
+#include "relay/relay.h"
+#include "base/util.h"
 #include "dns/upstream.h"
 
 #define TUNNEL_MAX_QUERIES 4096 /* outstanding on one tunnel */

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/config.h"
+#include "base/config.h"
 
 #include "dns/answer.h"
 

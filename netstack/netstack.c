@@ -17,7 +17,7 @@
  * relay never re-enters lwIP from inside lwIP, and tcp_abort is never called from a
  * callback.
  */
-#include "netstack.h"
+#include "netstack/netstack.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -38,13 +38,13 @@
 #include <lwip/timeouts.h>
 #include <lwip/udp.h>
 
-#include "../core/log.h"
-#include "../core/net.h"
-#include "../core/relay.h"
-#include "../core/udp.h"
-#include "../dns/server.h"
-#include "../tun/tun.h"
-#include "packet.h"
+#include "base/log.h"
+#include "base/net.h"
+#include "relay/relay.h"
+#include "relay/udp.h"
+#include "dns/server.h"
+#include "tun/tun.h"
+#include "netstack/packet.h"
 
 #include <linux/virtio_net.h>
 

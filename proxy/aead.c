@@ -1,7 +1,7 @@
 /* aead.c -- the shadowsocks AEAD codec: the method table, key derivation (MD5 and
  * HKDF-SHA1 from libcrypto), the per-direction TCP chunk stream and UDP packets, on
  * libsodium (chacha20, xchacha20, AES-NI aes-256-gcm) and OpenSSL EVP (aes-*-gcm). */
-#include "aead.h"
+#include "proxy/aead.h"
 
 #include <limits.h>
 #include <stdio.h>

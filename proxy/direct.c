@@ -1,6 +1,6 @@
 /* direct.c -- the "direct" proxy: the upstream socket connects to the target itself, so
  * there is nothing to send, no handshake and no transform. */
-#include "proxy.h"
+#include "proxy/proxy.h"
 
 static int direct_start(void *priv, void *conn, const struct target *t, struct buf *out, char *err,
 			size_t errlen)

@@ -1,7 +1,7 @@
 /* http.c -- the HTTP CONNECT proxy: writes the CONNECT request (with Basic auth when a
  * username is set) and parses the proxy's reply headers line by line, consuming exactly
  * the header bytes so whatever follows them stays in `in` as stream data. */
-#include "proxy.h"
+#include "proxy/proxy.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 
 #include <sodium.h>
 
-#include "../core/config.h"
+#include "base/config.h"
 
 /* Largest reply header block (status line, fields, blank line) we accept. */
 #define HTTP_HEADER_MAX (16 * 1024)

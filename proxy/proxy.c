@@ -1,7 +1,7 @@
 /* proxy.c -- maps a configured proxy type to its ops table. */
-#include "proxy.h"
+#include "proxy/proxy.h"
 
-#include "../core/config.h"
+#include "base/config.h"
 
 const struct proxy_ops *proxy_ops_for(const struct config_proxy *cfg)
 {

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "../core/buf.h"
+#include "base/buf.h"
 
 struct config_proxy;
 

@@ -1,7 +1,7 @@
 /* socks5.c -- the SOCKS5 proxy (RFC 1928 CONNECT, RFC 1929 username/password): the greeting,
  * the optional authentication and the CONNECT request as a state machine that reads each
  * reply through a bounded cursor and consumes exactly its bytes. */
-#include "proxy.h"
+#include "proxy/proxy.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -10,9 +10,9 @@
 
 #include <sodium.h>
 
-#include "../core/config.h"
-#include "../core/net.h"
-#include "socksaddr.h"
+#include "base/config.h"
+#include "base/net.h"
+#include "proxy/socksaddr.h"
 
 #define SOCKS5_VER 5
 #define SOCKS5_AUTH_VER 1 /* RFC 1929 sub-negotiation version */

@@ -1,5 +1,5 @@
 /* socksaddr.c -- writing and reading the SOCKS5 address form (see socksaddr.h). */
-#include "socksaddr.h"
+#include "proxy/socksaddr.h"
 
 #include <netinet/in.h>
 #include <string.h>

@@ -1,14 +1,14 @@
 /* ss.c -- the shadowsocks proxy: the target's SOCKS5-style address in the first AEAD
  * chunk, then every byte through the stream codec of proxy/aead.c. No reply to wait for. */
-#include "proxy.h"
+#include "proxy/proxy.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "../core/config.h"
-#include "aead.h"
-#include "socksaddr.h"
+#include "base/config.h"
+#include "proxy/aead.h"
+#include "proxy/socksaddr.h"
 
 #define SS_ADDR_MAX SOCKSADDR_MAX
 

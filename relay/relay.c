@@ -8,7 +8,7 @@
  * while that buffer holds bytes the source is not read (backpressure). An idle
  * session therefore holds no buffers at all.
  */
-#include "relay.h"
+#include "relay/relay.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -21,11 +21,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
-#include "net.h"
-#include "resolve.h"
-#include "util.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/net.h"
+#include "base/resolve.h"
+#include "base/util.h"
 
 #define READ_MAX (64 * 1024)
 #define SCRATCH_OUT (READ_MAX + PROXY_DECODE_SLACK + 1024)

@@ -14,9 +14,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../proxy/proxy.h"
-#include "buf.h"
-#include "config.h"
+#include "proxy/proxy.h"
+#include "base/buf.h"
+#include "base/config.h"
 
 struct config;
 struct resolver;

@@ -2,7 +2,7 @@
  * upstream socket, wrapping/unwrapping through the proxy's UDP ops, idle expiry (one
  * sweep timer), the bound on their number (least recently used goes first), and the
  * one place a flow is freed (flow_free). */
-#include "udp.h"
+#include "relay/udp.h"
 
 #include <errno.h>
 #include <ev.h>
@@ -12,11 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "log.h"
-#include "net.h"
-#include "relay.h"
-#include "resolve.h"
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/net.h"
+#include "relay/relay.h"
+#include "base/resolve.h"
 
 #define DGRAM_MAX 65535
 #define SWEEP_INTERVAL 1.0

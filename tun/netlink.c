@@ -12,7 +12,7 @@
  * are the old rules (those the new set does not have, compared field by field with what
  * the kernel dumps) and the old table removed.
  */
-#include "netlink.h"
+#include "tun/netlink.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,8 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/config.h"
-#include "nlbatch.h"
+#include "base/config.h"
+#include "tun/nlbatch.h"
 
 #define NL_PRIORITIES 5 /* priority .. priority+4 (the last two with the gateway) */
 #define NL_ROOM 512 /* bytes any request we build fits in */

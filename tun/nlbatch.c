@@ -8,7 +8,7 @@
  * batch, so an ACK finds its request by subtraction. The kernel's extended ACK text,
  * when it gives one, is added to the error.
  */
-#include "nlbatch.h"
+#include "tun/nlbatch.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,7 +23,7 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "core/config.h"
+#include "base/config.h"
 
 #define NLB_WINDOW 64 /* requests in flight; their ACKs fit the default receive buffer */
 #define NLB_LIMIT 16384 /* bytes of requests in one sendmsg */

@@ -1,5 +1,5 @@
 /* nlhost.c -- host routes for learned addresses (see nlhost.h), through nlbatch. */
-#include "nlhost.h"
+#include "tun/nlhost.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "nlbatch.h"
+#include "tun/nlbatch.h"
 
 #define ROOM 256
 

@@ -6,7 +6,7 @@
  * starts was left by a run that died: its routes are taken over and it is deleted at
  * exit, unlike a device made by `snet-tun --setup`, which has no such alias.
  */
-#include "nllink.h"
+#include "tun/nllink.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,8 +18,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "core/config.h"
-#include "nlbatch.h"
+#include "base/config.h"
+#include "tun/nlbatch.h"
 
 #define NL_ROOM 512 /* bytes any request here fits in */
 

@@ -7,7 +7,7 @@
  * taken, and only then do we attach. Attaching needs no privilege when the device's
  * owner (or group) is the caller; creating needs CAP_NET_ADMIN.
  */
-#include "tun.h"
+#include "tun/tun.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -13,9 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/config.h"
-#include "core/relay.h"
-#include "core/resolve.h"
+#include "base/config.h"
+#include "relay/relay.h"
+#include "base/resolve.h"
 #include "dns/answer.h"
 #include "dns/msg.h"
 #include "dns/server.h"

@@ -1,6 +1,6 @@
 /* fuzz_socks5.c -- libFuzzer target for the SOCKS5 proxy (proxy/socks5.c), through the
  * shared handshake harness in proxy_handshake.h. */
-#include "proxy_handshake.h"
+#include "tests/fuzz/proxy_handshake.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/config.h"
+#include "base/config.h"
 #include "proxy/proxy.h"
 
 static struct target make_target(unsigned kind)

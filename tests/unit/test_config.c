@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/config.h"
+#include "base/config.h"
 #include "tests/unit/check.h"
 
 #define NAME "cfg.yaml"

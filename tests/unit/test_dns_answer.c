@@ -8,9 +8,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "core/config.h"
+#include "base/config.h"
 #include "dns/answer.h"
-#include "dns/cidrset.h"
+#include "base/cidrset.h"
 #include "dns/msg.h"
 #include "dns/names.h"
 #include "dns/upstream.h"

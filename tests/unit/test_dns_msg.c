@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/buf.h"
+#include "base/buf.h"
 #include "dns/msg.h"
 #include "tests/unit/check.h"
 

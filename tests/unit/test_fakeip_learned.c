@@ -7,8 +7,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "core/config.h"
-#include "core/learned.h"
+#include "base/config.h"
+#include "capture/learned.h"
 #include "dns/fakeip.h"
 #include "dns/msg.h"
 #include "tests/unit/check.h"

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/resolve.h"
+#include "base/resolve.h"
 #include "dns/lookup_parse.h"
 #include "dns/msg.h"
 #include "tests/unit/check.h"

@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/config.h"
+#include "base/config.h"
 #include "tests/unit/check.h"
 #include "tun/netlink.h"
 #include "tun/nllink.h"
