@@ -1,6 +1,6 @@
 /* net.c -- small socket helpers: non-blocking sockets, marks, keepalive, address text,
- * original destination. */
-#include "net.h"
+ * original destination, and whether a peer may use a LAN listener. */
+#include "base/net.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "base/config.h"
 
 #ifndef IP6T_SO_ORIGINAL_DST
 #define IP6T_SO_ORIGINAL_DST 80
@@ -180,4 +182,35 @@ void net_close_reset(int fd)
 
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(fd);
+}
+
+static bool prefix_match(const uint8_t *a, const uint8_t *net, unsigned prefix)
+{
+	unsigned bytes = prefix / 8, bits = prefix % 8;
+
+	if (memcmp(a, net, bytes))
+		return false;
+	return !bits || ((a[bytes] ^ net[bytes]) & (uint8_t)(0xff << (8 - bits))) == 0;
+}
+
+bool net_peer_allowed(const struct sockaddr_storage *peer, const struct cidr *v, size_t n)
+{
+	const uint8_t *a;
+	int family = peer->ss_family;
+
+	if (family == AF_INET) {
+		a = (const uint8_t *)&((const struct sockaddr_in *)peer)->sin_addr;
+		if (a[0] == 127)
+			return true;
+	} else if (family == AF_INET6) {
+		a = ((const struct sockaddr_in6 *)peer)->sin6_addr.s6_addr;
+		if (IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)a))
+			return true;
+	} else {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (v[i].family == family && prefix_match(a, v[i].addr, v[i].prefix))
+			return true;
+	return false;
 }

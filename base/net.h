@@ -40,5 +40,9 @@ int net_original_dst(int fd, struct sockaddr_storage *out);
 int net_set_keepalive(int fd, unsigned idle, unsigned intvl, unsigned cnt);
 /* Closes with SO_LINGER 0 so the peer sees a RST. */
 void net_close_reset(int fd);
+/* Whether a peer may use a listener opened for the LAN (the gateway role): loopback, or
+ * inside one of v[n]. */
+struct cidr;
+bool net_peer_allowed(const struct sockaddr_storage *peer, const struct cidr *v, size_t n);
 
 #endif

@@ -1,6 +1,6 @@
 /* gateway.c -- IP forwarding for the gateway role and the peer check of the listeners opened
  * for the LAN (see gateway.h). */
-#include "gateway.h"
+#include "capture/gateway.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "base/config.h"
 
 static const char *const fwd_path[2] = { "/proc/sys/net/ipv4/ip_forward",
 					 "/proc/sys/net/ipv6/conf/all/forwarding" };
@@ -101,37 +101,6 @@ bool gateway_lan_has(const struct cidr_list *lan, int family)
 {
 	for (size_t i = 0; i < lan->n; i++)
 		if (lan->v[i].family == family)
-			return true;
-	return false;
-}
-
-static bool prefix_match(const uint8_t *a, const uint8_t *net, unsigned prefix)
-{
-	unsigned bytes = prefix / 8, bits = prefix % 8;
-
-	if (memcmp(a, net, bytes))
-		return false;
-	return !bits || ((a[bytes] ^ net[bytes]) & (uint8_t)(0xff << (8 - bits))) == 0;
-}
-
-bool gateway_peer_allowed(const struct sockaddr_storage *peer, const struct cidr *v, size_t n)
-{
-	const uint8_t *a;
-	int family = peer->ss_family;
-
-	if (family == AF_INET) {
-		a = (const uint8_t *)&((const struct sockaddr_in *)peer)->sin_addr;
-		if (a[0] == 127)
-			return true;
-	} else if (family == AF_INET6) {
-		a = ((const struct sockaddr_in6 *)peer)->sin6_addr.s6_addr;
-		if (IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)a))
-			return true;
-	} else {
-		return false;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (v[i].family == family && prefix_match(a, v[i].addr, v[i].prefix))
 			return true;
 	return false;
 }

@@ -1,6 +1,6 @@
 /* gateway.h -- what the gateway role (gateway.enable) shares between the capture modes:
- * IP forwarding on while running, with the values found restored at exit, and who may use
- * a listener opened for the LAN. */
+ * IP forwarding on while running, with the values found restored at exit. (Who may use a
+ * listener opened for the LAN is net_peer_allowed, base/net.h.) */
 #ifndef SNET_GATEWAY_H
 #define SNET_GATEWAY_H
 
@@ -27,7 +27,5 @@ int gateway_fwd_restore(struct gateway_fwd *f, char *err, size_t errlen);
 
 /* Whether lan holds a range of family. */
 bool gateway_lan_has(const struct cidr_list *lan, int family);
-/* Whether a peer may use a listener opened for the LAN: loopback, or inside one of v[n]. */
-bool gateway_peer_allowed(const struct sockaddr_storage *peer, const struct cidr *v, size_t n);
 
 #endif

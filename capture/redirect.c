@@ -1,7 +1,7 @@
 /* redirect.c -- redirect mode capture: accepts connections that nftables REDIRECTed to
  * our listener, learns each one's original destination (SO_ORIGINAL_DST) and hands it
  * to the relay with a socket-backed client side. */
-#include "redirect.h"
+#include "capture/redirect.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,12 +12,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "gateway.h"
-#include "log.h"
-#include "net.h"
-#include "relay.h"
-#include "util.h"
+#include "base/config.h"
+#include "capture/gateway.h"
+#include "base/log.h"
+#include "base/net.h"
+#include "relay/relay.h"
+#include "base/util.h"
 
 #define MAX_LISTENERS 4 /* the address, its IPv6 twin, and the gateway's wildcards */
 #define ACCEPT_BURST 64
@@ -132,7 +132,7 @@ static void redirect_accept_one(struct redirect *rd, struct listener *l, int fd,
 
 	net_ntop(peer, pa, sizeof(pa));
 	net_ntop(&l->addr, la, sizeof(la));
-	if (l->lan_only && !gateway_peer_allowed(peer, rd->lan, rd->n_lan)) {
+	if (l->lan_only && !net_peer_allowed(peer, rd->lan, rd->n_lan)) {
 		log_warn("%s -> %s: refused: the peer is outside gateway.lan", pa, la);
 		net_close_reset(fd);
 		return;

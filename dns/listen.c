@@ -12,12 +12,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/buf.h"
-#include "core/config.h"
-#include "core/gateway.h"
-#include "core/log.h"
-#include "core/net.h"
-#include "core/util.h"
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/net.h"
+#include "base/util.h"
 #include "dns/msg.h"
 #include "dns/server.h"
 
@@ -131,7 +130,7 @@ static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
 			if (l->in_msg[i].msg_hdr.msg_flags & MSG_TRUNC)
 				continue; /* a query over 4 KiB by UDP: not one we can answer */
 			if (l->restricted &&
-			    !gateway_peer_allowed(&l->in_peer[i], l->allow, l->n_allow))
+			    !net_peer_allowed(&l->in_peer[i], l->allow, l->n_allow))
 				continue;
 			memset(&c, 0, sizeof(c));
 			c.peer = l->in_peer[i];
@@ -327,7 +326,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				log_warn("dns: accept: %s", strerror(errno));
 			return;
 		}
-		if (l->restricted && !gateway_peer_allowed(&peer, l->allow, l->n_allow)) {
+		if (l->restricted && !net_peer_allowed(&peer, l->allow, l->n_allow)) {
 			char a[NET_ADDRSTRLEN];
 			log_debug("dns: refusing TCP client %s: outside gateway.lan",
 				  net_ntop(&peer, a, sizeof(a)));
