@@ -43,54 +43,64 @@ struct redirect {
 
 /* ---- the client side of a redirected connection: its socket ---------- */
 
-static ssize_t sock_read(struct session *s, void *buf, size_t cap)
+/* One redirected connection's client side, owned here and freed by sock_close. */
+struct sock_client {
+	struct ev_loop *loop;
+	int fd;
+	ev_io io;
+	struct session *s; /* from relay_open's return */
+};
+
+static ssize_t sock_read(void *c, void *buf, size_t cap)
 {
-	return recv(s->cfd, buf, cap, 0);
+	return recv(((struct sock_client *)c)->fd, buf, cap, 0);
 }
 
-static ssize_t sock_write(struct session *s, const void *buf, size_t len)
+static ssize_t sock_write(void *c, const void *buf, size_t len)
 {
-	return send(s->cfd, buf, len, MSG_NOSIGNAL);
+	return send(((struct sock_client *)c)->fd, buf, len, MSG_NOSIGNAL);
 }
 
 static void sock_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
+	struct sock_client *sc = container_of(w, struct sock_client, io);
+
 	(void)loop;
-	relay_client_ready(container_of(w, struct session, cio), revents & EV_READ,
-			   revents & EV_WRITE);
+	if (sc->s)
+		relay_client_ready(sc->s, revents & EV_READ, revents & EV_WRITE);
 }
 
-static void sock_want(struct session *s, bool rd, bool wr)
+static void sock_want(void *c, bool rd, bool wr)
 {
-	struct ev_loop *loop = session_loop(s);
+	struct sock_client *sc = c;
 	int events = (rd ? EV_READ : 0) | (wr ? EV_WRITE : 0);
 
-	ev_io_stop(loop, &s->cio);
-	ev_io_init(&s->cio, sock_io_cb, s->cfd, events);
+	ev_io_stop(sc->loop, &sc->io);
+	ev_io_set(&sc->io, sc->fd, events);
 	if (events)
-		ev_io_start(loop, &s->cio);
+		ev_io_start(sc->loop, &sc->io);
 }
 
-static void sock_shutdown_write(struct session *s)
+static void sock_shutdown_write(void *c)
 {
-	shutdown(s->cfd, SHUT_WR);
+	shutdown(((struct sock_client *)c)->fd, SHUT_WR);
 }
 
-static void sock_close(struct session *s, bool reset)
+static void sock_close(void *c, bool reset)
 {
-	if (s->cfd < 0)
-		return;
-	ev_io_stop(session_loop(s), &s->cio);
+	struct sock_client *sc = c;
+
+	ev_io_stop(sc->loop, &sc->io);
 	if (reset)
-		net_close_reset(s->cfd);
+		net_close_reset(sc->fd);
 	else
-		close(s->cfd);
-	s->cfd = -1;
+		close(sc->fd);
+	free(sc);
 }
 
-static int sock_keepalive(struct session *s, const struct keepalive *ka)
+static int sock_keepalive(void *c, const struct keepalive *ka)
 {
-	return net_set_keepalive(s->cfd, ka->idle, ka->intvl, ka->cnt);
+	return net_set_keepalive(((struct sock_client *)c)->fd, ka->idle, ka->intvl, ka->cnt);
 }
 
 static const struct client_ops sock_client_ops = {
@@ -128,6 +138,7 @@ static void redirect_accept_one(struct redirect *rd, struct listener *l, int fd,
 {
 	struct sockaddr_storage dst;
 	char pa[NET_ADDRSTRLEN], da[NET_ADDRSTRLEN], la[NET_ADDRSTRLEN], desc[200];
+	struct sock_client *sc;
 	struct target t;
 
 	net_ntop(peer, pa, sizeof(pa));
@@ -154,8 +165,17 @@ static void redirect_accept_one(struct redirect *rd, struct listener *l, int fd,
 	t.addr = dst;
 	t.port = net_port(&dst);
 	snprintf(desc, sizeof(desc), "%s -> %s [via %s]", pa, net_ntop(&dst, da, sizeof(da)), la);
+	sc = calloc(1, sizeof(*sc));
+	if (!sc) {
+		log_error("%s: refused: out of memory", desc);
+		net_close_reset(fd);
+		return;
+	}
+	sc->loop = rd->loop;
+	sc->fd = fd;
+	ev_io_init(&sc->io, sock_io_cb, fd, 0);
 	log_debug("%s: accepted", desc);
-	relay_open(rd->relay, &sock_client_ops, fd, NULL, &t, desc);
+	sc->s = relay_open(rd->relay, &sock_client_ops, sc, &t, desc);
 }
 
 static void redirect_resume(struct ev_loop *loop, ev_timer *w, int revents)

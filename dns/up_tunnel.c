@@ -46,7 +46,6 @@ struct up_tunnel {
 	bool want_rd; /* the relay waits to be told we have bytes */
 	bool eof; /* the resolver closed its side: give the relay EOF */
 	bool freeing;
-	bool opening, closed_early; /* inside relay_open, and it closed the session already */
 	/* Deferred relay_client_ready / reconnect: a 0 s timer, which wakes the loop from
 	 * any callback (a prepare watcher started from a prepare callback would wait for
 	 * the next event). */
@@ -97,14 +96,9 @@ static int write_query(struct up_tunnel *t, struct tq *q)
 
 /* ---- the relay's view of us (client_ops) -------------------------------- */
 
-static struct up_tunnel *of(struct session *s)
+static ssize_t t_read(void *c, void *p, size_t cap)
 {
-	return s->cpriv;
-}
-
-static ssize_t t_read(struct session *s, void *p, size_t cap)
-{
-	struct up_tunnel *t = of(s);
+	struct up_tunnel *t = c;
 	size_t n = buf_used(&t->out);
 
 	if (n == 0) {
@@ -128,9 +122,9 @@ static struct tq *find(struct up_tunnel *t, uint16_t id)
 	return NULL;
 }
 
-static ssize_t t_write(struct session *s, const void *p, size_t len)
+static ssize_t t_write(void *c, const void *p, size_t len)
 {
-	struct up_tunnel *t = of(s);
+	struct up_tunnel *t = c;
 	const uint8_t *msg;
 	size_t mlen;
 	int rc;
@@ -156,9 +150,9 @@ static ssize_t t_write(struct session *s, const void *p, size_t len)
 	return (ssize_t)len;
 }
 
-static void t_want(struct session *s, bool rd, bool wr)
+static void t_want(void *c, bool rd, bool wr)
 {
-	struct up_tunnel *t = of(s);
+	struct up_tunnel *t = c;
 
 	(void)wr;
 	t->want_rd = rd;
@@ -166,25 +160,21 @@ static void t_want(struct session *s, bool rd, bool wr)
 		kick(t);
 }
 
-static void t_shutdown_write(struct session *s)
+static void t_shutdown_write(void *c)
 {
-	struct up_tunnel *t = of(s);
+	struct up_tunnel *t = c;
 
 	/* The resolver closed: finish our side too, the rest is sent again elsewhere. */
 	t->eof = true;
 	kick(t);
 }
 
-static void t_close(struct session *s, bool reset)
+static void t_close(void *c, bool reset)
 {
-	struct up_tunnel *t = of(s);
+	struct up_tunnel *t = c;
 	struct tq *q, *next, *failed = NULL;
 
 	(void)reset;
-	if (t->opening)
-		t->closed_early = true;
-	else if (t->s != s)
-		return;
 	t->s = NULL;
 	t->eof = false;
 	t->want_rd = false;
@@ -226,19 +216,14 @@ static const struct client_ops tunnel_cops = {
 static void t_connect(struct up_tunnel *t)
 {
 	char desc[DNS_UP_DESC_MAX + 16];
-	struct session *s;
 
 	snprintf(desc, sizeof(desc), "%s [dns]", t->base.desc);
 
 	t->eof = false;
 	t->want_rd = false;
-	/* The session is ours from here (t_close tells us when it ends), and relay_open may
-	 * already end it (a failed resolve or connect) before it returns. */
-	t->opening = true;
-	t->closed_early = false;
-	s = relay_open(t->relay, &tunnel_cops, -1, t, &t->target, desc);
-	t->opening = false;
-	t->s = t->closed_early ? NULL : s;
+	/* The session is ours from here (t_close tells us when it ends); relay_open may
+	 * already end it (a failed resolve or connect): then it returns NULL. */
+	t->s = relay_open(t->relay, &tunnel_cops, t, &t->target, desc);
 }
 
 static void kick_cb(struct ev_loop *loop, ev_timer *w, int revents)

@@ -56,7 +56,7 @@
 struct ns_tcp {
 	struct netstack *ns;
 	struct tcp_pcb *pcb; /* NULL once lwIP freed it (error) or we closed it */
-	struct session *s; /* set by the relay's first want() */
+	struct session *s; /* relay_open's: NULL until it returned */
 	/* Received, not yet read by the relay (its window is not reopened): a ring of the
 	 * chains lwIP delivered, so queueing is O(1) (pbuf_cat walks the whole chain). */
 	struct pbuf *rxq[RXQ_MAX];
@@ -187,9 +187,9 @@ static void conn_free(struct ns_tcp *c, bool reset)
 
 /* ---- client_ops over a pcb --------------------------------------------- */
 
-static ssize_t ns_read(struct session *s, void *buf, size_t cap)
+static ssize_t ns_read(void *cp, void *buf, size_t cap)
 {
-	struct ns_tcp *c = s->cpriv;
+	struct ns_tcp *c = cp;
 	size_t n;
 
 	if (c->rx_count) {
@@ -224,9 +224,9 @@ static ssize_t ns_read(struct session *s, void *buf, size_t cap)
 	return -1;
 }
 
-static ssize_t ns_write(struct session *s, const void *buf, size_t len)
+static ssize_t ns_write(void *cp, const void *buf, size_t len)
 {
-	struct ns_tcp *c = s->cpriv;
+	struct ns_tcp *c = cp;
 	size_t n;
 	err_t e;
 
@@ -252,11 +252,10 @@ static ssize_t ns_write(struct session *s, const void *buf, size_t len)
 	return (ssize_t)n;
 }
 
-static void ns_want(struct session *s, bool rd, bool wr)
+static void ns_want(void *cp, bool rd, bool wr)
 {
-	struct ns_tcp *c = s->cpriv;
+	struct ns_tcp *c = cp;
 
-	c->s = s;
 	c->want_rd = rd;
 	c->want_wr = wr;
 	/* Data (or FIN, or an error) that arrived before the relay asked. */
@@ -266,9 +265,9 @@ static void ns_want(struct session *s, bool rd, bool wr)
 		notify(c, false, true);
 }
 
-static void ns_shutdown_write(struct session *s)
+static void ns_shutdown_write(void *cp)
 {
-	struct ns_tcp *c = s->cpriv;
+	struct ns_tcp *c = cp;
 
 	if (c->pcb) {
 		tcp_shutdown(c->pcb, 0, 1);
@@ -276,16 +275,16 @@ static void ns_shutdown_write(struct session *s)
 	}
 }
 
-static void ns_close(struct session *s, bool reset)
+static void ns_close(void *cp, bool reset)
 {
-	conn_free(s->cpriv, reset);
+	conn_free(cp, reset);
 }
 
 /* lwIP's own keepalive (Debian builds it with LWIP_TCP_KEEPALIVE): when the probes go
  * unanswered, its slow timer resets and frees the pcb and reports ERR_ABRT. */
-static int ns_keepalive(struct session *s, const struct keepalive *ka)
+static int ns_keepalive(void *cp, const struct keepalive *ka)
 {
-	struct ns_tcp *c = s->cpriv;
+	struct ns_tcp *c = cp;
 
 	if (!c->pcb)
 		return 0;
@@ -413,6 +412,7 @@ static void flush(struct netstack *ns)
 		pending_del(c);
 		c->ev_rd = c->ev_wr = false;
 		if (!c->opened) {
+			struct session *s;
 			struct target t;
 
 			c->opened = true;
@@ -427,8 +427,11 @@ static void flush(struct netstack *ns)
 				t.addr = *dns_server_listen_addr(ns->dns);
 				t.direct = true;
 			}
-			/* On failure the relay closes the client side, i.e. frees c. */
-			relay_open(ns->relay, &ns_client_ops, -1, c, &t, c->desc);
+			/* When the session cannot start (or ended already) the relay has closed
+			 * the client side, i.e. freed c. */
+			s = relay_open(ns->relay, &ns_client_ops, c, &t, c->desc);
+			if (s)
+				c->s = s;
 			continue;
 		}
 		if (!c->s)

@@ -33,6 +33,42 @@
 #define PUMP_ROUNDS 8 /* reads per event per direction, for fairness */
 #define CONNECT_TRIES 4 /* connects per session to the addresses of an upstream name */
 
+enum session_state { S_RESOLVING, S_CONNECTING, S_HANDSHAKE, S_RELAY, S_CLOSED };
+
+struct session {
+	struct relay *relay;
+	struct session *prev, *next; /* relay's live list, or next on the dead list */
+	struct proxy_inst *proxy; /* a reference */
+	enum session_state state;
+	struct target target;
+	char desc[200]; /* "client -> original destination" for every log line */
+
+	/* client side: its owner's state, reached through client_ops */
+	const struct client_ops *cops;
+	void *c;
+	bool c_want_rd, c_want_wr;
+
+	/* upstream side */
+	int ufd;
+	ev_io uio;
+	struct resolve_req *rreq;
+	struct sockaddr_storage uaddr;
+	unsigned connect_tries; /* failed connects to the upstream name's addresses */
+
+	ev_timer timer; /* connect deadline, then the idle check (idle-timeout, off by default) */
+	ev_tstamp last_active;
+
+	struct buf to_up; /* encoded bytes waiting for the upstream */
+	struct buf to_client; /* decoded bytes waiting for the client */
+	struct buf hs_in; /* handshake reply bytes */
+
+	bool client_eof, upstream_eof; /* FIN read from that side */
+	bool up_shut, client_shut; /* FIN sent to that side */
+	uint64_t bytes_up, bytes_down;
+	ev_tstamp started;
+
+	void *pconn; /* proxy per-connection state, allocated after this struct */
+};
 
 struct relay {
 	struct ev_loop *loop;
@@ -103,7 +139,7 @@ static void client_want(struct session *s, bool rd, bool wr)
 		return;
 	s->c_want_rd = rd;
 	s->c_want_wr = wr;
-	s->cops->want(s, rd, wr);
+	s->cops->want(s->c, rd, wr);
 }
 
 /* ---- the one place a session ends ------------------------------------- */
@@ -143,7 +179,7 @@ static void session_close(struct session *s, enum close_how how, enum log_level 
 			close(s->ufd);
 		s->ufd = -1;
 	}
-	s->cops->close(s, how == CLOSE_RESET_CLIENT || how == CLOSE_RESET_BOTH);
+	s->cops->close(s->c, how == CLOSE_RESET_CLIENT || how == CLOSE_RESET_BOTH);
 	if (s->proxy->ops->conn_fini)
 		s->proxy->ops->conn_fini(s->pconn);
 	proxy_inst_put(s->proxy);
@@ -269,7 +305,7 @@ static void pump_up(struct session *s)
 
 		if (buf_used(&s->to_up) > 0 || s->client_eof)
 			break;
-		n = s->cops->read(s, r->scratch_in, READ_MAX);
+		n = s->cops->read(s->c, r->scratch_in, READ_MAX);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
@@ -305,7 +341,7 @@ static void send_fin_client(struct session *s)
 {
 	if (s->client_shut)
 		return;
-	s->cops->shutdown_write(s);
+	s->cops->shutdown_write(s->c);
 	s->client_shut = true;
 	session_maybe_done(s);
 }
@@ -316,7 +352,7 @@ static int write_client(struct session *s, const uint8_t *p, size_t len)
 	ssize_t n = 0;
 
 	if (buf_used(&s->to_client) == 0) {
-		n = s->cops->write(s, p, len);
+		n = s->cops->write(s->c, p, len);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR) {
 				session_side_failed(s, CLOSE_RESET_UPSTREAM, LOG_INFO, "client",
@@ -392,7 +428,7 @@ static void pump_down(struct session *s)
 static int flush_to_client(struct session *s)
 {
 	while (buf_used(&s->to_client) > 0) {
-		ssize_t n = s->cops->write(s, buf_head(&s->to_client), buf_used(&s->to_client));
+		ssize_t n = s->cops->write(s->c, buf_head(&s->to_client), buf_used(&s->to_client));
 		if (n < 0 && errno != EAGAIN && errno != EINTR) {
 			session_side_failed(s, CLOSE_RESET_UPSTREAM, LOG_INFO, "client", "write",
 					    errno);
@@ -457,6 +493,8 @@ static void session_start_relay(struct session *s)
 	pump_up(s);
 	if (s->state != S_CLOSED)
 		pump_down(s);
+	if (s->state != S_CLOSED && s->cops->established)
+		s->cops->established(s->c);
 }
 
 static void handshake_read(struct session *s)
@@ -703,10 +741,15 @@ static void session_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_timer_start(loop, w);
 }
 
-struct session *relay_open(struct relay *r, const struct client_ops *ops, int cfd, void *cpriv,
+struct session *relay_open(struct relay *r, const struct client_ops *ops, void *c,
 			   const struct target *t, const char *desc)
 {
-	struct proxy_inst *p = t->direct ? r->direct : r->proxy;
+	return relay_open_via(r, t->direct ? r->direct : r->proxy, ops, c, t, desc);
+}
+
+struct session *relay_open_via(struct relay *r, struct proxy_inst *p, const struct client_ops *ops,
+			       void *c, const struct target *t, const char *desc)
+{
 	struct sockaddr_storage addr;
 	struct keepalive ka;
 	struct target named;
@@ -716,13 +759,12 @@ struct session *relay_open(struct relay *r, const struct client_ops *ops, int cf
 	int rc;
 
 	/* A fake-IP destination is opened at the proxy by the name it stands for. */
-	if (r->namer && !t->direct && !t->host[0]) {
+	if (r->namer && !t->direct && !t->udp_associate && !t->host[0]) {
 		named = *t;
 		rc = r->namer(r->namer_ctx, &t->addr, named.host, sizeof(named.host));
 		if (rc > 0) {
-			struct session tmp = { .relay = r, .cfd = cfd, .cpriv = cpriv };
 			log_info("%s: refused: a fake-IP address that no name has now", desc);
-			ops->close(&tmp, true);
+			ops->close(c, true);
 			return NULL;
 		}
 		if (rc == 0)
@@ -732,8 +774,7 @@ struct session *relay_open(struct relay *r, const struct client_ops *ops, int cf
 	s = calloc(1, sizeof(*s) + p->ops->conn_size);
 	if (!s) {
 		log_error("%s: out of memory", desc);
-		struct session tmp = { .relay = r, .cfd = cfd, .cpriv = cpriv };
-		ops->close(&tmp, true);
+		ops->close(c, true);
 		return NULL;
 	}
 	s->relay = r;
@@ -743,8 +784,7 @@ struct session *relay_open(struct relay *r, const struct client_ops *ops, int cf
 	s->target = *t;
 	snprintf(s->desc, sizeof(s->desc), "%s", desc);
 	s->cops = ops;
-	s->cfd = cfd;
-	s->cpriv = cpriv;
+	s->c = c;
 	s->ufd = -1;
 	s->state = S_RESOLVING;
 	s->started = s->last_active = ev_now(r->loop);
@@ -756,13 +796,13 @@ struct session *relay_open(struct relay *r, const struct client_ops *ops, int cf
 	r->live = s;
 	r->stats.sessions_total++;
 	r->stats.sessions_active++;
-	if (ops->keepalive && session_keepalive(s, &ka) && ops->keepalive(s, &ka) < 0)
+	if (ops->keepalive && session_keepalive(s, &ka) && ops->keepalive(c, &ka) < 0)
 		log_warn("%s: client keepalive: %s", s->desc, strerror(errno));
 
 	if (p->ops->dial_target) {
 		if (!t->host[0]) {
 			session_connect(s, &t->addr);
-			return s;
+			return s->state == S_CLOSED ? NULL : s;
 		}
 		host = t->host;
 		port = t->port;
@@ -776,7 +816,7 @@ struct session *relay_open(struct relay *r, const struct client_ops *ops, int cf
 			      strerror(errno));
 	else if (rc == 1)
 		session_connect(s, &addr);
-	return s;
+	return s->state == S_CLOSED ? NULL : s;
 }
 
 /* ---- the relay context ------------------------------------------------ */
@@ -872,6 +912,27 @@ void relay_session_close(struct session *s)
 	session_close(s, CLOSE_CLEAN, LOG_DEBUG, "closed by its owner");
 }
 
+int relay_session_udp_relay_addr(const struct session *s, struct sockaddr_storage *out)
+{
+	uint16_t port;
+
+	if (s->state != S_RELAY || !s->proxy->ops->udp_relay_addr ||
+	    s->proxy->ops->udp_relay_addr(s->pconn, out) < 0)
+		return -1;
+	/* An unspecified relay address means "the address you are talking to". */
+	if ((out->ss_family == AF_INET && ((struct sockaddr_in *)out)->sin_addr.s_addr == 0) ||
+	    (out->ss_family == AF_INET6 &&
+	     IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)out)->sin6_addr))) {
+		port = net_port(out);
+		*out = s->uaddr;
+		if (out->ss_family == AF_INET6)
+			((struct sockaddr_in6 *)out)->sin6_port = htons(port);
+		else
+			((struct sockaddr_in *)out)->sin_port = htons(port);
+	}
+	return 0;
+}
+
 struct proxy_inst *relay_proxy_get(struct relay *r)
 {
 	r->proxy->refs++;
@@ -886,11 +947,6 @@ struct resolver *relay_resolver(const struct relay *r)
 uint32_t relay_fwmark(const struct relay *r)
 {
 	return r->fwmark;
-}
-
-struct ev_loop *session_loop(const struct session *s)
-{
-	return s->relay->loop;
 }
 
 const struct relay_stats *relay_stats(const struct relay *r)

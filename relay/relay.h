@@ -1,10 +1,13 @@
-/* relay.h -- sessions: one captured client connection relayed to an upstream through a proxy.
+/* relay.h -- sessions: one client connection relayed to an upstream through a proxy.
  *
  * Both capture modes feed this one relay: redirect mode's client side is an accepted
- * socket, tun mode's will be an lwIP pcb. The capture side supplies `client_ops` and
- * tells the relay when its side became readable or writable; the relay owns the
- * upstream socket, the proxy state, the buffers and the timers, and frees all of a
- * session in one place (session_close).
+ * socket (capture/redirect.c), tun mode's an lwIP pcb (netstack/netstack.c); the DNS
+ * resolver's tunnel (dns/up_tunnel.c) and a SOCKS5 UDP association's control stream
+ * (relay/udp.c) are client sides held in memory. The client side's owner supplies
+ * `client_ops` and its own state (an opaque pointer the ops get back) and tells the
+ * relay when its side became readable or writable; the relay owns the upstream socket,
+ * the proxy state, the buffers and the timers, and frees all of a session in one place
+ * (session_close). A session is opaque outside relay.c.
  */
 #ifndef SNET_RELAY_H
 #define SNET_RELAY_H
@@ -29,25 +32,27 @@ struct keepalive {
 	unsigned idle, intvl, cnt;
 };
 
-/* How the relay reads from and writes to the captured (client) connection. */
+/* How the relay reads from and writes to the client side; `c` is the pointer its owner
+ * gave relay_open. */
 struct client_ops {
-	/* >0 bytes, 0 at EOF, -1 with errno (EAGAIN: nothing now, the capture side will
-	 * call relay_client_ready when there is). */
-	ssize_t (*read)(struct session *s, void *buf, size_t cap);
+	/* >0 bytes, 0 at EOF, -1 with errno (EAGAIN: nothing now, the owner will call
+	 * relay_client_ready when there is). */
+	ssize_t (*read)(void *c, void *buf, size_t cap);
 	/* Bytes taken (>= 0), or -1 with errno (EAGAIN counts as 0 taken). */
-	ssize_t (*write)(struct session *s, const void *buf, size_t len);
+	ssize_t (*write)(void *c, const void *buf, size_t len);
 	/* Asks to be told (relay_client_ready) when the side is readable / writable. */
-	void (*want)(struct session *s, bool read, bool write);
-	void (*shutdown_write)(struct session *s);
-	/* Releases the client side; reset: make the peer see a RST. */
-	void (*close)(struct session *s, bool reset);
+	void (*want)(void *c, bool read, bool write);
+	void (*shutdown_write)(void *c);
+	/* Releases the client side (the relay never uses c again); reset: make the peer
+	 * see a RST. */
+	void (*close)(void *c, bool reset);
 	/* Optional (a client side that is a TCP connection): arms keepalive on it; a peer
 	 * that stops answering is then reported as a read error ETIMEDOUT or through
 	 * relay_client_failed. 0, or -1 with errno. */
-	int (*keepalive)(struct session *s, const struct keepalive *ka);
+	int (*keepalive)(void *c, const struct keepalive *ka);
+	/* Optional: the proxy handshake is done and bytes flow from now on. */
+	void (*established)(void *c);
 };
-
-enum session_state { S_RESOLVING, S_CONNECTING, S_HANDSHAKE, S_RELAY, S_CLOSED };
 
 /* A proxy built from one config (ops + its state), shared by the sessions and UDP flows
  * opened while it was current; freed with its last reference. */
@@ -56,43 +61,6 @@ struct proxy_inst {
 	void *priv;
 	struct config_proxy cfg;
 	unsigned refs;
-};
-
-struct session {
-	struct relay *relay;
-	struct session *prev, *next; /* relay's live list, or next on the dead list */
-	struct proxy_inst *proxy; /* a reference */
-	enum session_state state;
-	struct target target;
-	char desc[200]; /* "client -> original destination" for every log line */
-
-	/* client side, owned through client_ops */
-	const struct client_ops *cops;
-	int cfd;
-	ev_io cio;
-	void *cpriv; /* tun mode: the pcb */
-	bool c_want_rd, c_want_wr;
-
-	/* upstream side */
-	int ufd;
-	ev_io uio;
-	struct resolve_req *rreq;
-	struct sockaddr_storage uaddr;
-	unsigned connect_tries; /* failed connects to the upstream name's addresses */
-
-	ev_timer timer; /* connect deadline, then the idle check (idle-timeout, off by default) */
-	ev_tstamp last_active;
-
-	struct buf to_up; /* encoded bytes waiting for the upstream */
-	struct buf to_client; /* decoded bytes waiting for the client */
-	struct buf hs_in; /* handshake reply bytes */
-
-	bool client_eof, upstream_eof; /* FIN read from that side */
-	bool up_shut, client_shut; /* FIN sent to that side */
-	uint64_t bytes_up, bytes_down;
-	ev_tstamp started;
-
-	void *pconn; /* proxy per-connection state, allocated after this struct */
 };
 
 struct relay_stats {
@@ -109,10 +77,18 @@ int relay_reconfigure(struct relay *r, const struct config *cfg, char *err, size
 void relay_free(struct relay *r);
 const struct relay_stats *relay_stats(const struct relay *r);
 
-/* Starts relaying a captured connection to target. The session takes the client side
- * (cfd or cpriv): on failure it is closed through ops->close. desc is for logs. */
-struct session *relay_open(struct relay *r, const struct client_ops *ops, int cfd, void *cpriv,
+/* Starts relaying the client side c (through ops) to target, with the current proxy (or
+ * the direct one for t->direct). The session takes c: when it ends, or cannot start,
+ * ops->close(c) runs. The session, or NULL when it has ended already (c closed). The
+ * ops may be called before this returns. desc is for logs. */
+struct session *relay_open(struct relay *r, const struct client_ops *ops, void *c,
 			   const struct target *t, const char *desc);
+/* The same through the given proxy instance (e.g. the one a UDP flow started with). */
+struct session *relay_open_via(struct relay *r, struct proxy_inst *p, const struct client_ops *ops,
+			       void *c, const struct target *t, const char *desc);
+/* After ops->established: the relay address a UDP association's proxy named, with an
+ * unspecified address replaced by the proxy's own. 0, or -1 when there is none. */
+int relay_session_udp_relay_addr(const struct session *s, struct sockaddr_storage *out);
 /* Fake-IP: for a destination address, the name to open it by: 0 with host set, 1 when
  * the address stands for no name now (the connection is refused), -1 for an ordinary
  * address. */
@@ -132,8 +108,6 @@ void proxy_inst_put(struct proxy_inst *p);
 struct resolver *relay_resolver(const struct relay *r);
 uint32_t relay_fwmark(const struct relay *r);
 
-/* The loop a session runs on (for the capture side's watchers). */
-struct ev_loop *session_loop(const struct session *s);
 /* The capture side reports that the client became readable and/or writable. */
 void relay_client_ready(struct session *s, bool readable, bool writable);
 /* The capture side reports that the client connection failed (err: an errno; ETIMEDOUT
