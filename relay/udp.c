@@ -40,13 +40,13 @@ struct flow {
 	size_t queued_bytes;
 	bool warned;
 	char desc[128];
-	/* PROXY_UDP_ASSOCIATE: the control stream that keeps the association alive */
-	int ctl;
-	ev_io ctl_io;
-	enum { CTL_NONE, CTL_CONNECTING, CTL_HANDSHAKE, CTL_OPEN } ctl_state;
-	struct buf ctl_in, ctl_out;
+	/* PROXY_UDP_ASSOCIATE: the control stream that keeps the association alive, a relay
+	 * session whose client side is this flow (ctl_ops); the flow ends with it */
+	struct session *ctl;
+	enum { CTL_NONE, CTL_OPENING, CTL_OPEN, CTL_ENDED } ctl_state;
+	ev_timer ctl_end; /* 0 s: ends the flow after its association ended */
+	bool freeing;
 	struct sockaddr_storage server;
-	void *pconn; /* the proxy's per-connection state, allocated after the flow */
 };
 
 struct udp_relay {
@@ -155,18 +155,14 @@ static void flow_free(struct flow *f, const char *why)
 		*pp = f->hnext;
 	lru_unlink(u, f);
 	log_debug("%s: udp flow closed: %s", f->desc, why);
+	f->freeing = true;
 	if (f->fd >= 0) {
 		ev_io_stop(u->loop, &f->io);
 		close(f->fd);
 	}
-	if (f->ctl >= 0) {
-		ev_io_stop(u->loop, &f->ctl_io);
-		close(f->ctl);
-	}
-	buf_free(&f->ctl_in);
-	buf_free(&f->ctl_out);
-	if (f->pconn && f->proxy->ops->conn_fini)
-		f->proxy->ops->conn_fini(f->pconn);
+	if (f->ctl)
+		relay_session_close(f->ctl); /* ctl_close runs, and leaves f alone */
+	ev_timer_stop(u->loop, &f->ctl_end);
 	resolver_cancel(f->rreq);
 	queue_clear(f);
 	proxy_inst_put(f->proxy);
@@ -297,128 +293,109 @@ done:
 
 /* ---- SOCKS5-style associations: a control stream, then datagrams ---- */
 
-static int ctl_flush(struct flow *f)
+/* The control stream is a relay session (resolve, connect, the proxy's start and
+ * handshake with a udp_associate target); this flow is its client side, which has
+ * nothing to send and takes whatever comes (nothing is expected on an open
+ * association). When the handshake is done the datagram path opens to the relay address
+ * the proxy named; when the session ends, so does the flow (deferred by a 0 s timer:
+ * never inside the relay's call). */
+static ssize_t ctl_read(void *c, void *buf, size_t cap)
 {
-	while (buf_used(&f->ctl_out) > 0) {
-		ssize_t n = send(f->ctl, buf_head(&f->ctl_out), buf_used(&f->ctl_out), MSG_NOSIGNAL);
-		if (n <= 0)
-			return -1; /* a few bytes into an empty socket buffer: anything else is fatal */
-		buf_consume(&f->ctl_out, (size_t)n);
-	}
-	return 0;
+	(void)c;
+	(void)buf;
+	(void)cap;
+	errno = EAGAIN;
+	return -1;
 }
 
-static void ctl_cb(struct ev_loop *loop, ev_io *w, int revents)
+static ssize_t ctl_write(void *c, const void *buf, size_t len)
 {
-	struct flow *f = w->data;
-	struct udp_relay *u = f->u;
-	const struct proxy_ops *ops = f->proxy->ops;
+	(void)c;
+	(void)buf;
+	return (ssize_t)len;
+}
+
+static void ctl_want(void *c, bool rd, bool wr)
+{
+	(void)c;
+	(void)rd;
+	(void)wr;
+}
+
+static void ctl_ended(struct flow *f)
+{
+	if (f->freeing || f->ctl_state == CTL_ENDED)
+		return;
+	f->ctl_state = CTL_ENDED;
+	ev_timer_start(f->u->loop, &f->ctl_end);
+}
+
+/* The proxy closed the association (its side of the stream). */
+static void ctl_shutdown_write(void *c)
+{
+	ctl_ended(c);
+}
+
+static void ctl_close(void *c, bool reset)
+{
+	struct flow *f = c;
+
+	(void)reset;
+	f->ctl = NULL;
+	ctl_ended(f);
+}
+
+static void ctl_established(void *c)
+{
+	struct flow *f = c;
 	struct sockaddr_storage relay;
-	uint8_t tmp[512];
-	char err[200];
-	ssize_t n;
-	int rc, soerr = 0;
-	socklen_t sl = sizeof(soerr);
 
-	(void)revents;
-	if (f->ctl_state == CTL_CONNECTING) {
-		struct target t;
-
-		if (getsockopt(f->ctl, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
-			snprintf(err, sizeof(err), "udp association: connect to the proxy: %s",
-				 strerror(soerr ? soerr : errno));
-			forget_server(f);
-			goto fail;
-		}
-		memset(&t, 0, sizeof(t));
-		t.udp_associate = true;
-		t.addr.ss_family = f->dst.ss_family;
-		if (ops->start(f->proxy->priv, f->pconn, &t, &f->ctl_out, err, sizeof(err)) ==
-			    PROXY_ERROR ||
-		    ctl_flush(f) < 0)
-			goto fail;
-		f->ctl_state = CTL_HANDSHAKE;
-		ev_io_stop(loop, w);
-		ev_io_set(w, f->ctl, EV_READ);
-		ev_io_start(loop, w);
+	if (relay_session_udp_relay_addr(f->ctl, &relay) < 0) {
+		flow_drop(f, "udp association: no relay address", NULL);
+		relay_session_close(f->ctl);
 		return;
-	}
-	n = recv(f->ctl, tmp, sizeof(tmp), 0);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		snprintf(err, sizeof(err), "the proxy closed the UDP association%s%s",
-			 n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
-		goto fail;
-	}
-	if (f->ctl_state == CTL_OPEN)
-		return; /* nothing is expected on an open association */
-	if (buf_append(&f->ctl_in, tmp, (size_t)n) < 0) {
-		snprintf(err, sizeof(err), "out of memory");
-		goto fail;
-	}
-	rc = ops->handshake(f->proxy->priv, f->pconn, &f->ctl_in, &f->ctl_out, err, sizeof(err));
-	if (rc == PROXY_ERROR || ctl_flush(f) < 0)
-		goto fail;
-	if (rc == PROXY_NEED_MORE)
-		return;
-	if (ops->udp_relay_addr(f->pconn, &relay) < 0) {
-		snprintf(err, sizeof(err), "udp association: no relay address");
-		goto fail;
-	}
-	/* An unspecified relay address means "the address you are talking to". */
-	if ((relay.ss_family == AF_INET &&
-	     ((struct sockaddr_in *)&relay)->sin_addr.s_addr == 0) ||
-	    (relay.ss_family == AF_INET6 &&
-	     IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&relay)->sin6_addr))) {
-		uint16_t port = net_port(&relay);
-		relay = f->server;
-		if (relay.ss_family == AF_INET6)
-			((struct sockaddr_in6 *)&relay)->sin6_port = htons(port);
-		else
-			((struct sockaddr_in *)&relay)->sin_port = htons(port);
 	}
 	f->ctl_state = CTL_OPEN;
+	f->server = relay;
 	flow_connect(f, &relay);
-	return;
-fail:
-	(void)u;
-	log_warn("%s: udp: %s", f->desc, err);
-	flow_free(f, "association failed");
 }
 
-static void ctl_connect(struct flow *f, const struct sockaddr_storage *server)
+static void ctl_end_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct udp_relay *u = f->u;
+	struct flow *f = w->data;
 
-	f->ctl = net_socket(server->ss_family, SOCK_STREAM);
-	if (f->ctl < 0) {
-		flow_drop(f, "socket: ", strerror(errno));
-		return;
-	}
-	net_set_mark(f->ctl, relay_fwmark(u->relay));
-	if (connect(f->ctl, (const struct sockaddr *)server, net_sockaddr_len(server)) < 0 &&
-	    errno != EINPROGRESS) {
-		flow_drop(f, "connect to the proxy: ", strerror(errno));
-		forget_server(f);
-		close(f->ctl);
-		f->ctl = -1;
-		return;
-	}
-	f->ctl_state = CTL_CONNECTING;
-	ev_io_init(&f->ctl_io, ctl_cb, f->ctl, EV_WRITE);
-	f->ctl_io.data = f;
-	ev_io_start(u->loop, &f->ctl_io);
+	(void)loop;
+	(void)revents;
+	flow_free(f, f->fd >= 0 ? "the proxy closed the UDP association" : "association failed");
 }
 
-/* The proxy server's address is known: open the datagram path (or its control stream). */
+static const struct client_ops ctl_ops = {
+	.read = ctl_read,
+	.write = ctl_write,
+	.want = ctl_want,
+	.shutdown_write = ctl_shutdown_write,
+	.close = ctl_close,
+	.established = ctl_established,
+};
+
+static void ctl_open(struct flow *f)
+{
+	struct target t;
+	char desc[160];
+
+	memset(&t, 0, sizeof(t));
+	t.udp_associate = true;
+	t.addr.ss_family = f->dst.ss_family;
+	snprintf(desc, sizeof(desc), "%s [udp association]", f->desc);
+	f->ctl_state = CTL_OPENING;
+	f->ctl = relay_open_via(f->u->relay, f->proxy, &ctl_ops, f, &t, desc);
+}
+
+/* The proxy server's address is known: open the datagram path. */
 static void flow_begin(struct flow *f, const struct sockaddr_storage *server)
 {
 	f->server = *server;
-	if (f->proxy->ops->udp == PROXY_UDP_ASSOCIATE)
-		ctl_connect(f, server);
-	else
-		flow_connect(f, server);
+	flow_connect(f, server);
 }
 
 static void flow_resolved(void *arg, int err, const struct sockaddr_storage *addr)
@@ -446,15 +423,15 @@ static struct flow *flow_new(struct udp_relay *u, const struct sockaddr_storage 
 	}
 	struct proxy_inst *p = relay_proxy_get(u->relay);
 
-	f = calloc(1, sizeof(*f) + p->ops->conn_size);
+	f = calloc(1, sizeof(*f));
 	if (!f) {
 		proxy_inst_put(p);
 		return NULL;
 	}
 	f->u = u;
 	f->fd = -1;
-	f->ctl = -1;
-	f->pconn = f + 1;
+	ev_timer_init(&f->ctl_end, ctl_end_cb, 0., 0.);
+	f->ctl_end.data = f;
 	f->client = *client;
 	f->dst = *dst;
 	f->proxy = p;
@@ -485,8 +462,7 @@ void udp_relay_send(struct udp_relay *u, const struct sockaddr_storage *client,
 		flow_touch(f);
 		if (f->fd >= 0)
 			flow_send(f, data, len);
-		else if (!(f->rreq || f->ctl_state == CTL_CONNECTING ||
-			   f->ctl_state == CTL_HANDSHAKE) ||
+		else if (!(f->rreq || f->ctl_state == CTL_OPENING) ||
 			 !queue_push(f, data, len)) /* queued: sent once the upstream is ready */
 			flow_drop(f, "upstream not ready", NULL);
 		return;
@@ -505,6 +481,10 @@ void udp_relay_send(struct udp_relay *u, const struct sockaddr_storage *client,
 	}
 	if (!queue_push(f, data, len)) {
 		flow_drop(f, "out of memory", NULL);
+		return;
+	}
+	if (f->proxy->ops->udp == PROXY_UDP_ASSOCIATE) {
+		ctl_open(f); /* the relay looks the proxy up */
 		return;
 	}
 	rc = resolver_query(relay_resolver(u->relay), f->proxy->cfg.server, f->proxy->cfg.port,
