@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "netstack/netstack.h"
+#include "proxy/proxy.h"
 #include "base/cidrset.h"
 #include "dns/server.h"
 #include "tun/netlink.h"
@@ -61,6 +62,7 @@ struct capture_tun {
 	bool gateway; /* gateway.enable (at start; it needs a restart to change) */
 	bool masquerade; /* the LAN's masquerade (nft table inet snet_tun) is installed */
 	struct gateway_fwd fwd; /* forwarding we turned on, restored at exit */
+	struct dns_server *dns; /* answers every query sent into the tun */
 };
 
 static void spec_free(struct capture_tun *c)
@@ -416,11 +418,49 @@ static int routes_up(struct capture_tun *c, bool present, uint32_t in_use, char 
 	return 0;
 }
 
+/* ---- DNS sent into the tun: to the resolver ------------------------------ */
+
+/* The policy of tun mode: every query to port 53, whatever its address, is the
+ * resolver's -- UDP handed over here, TCP relayed (directly) to its own listener. */
+static bool dns_port(void *ctx, uint16_t port)
+{
+	(void)ctx;
+	return port == 53;
+}
+
+static void dns_answer(void *ctx, const struct dns_client *cl, const uint8_t *msg, size_t len)
+{
+	struct capture_tun *c = ctx;
+
+	/* From the address the query was sent to. */
+	netstack_udp_reply(c->ns, &cl->peer, &cl->local, msg, len);
+}
+
+static void dns_udp(void *ctx, const struct sockaddr_storage *client,
+		    const struct sockaddr_storage *dst, const uint8_t *data, size_t len)
+{
+	struct capture_tun *c = ctx;
+	struct dns_client cl = { .peer = *client, .local = *dst, .tcp = false };
+
+	dns_server_query(c->dns, data, len, &cl, dns_answer, c);
+}
+
+static void dns_tcp(void *ctx, struct target *t)
+{
+	struct capture_tun *c = ctx;
+
+	if (t->port != 53)
+		return;
+	t->addr = *dns_server_listen_addr(c->dns);
+	t->direct = true;
+}
+
 static void *ct_start(struct ev_loop *loop, struct relay *relay, struct dns_server *dns,
 		      const struct config *cfg,
 		      char *err, size_t errlen)
 {
 	struct capture_tun *c = calloc(1, sizeof(*c));
+	struct netstack_intercept icpt;
 	char why[512];
 
 	if (!c) {
@@ -455,7 +495,11 @@ static void *ct_start(struct ev_loop *loop, struct relay *relay, struct dns_serv
 	/* Big segments from the kernel: far fewer packets per byte (see netstack.c). */
 	if (tun_enable_tso(c->tun, why, sizeof(why)) < 0)
 		log_warn("%s; continuing with MTU-sized packets", why);
-	c->ns = netstack_new(loop, tun_fd(c->tun), cfg->tun.mtu, relay, dns, cfg->tun.udp_timeout,
+	c->dns = dns;
+	icpt = (struct netstack_intercept){ .udp_port = dns_port, .udp = dns_udp, .tcp = dns_tcp,
+					    .ctx = c };
+	c->ns = netstack_new(loop, tun_fd(c->tun), cfg->tun.mtu, relay, dns ? &icpt : NULL,
+			     cfg->tun.udp_timeout,
 			     cfg->tun.udp_max_flows, err, errlen);
 	if (!c->ns)
 		goto fail;

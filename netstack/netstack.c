@@ -42,7 +42,6 @@
 #include "base/net.h"
 #include "relay/relay.h"
 #include "relay/udp.h"
-#include "dns/server.h"
 #include "tun/tun.h"
 #include "netstack/packet.h"
 
@@ -85,7 +84,7 @@ struct netstack {
 	struct tcp_pcb **listeners; /* by port */
 	struct udp_pcb **udp_pcbs; /* by port */
 	struct udp_relay *udp;
-	struct dns_server *dns; /* answers port 53, UDP here and TCP through the relay */
+	struct netstack_intercept icpt; /* what the capture takes (DNS) */
 	uint8_t *udp_buf;
 	struct ns_tcp *conns;
 	struct ns_tcp *pending;
@@ -423,10 +422,8 @@ static void flush(struct netstack *ns)
 			memset(&t, 0, sizeof(t));
 			addr_to_sockaddr(&c->pcb->local_ip, c->pcb->local_port, &t.addr);
 			t.port = c->pcb->local_port;
-			if (ns->dns && t.port == 53) { /* to our resolver's TCP listener */
-				t.addr = *dns_server_listen_addr(ns->dns);
-				t.direct = true;
-			}
+			if (ns->icpt.tcp)
+				ns->icpt.tcp(ns->icpt.ctx, &t);
 			/* When the session cannot start (or ended already) the relay has closed
 			 * the client side, i.e. freed c. */
 			s = relay_open(ns->relay, &ns_client_ops, c, &t, c->desc);
@@ -464,8 +461,6 @@ static void sockaddr_to_addr(const struct sockaddr_storage *ss, ip_addr_t *a, u1
 	}
 }
 
-static void dns_reply(void *ctx, const struct dns_client *c, const uint8_t *msg, size_t len);
-
 static void udp_recv_cb(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
 			u16_t port)
 {
@@ -477,9 +472,8 @@ static void udp_recv_cb(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip
 	addr_to_sockaddr(ip_current_dest_addr(), pcb->local_port, &dst);
 	n = pbuf_copy_partial(p, ns->udp_buf, p->tot_len, 0);
 	pbuf_free(p);
-	if (ns->dns && pcb->local_port == 53) {
-		struct dns_client c = { .peer = client, .local = dst, .tcp = false };
-		dns_server_query(ns->dns, ns->udp_buf, n, &c, dns_reply, ns);
+	if (ns->icpt.udp_port && ns->icpt.udp_port(ns->icpt.ctx, pcb->local_port)) {
+		ns->icpt.udp(ns->icpt.ctx, &client, &dst, ns->udp_buf, n);
 		return;
 	}
 	if (!udp_relay_enabled(ns->udp)) {
@@ -517,10 +511,10 @@ static void udp_reply(void *ctx, const struct sockaddr_storage *client,
 	pbuf_free(p);
 }
 
-/* The resolver's answer to a query sent into the tun: from the address it was sent to. */
-static void dns_reply(void *ctx, const struct dns_client *c, const uint8_t *msg, size_t len)
+void netstack_udp_reply(struct netstack *ns, const struct sockaddr_storage *to,
+			const struct sockaddr_storage *from, const uint8_t *data, size_t len)
 {
-	udp_reply(ctx, &c->peer, &c->local, msg, len);
+	udp_reply(ns, to, from, data, len);
 }
 
 static bool ensure_udp_pcb(struct netstack *ns, u16_t port)
@@ -646,7 +640,8 @@ static bool prepare_input(struct netstack *ns, const uint8_t *p, size_t n)
 	}
 	/* No pcb (UDP off for this proxy): lwIP answers port unreachable. */
 	if (pi.udp && pi.dport && !ns->udp_pcbs[pi.dport] &&
-	    (udp_relay_enabled(ns->udp) || (pi.dport == 53 && ns->dns)) &&
+	    (udp_relay_enabled(ns->udp) ||
+	     (ns->icpt.udp_port && ns->icpt.udp_port(ns->icpt.ctx, pi.dport))) &&
 	    !ensure_udp_pcb(ns, pi.dport))
 		return false;
 	if (pi.tcp) {
@@ -914,7 +909,8 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 /* ---- lifetime -------------------------------------------------------- */
 
 struct netstack *netstack_new(struct ev_loop *loop, int tun_fd, unsigned mtu, struct relay *relay,
-			      struct dns_server *dns, unsigned udp_timeout, unsigned udp_max_flows, char *err, size_t errlen)
+			      const struct netstack_intercept *icpt, unsigned udp_timeout,
+			      unsigned udp_max_flows, char *err, size_t errlen)
 {
 	static bool lwip_ready;
 	struct netstack *ns;
@@ -944,7 +940,8 @@ struct netstack *netstack_new(struct ev_loop *loop, int tun_fd, unsigned mtu, st
 		goto oom;
 	ns->loop = loop;
 	ns->relay = relay;
-	ns->dns = dns;
+	if (icpt)
+		ns->icpt = *icpt;
 	ns->fd = tun_fd;
 	ns->mtu = mtu;
 	if (!lwip_ready) {

@@ -4,18 +4,36 @@
  * packets read from the tun fd are handed to lwIP, lwIP's timers run from an ev_timer,
  * and every TCP connection lwIP accepts, whatever its destination address and port,
  * becomes a relay session whose client side is the lwIP pcb; every UDP datagram goes to
- * the UDP flow table (core/udp.c), whose replies come back out with the original
- * destination as their source.
+ * the UDP flow table (relay/udp.c), whose replies come back out with the original
+ * destination as their source. What the capture intercepts instead (DNS, to the
+ * resolver) it decides through netstack_intercept: the glue holds no policy.
  */
 #ifndef SNET_NETSTACK_H
 #define SNET_NETSTACK_H
 
 #include <ev.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
-struct dns_server;
 struct relay;
 struct netstack;
+struct target;
+
+/* What the capture takes before the relay sees it. Every member may be NULL. */
+struct netstack_intercept {
+	/* Whether datagrams to this UDP port go to `udp` (a pcb is made for the port even
+	 * when the proxy relays no UDP). */
+	bool (*udp_port)(void *ctx, uint16_t port);
+	/* A datagram from client to dst on such a port; answers go back through
+	 * netstack_udp_reply. */
+	void (*udp)(void *ctx, const struct sockaddr_storage *client,
+		    const struct sockaddr_storage *dst, const uint8_t *data, size_t len);
+	/* The target of a new TCP connection, which it may change (e.g. to a local listener,
+	 * reached directly) before the relay opens it. */
+	void (*tcp)(void *ctx, struct target *t);
+	void *ctx;
+};
 
 struct netstack_stats {
 	uint64_t packets_in, packets_out, bytes_in, bytes_out;
@@ -24,13 +42,15 @@ struct netstack_stats {
 	uint64_t tcp_accepted, tcp_active, listeners;
 };
 
-/* Takes packets from tun_fd (non-blocking, IFF_NO_PI) of at most mtu bytes; with dns,
- * every query to port 53 (UDP here, TCP relayed to its listener) goes to it; UDP flows
- * live udp_timeout seconds idle, at most udp_max_flows at once. Only one may exist at
- * a time. NULL with err set. */
+/* Takes packets from tun_fd (non-blocking, IFF_NO_PI) of at most mtu bytes; icpt (NULL:
+ * none; copied) says what is intercepted; UDP flows live udp_timeout seconds idle, at
+ * most udp_max_flows at once. Only one may exist at a time. NULL with err set. */
 struct netstack *netstack_new(struct ev_loop *loop, int tun_fd, unsigned mtu, struct relay *relay,
-			      struct dns_server *dns, unsigned udp_timeout, unsigned udp_max_flows, char *err,
-			      size_t errlen);
+			      const struct netstack_intercept *icpt, unsigned udp_timeout,
+			      unsigned udp_max_flows, char *err, size_t errlen);
+/* Sends a datagram into the tun to `to`, from `from` (a port intercepted or relayed). */
+void netstack_udp_reply(struct netstack *ns, const struct sockaddr_storage *to,
+			const struct sockaddr_storage *from, const uint8_t *data, size_t len);
 /* Resets every connection lwIP still holds and frees everything. Call after relay_free
  * (which closes the sessions). NULL is fine. */
 void netstack_free(struct netstack *ns);
