@@ -9,29 +9,24 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/config_keys.h"
 #include "base/config_parse.h"
 #include "base/privdrop.h"
 #include "base/yaml_walk.h"
 
 #define CONFIG_FILE_MAX (16u << 20)
-#define QBUF (WALK_QUOTE_MAX + 8)
 
 _Static_assert(sizeof(enum run_mode) == sizeof(int), "walk_enum stores an int");
 _Static_assert(sizeof(enum log_level) == sizeof(int), "walk_enum stores an int");
 _Static_assert(sizeof(enum proxy_type) == sizeof(int), "walk_enum stores an int");
 _Static_assert(sizeof(enum rules_scope) == sizeof(int), "walk_enum stores an int");
 
-/* What the handlers need beyond the walk: where relative paths start (NULL: the cwd). */
-struct config_ctx {
-	const char *base_dir;
-};
-
-static const char *config_quote(const char *s, size_t len, char *buf)
+const char *config_quote(const char *s, size_t len, char *buf)
 {
 	return walk_quote(s, len, buf, QBUF);
 }
 
-static int config_oom(struct walk *w)
+int config_oom(struct walk *w)
 {
 	return walk_fail(w, "out of memory");
 }
@@ -52,7 +47,7 @@ static int str_list_push(struct str_list *l, const char *s)
 	return 0;
 }
 
-static int uid_list_push(struct uid_list *l, uint32_t x)
+int config_uid_list_push(struct uid_list *l, uint32_t x)
 {
 	uint32_t *v = config_vec_grow(l->v, l->n, sizeof(*v));
 
@@ -75,7 +70,7 @@ static int host_port_list_push(struct host_port_list *l, const struct host_port 
 }
 
 /* A relative path is taken from the config file's directory. */
-static int config_resolve(struct walk *w, const char *s, size_t len, char *out, size_t outsize)
+int config_resolve(struct walk *w, const char *s, size_t len, char *out, size_t outsize)
 {
 	const struct config_ctx *ctx = w->user;
 	size_t dlen = 0;
@@ -112,7 +107,7 @@ static int config_cidr_file(struct walk *w, yaml_mark_t at, const char *label, c
 
 /* ---- handlers for single values ---- */
 
-static int config_walk_path(struct walk *w, const struct walk_key *k, void *base)
+int config_walk_path(struct walk *w, const struct walk_key *k, void *base)
 {
 	const char *s = NULL;
 	size_t len = 0;
@@ -195,8 +190,7 @@ static int config_walk_method(struct walk *w, const struct walk_key *k, void *ba
 			 config_quote(s, len, q));
 }
 
-static int config_listen(struct walk *w, struct sockaddr_storage *ss, socklen_t *sl,
-			 bool empty_ok)
+int config_listen(struct walk *w, struct sockaddr_storage *ss, socklen_t *sl, bool empty_ok)
 {
 	const char *s = NULL;
 	char q[QBUF];
@@ -310,7 +304,7 @@ static int config_item_uint(struct walk *w, const struct walk_key *k, void *base
 	if (v < k->min || v > k->max)
 		return walk_fail(w, "'%s' is out of range %lld..%lld", config_quote(s, len, q),
 				 (long long)k->min, (long long)k->max);
-	if (uid_list_push((struct uid_list *)((char *)base + k->off), (uint32_t)v) < 0)
+	if (config_uid_list_push((struct uid_list *)((char *)base + k->off), (uint32_t)v) < 0)
 		return config_oom(w);
 	return 0;
 }
@@ -336,18 +330,18 @@ static int config_item_qtype(struct walk *w, const struct walk_key *k, void *bas
 	if (walk_parse_int(s, len, false, &v) == 0) {
 		if (v < 1 || v > 65535)
 			return walk_fail(w, "'%s' is out of range 1..65535", config_quote(s, len, q));
-		return uid_list_push(l, (uint32_t)v) < 0 ? config_oom(w) : 0;
+		return config_uid_list_push(l, (uint32_t)v) < 0 ? config_oom(w) : 0;
 	}
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strlen(names[i].name) == len && !strncasecmp(names[i].name, s, len))
-			return uid_list_push(l, names[i].type) < 0 ? config_oom(w) : 0;
+			return config_uid_list_push(l, names[i].type) < 0 ? config_oom(w) : 0;
 	return walk_fail(w, "unknown DNS type '%s' (expected a number 1..65535 or one of: A, NS, "
 			 "CNAME, SOA, PTR, MX, TXT, AAAA, SRV, NAPTR, DS, RRSIG, DNSKEY, SVCB, "
 			 "HTTPS, CAA, ANY)", config_quote(s, len, q));
 }
 
-static int config_item_cidr(struct walk *w, const struct walk_key *k, void *base, const char *s,
-			    size_t len)
+int config_item_cidr(struct walk *w, const struct walk_key *k, void *base, const char *s,
+		     size_t len)
 {
 	struct cidr c;
 	char q[QBUF];
@@ -499,20 +493,6 @@ static int config_walk_hosts(struct walk *w, const struct walk_key *k, void *bas
 
 /* ---- the schema ---- */
 
-#define FIELD_SIZE(T, f) sizeof(((T *)0)->f)
-#define K_MAP(n, T, f, tab) { .name = n, .fn = walk_map, .off = offsetof(T, f), .aux = &tab }
-#define K_BOOL(n, T, f) { .name = n, .fn = walk_bool, .off = offsetof(T, f) }
-#define K_STR(n, T, f) \
-	{ .name = n, .fn = walk_str, .off = offsetof(T, f), .size = FIELD_SIZE(T, f) }
-#define K_UINT(n, T, f, lo, hi, fl)                                                             \
-	{ .name = n, .fn = walk_uint, .off = offsetof(T, f), .size = FIELD_SIZE(T, f),          \
-	  .min = lo, .max = hi, .flags = fl }
-#define K_ENUM(n, T, f, names) { .name = n, .fn = walk_enum, .off = offsetof(T, f), .aux = names }
-#define K_LIST(n, T, f, it, lo, hi)                                                             \
-	{ .name = n, .fn = walk_list, .off = offsetof(T, f), .item = it, .min = lo, .max = hi }
-#define K_FN(n, T, f, h) { .name = n, .fn = h, .off = offsetof(T, f), .size = FIELD_SIZE(T, f) }
-#define TABLE(keys, chk) { keys, sizeof(keys) / sizeof(keys[0]), chk }
-
 static const char *const mode_names[] = { "tun", "redirect", NULL };
 static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
 static const char *const proxy_type_names[] = { "ss", "http", "socks5", "direct", NULL };
@@ -560,7 +540,7 @@ static const struct walk_key proxy_keys[] = {
 	/* Linux takes TCP_KEEPIDLE up to 32767 s. */
 	[PK_KEEPALIVE] = K_UINT("keepalive", struct config_proxy, keepalive, 0, 32767, 0),
 };
-static const struct walk_table proxy_table = TABLE(proxy_keys, proxy_check);
+const struct walk_table config_proxy_table = TABLE(proxy_keys, proxy_check);
 
 enum { TK_NAME, TK_ADDRESS, TK_ADDRESS6, TK_MTU, TK_AUTO_ROUTE, TK_UIDS, TK_EXCLUDE_UIDS };
 
@@ -590,13 +570,13 @@ static const struct walk_key tun_keys[] = {
 	K_UINT("udp-timeout", struct config_tun, udp_timeout, 1, 3600, 0),
 	K_UINT("udp-max-flows", struct config_tun, udp_max_flows, 1, 65536, 0),
 };
-static const struct walk_table tun_table = TABLE(tun_keys, tun_check);
+const struct walk_table config_tun_table = TABLE(tun_keys, tun_check);
 
 static const struct walk_key redirect_keys[] = {
 	K_FN("listen", struct config_redirect, listen, config_walk_redirect_listen),
 	K_BOOL("install-rules", struct config_redirect, install_rules),
 };
-static const struct walk_table redirect_table = TABLE(redirect_keys, NULL);
+const struct walk_table config_redirect_table = TABLE(redirect_keys, NULL);
 
 enum { RK_SCOPE, RK_CN_FILE, RK_CIDRS, RK_CIDR_FILES, RK_DOMAINS, RK_BLOCK, RK_PROXY_DOMAINS,
        RK_BLOCK_UNCAPTURED };
@@ -635,7 +615,7 @@ static const struct walk_key rules_keys[] = {
 				    config_item_domain, 0, 0),
 	[RK_BLOCK_UNCAPTURED] = K_BOOL("block-uncaptured", struct config_rules, block_uncaptured),
 };
-static const struct walk_table rules_table = TABLE(rules_keys, rules_check);
+const struct walk_table config_rules_table = TABLE(rules_keys, rules_check);
 
 /* dns.fake-ip.range / range6: a network of the key's family, prefix 8..30 (IPv4) or
  * 64..120 (IPv6), so the pool has room and is not the whole address space. */
@@ -734,7 +714,7 @@ static const struct walk_key dns_keys[] = {
 	[DK_TIMEOUT] = K_UINT("timeout", struct config_dns, timeout, 1, 60, 0),
 	[DK_FAKE_IP] = K_MAP("fake-ip", struct config_dns, fake_ip, fake_ip_table),
 };
-static const struct walk_table dns_table = TABLE(dns_keys, dns_check);
+const struct walk_table config_dns_table = TABLE(dns_keys, dns_check);
 
 static int stats_check(struct walk *w, const struct walk_seen *seen, bool present,
 		       yaml_mark_t owner, void *base)
@@ -770,7 +750,7 @@ static const struct walk_key gateway_keys[] = {
 	[GK_ENABLE] = K_BOOL("enable", struct config_gateway, enable),
 	[GK_LAN] = K_LIST("lan", struct config_gateway, lan, config_item_cidr, 0, 0),
 };
-static const struct walk_table gateway_table = TABLE(gateway_keys, gateway_check);
+const struct walk_table config_gateway_table = TABLE(gateway_keys, gateway_check);
 
 static const struct walk_key stats_keys[] = {
 	K_FN("listen", struct config_stats, listen, config_walk_stats_listen),
@@ -782,12 +762,12 @@ static const struct walk_key config_keys[] = {
 	K_ENUM("log-level", struct config, log_level, level_names),
 	K_UINT("fwmark", struct config, fwmark, 1, 0xffffffffLL, WALK_F_HEX),
 	K_FN("user", struct config, user, config_walk_user),
-	K_MAP("proxy", struct config, proxy, proxy_table),
-	K_MAP("tun", struct config, tun, tun_table),
-	K_MAP("redirect", struct config, redirect, redirect_table),
-	K_MAP("rules", struct config, rules, rules_table),
-	K_MAP("dns", struct config, dns, dns_table),
-	K_MAP("gateway", struct config, gateway, gateway_table),
+	K_MAP("proxy", struct config, proxy, config_proxy_table),
+	K_MAP("tun", struct config, tun, config_tun_table),
+	K_MAP("redirect", struct config, redirect, config_redirect_table),
+	K_MAP("rules", struct config, rules, config_rules_table),
+	K_MAP("dns", struct config, dns, config_dns_table),
+	K_MAP("gateway", struct config, gateway, config_gateway_table),
 	K_MAP("stats", struct config, stats, stats_table),
 };
 
