@@ -1,13 +1,13 @@
-/* config.c -- the configuration schema: one walk_table per YAML mapping (key, handler, field,
- * range), the defaults, the cross-key checks (required keys, ttl order, cidr files), and
- * config_load / config_free. The walker is yaml_walk.c; value syntaxes are config_parse.c. */
+/* config.c -- the configuration loader: config_load and config_free, the defaults, the top
+ * level (mode, log-level, fwmark, user, one nested table per section, the cross-section
+ * check), the stats section, and the glue the section tables in config_keys_*.c share
+ * (config_keys.h). The walker is yaml_walk.c; value syntaxes are config_parse.c. */
 #include "base/config.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "base/config_keys.h"
 #include "base/config_parse.h"
@@ -152,7 +152,7 @@ int config_item_cidr(struct walk *w, const struct walk_key *k, void *base, const
 	return walk_fail(w, "invalid CIDR '%s'", config_quote(s, len, q));
 }
 
-/* ---- the schema ---- */
+/* ---- the top level and stats ---- */
 
 static const char *const mode_names[] = { "tun", "redirect", NULL };
 static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
