@@ -1,9 +1,10 @@
 /* config_keys_capture.c -- the capture sections' keys: tun (device name, addresses, MTU,
  * auto-route, uids, UDP flows), redirect (listener, rules) and gateway (the LAN), with their
  * cross-key checks. */
+#include "base/config_keys.h"
+
 #include <string.h>
 
-#include "base/config_keys.h"
 #include "base/config_parse.h"
 
 static int config_walk_ifname(struct walk *w, const struct walk_key *k, void *base)

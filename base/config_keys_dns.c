@@ -1,10 +1,11 @@
 /* config_keys_dns.c -- the dns section's keys and its nested tables: listener, upstream
  * servers (and their defaults), cache and TTL bounds, disabled query types, hosts, query log,
  * timeout, and dns.fake-ip's pool. */
+#include "base/config_keys.h"
+
 #include <string.h>
 #include <strings.h>
 
-#include "base/config_keys.h"
 #include "base/config_parse.h"
 
 static int host_port_list_push(struct host_port_list *l, const struct host_port *hp)

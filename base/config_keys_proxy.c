@@ -1,9 +1,10 @@
 /* config_keys_proxy.c -- the proxy section's keys: the upstream's type, server, port, AEAD
  * method, credentials and timeouts, and the check of what each type requires. */
+#include "base/config_keys.h"
+
 #include <string.h>
 #include <strings.h>
 
-#include "base/config_keys.h"
 #include "base/config_parse.h"
 
 static int config_walk_server(struct walk *w, const struct walk_key *k, void *base)

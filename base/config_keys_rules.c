@@ -1,11 +1,12 @@
 /* config_keys_rules.c -- the rules section's keys: scope, bypass CIDRs (inline, and from
  * files read at load time), bypass/proxy/block domains, block-uncaptured; the cn-cidr-file
  * check. */
+#include "base/config_keys.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/config_keys.h"
 #include "base/config_parse.h"
 
 static int str_list_push(struct str_list *l, const char *s)
