@@ -1,5 +1,6 @@
-/* config.h -- the typed configuration: one struct, filled from YAML by config.c.
- * Each module's _init receives its own part (config_proxy, config_redirect, ...). */
+/* config.h -- the typed configuration: one struct, filled from YAML by config.c (the section
+ * tables are in config_keys_*.c). Each module's _init receives its own part (config_proxy,
+ * config_redirect, ...). */
 #ifndef SNET_CONFIG_H
 #define SNET_CONFIG_H
 

@@ -1,6 +1,6 @@
 /* config_parse.h -- the text syntaxes inside config values (IP literals, CIDRs, IP:port,
  * host[:port], DNS names) and the files a config names (whole-file reads, CIDR lists).
- * Private to config.c; cidr_parse itself is declared in config.h. */
+ * Private to base/config*.c; cidr_parse itself is declared in config.h. */
 #ifndef SNET_CONFIG_PARSE_H
 #define SNET_CONFIG_PARSE_H
 
