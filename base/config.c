@@ -20,6 +20,7 @@ _Static_assert(sizeof(enum run_mode) == sizeof(int), "walk_enum stores an int");
 _Static_assert(sizeof(enum log_level) == sizeof(int), "walk_enum stores an int");
 _Static_assert(sizeof(enum proxy_type) == sizeof(int), "walk_enum stores an int");
 _Static_assert(sizeof(enum rules_scope) == sizeof(int), "walk_enum stores an int");
+_Static_assert(sizeof(enum upstream_policy) == sizeof(int), "walk_enum stores an int");
 
 const char *config_quote(const char *s, size_t len, char *buf)
 {
@@ -181,6 +182,8 @@ static const struct walk_key config_keys[] = {
 	K_UINT("fwmark", struct config, fwmark, 1, 0xffffffffLL, WALK_F_HEX),
 	K_FN("user", struct config, user, config_walk_user),
 	K_MAP("proxy", struct config, proxy, config_proxy_table),
+	{ .name = "proxies", .fn = config_walk_proxies },
+	K_MAP("upstream", struct config, upstream, config_upstream_table),
 	K_MAP("tun", struct config, tun, config_tun_table),
 	K_MAP("redirect", struct config, redirect, config_redirect_table),
 	K_MAP("rules", struct config, rules, config_rules_table),
@@ -193,10 +196,27 @@ static const struct walk_key config_keys[] = {
 static int config_check(struct walk *w, const struct walk_seen *seen, bool present,
 			yaml_mark_t owner, void *base)
 {
-	const struct config *c = base;
-	size_t i;
+	struct config *c = base;
+	size_t i, ip = 0, ips = 0;
 
 	(void)present;
+	for (i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++) {
+		if (!strcmp(config_keys[i].name, "proxy"))
+			ip = i;
+		else if (!strcmp(config_keys[i].name, "proxies"))
+			ips = i;
+	}
+	if (seen[ip].seen && seen[ips].seen)
+		return walk_fail_plain(w, seen[ips].key, "proxy and proxies exclude each other: "
+				       "give one upstream as proxy: or several as proxies:");
+	/* From here on, proxies[] holds every upstream and proxy the first. */
+	if (!c->n_proxies) {
+		c->proxies[0] = c->proxy;
+		if (!c->proxies[0].name[0])
+			snprintf(c->proxies[0].name, sizeof(c->proxies[0].name), "proxy");
+		c->n_proxies = 1;
+	}
+	c->proxy = c->proxies[0];
 	for (i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++)
 		if (!strcmp(config_keys[i].name, "gateway"))
 			break;
@@ -218,12 +238,15 @@ static void config_defaults(struct config *c)
 	c->mode = MODE_TUN;
 	c->log_level = LOG_INFO;
 	c->fwmark = 0x534e;
-	c->proxy.type = PROXY_TYPE_SS;
-	snprintf(c->proxy.method, sizeof(c->proxy.method), "%s", "chacha20-ietf-poly1305");
-	c->proxy.udp = true;
-	c->proxy.connect_timeout = 10;
-	c->proxy.idle_timeout = 0;
-	c->proxy.keepalive = 60;
+	config_proxy_defaults(&c->proxy);
+	c->upstream.policy = UPSTREAM_FAILOVER;
+	c->upstream.check_interval = 30;
+	c->upstream.check_timeout = 5;
+	snprintf(c->upstream.check_url, sizeof(c->upstream.check_url), "%s",
+		 "http://www.gstatic.com/generate_204");
+	snprintf(c->upstream.check_host, sizeof(c->upstream.check_host), "%s", "www.gstatic.com");
+	c->upstream.check_port = 80;
+	snprintf(c->upstream.check_path, sizeof(c->upstream.check_path), "%s", "/generate_204");
 	snprintf(c->tun.name, sizeof(c->tun.name), "%s", "snet0");
 	config_parse_iface("198.18.255.1/30", 15, AF_INET, &c->tun.address);
 	c->tun.mtu = 1500;
@@ -249,7 +272,7 @@ static void config_defaults(struct config *c)
 static int config_load_text(const char *name, const char *base_dir, const char *data, size_t len,
 			    struct config *cfg, char *err, size_t errlen)
 {
-	struct config_ctx ctx = { base_dir };
+	struct config_ctx ctx = { .base_dir = base_dir };
 	struct walk w;
 	size_t nlen = strlen(name);
 

@@ -53,6 +53,7 @@ enum proxy_type { PROXY_TYPE_SS = 0, PROXY_TYPE_HTTP, PROXY_TYPE_SOCKS5, PROXY_T
 enum rules_scope { SCOPE_GLOBAL = 0, SCOPE_BYPASS_CN };
 
 struct config_proxy {
+	char name[64]; /* for logs; default "proxy" (proxy:) or "proxyN" (proxies:) */
 	enum proxy_type type;
 	char server[CONFIG_HOST_MAX]; /* required unless type is direct */
 	uint16_t port; /* required unless type is direct */
@@ -63,6 +64,21 @@ struct config_proxy {
 	unsigned connect_timeout; /* seconds, 1..3600, default 10 */
 	unsigned idle_timeout; /* seconds, 0 = never (the default) */
 	unsigned keepalive; /* seconds of silence before TCP keepalive probes, 0 = off, default 60 */
+};
+
+#define CONFIG_PROXIES_MAX 16
+
+enum upstream_policy { UPSTREAM_FAILOVER = 0, UPSTREAM_FASTEST, UPSTREAM_ROUND_ROBIN };
+
+/* How one of several upstreams (proxies:) is chosen, and how their health is checked. */
+struct config_upstream {
+	enum upstream_policy policy; /* default failover */
+	char check_url[512]; /* http://HOST[:PORT]/PATH, fetched through each upstream */
+	char check_host[CONFIG_HOST_MAX]; /* its parts */
+	uint16_t check_port;
+	char check_path[384];
+	unsigned check_interval; /* seconds, 0 = no active checks; default 30 */
+	unsigned check_timeout; /* seconds, 1..300; default 5 */
 };
 
 struct config_tun {
@@ -153,7 +169,10 @@ struct config {
 	uint32_t fwmark; /* SO_MARK on our own upstream sockets; default 0x534e, never 0 */
 	char user[64]; /* drop root to this user once set up; "" = stay as started */
 	uint32_t user_uid, user_gid; /* user, resolved at load time (when user is set) */
-	struct config_proxy proxy;
+	struct config_proxy proxy; /* the upstream of proxy:, or the first of proxies: */
+	struct config_proxy proxies[CONFIG_PROXIES_MAX]; /* every upstream, in order */
+	size_t n_proxies; /* >= 1 after a load: proxy: alone is one */
+	struct config_upstream upstream;
 	struct config_tun tun;
 	struct config_redirect redirect;
 	struct config_rules rules;

@@ -17,6 +17,7 @@
 /* What the handlers need beyond the walk: where relative paths start (NULL: the cwd). */
 struct config_ctx {
 	const char *base_dir;
+	bool have_proxies; /* proxies: was given (proxy: is then not required) */
 };
 
 #define FIELD_SIZE(T, f) sizeof(((T *)0)->f)
@@ -51,6 +52,11 @@ int config_item_cidr(struct walk *w, const struct walk_key *k, void *base, const
 
 /* The sections, one table each (with their nested ones), in config_keys_*.c. */
 extern const struct walk_table config_proxy_table; /* config_keys_proxy.c */
+extern const struct walk_table config_upstream_table; /* config_keys_proxy.c */
+/* proxies: a sequence of proxy mappings (each with a name), into struct config. */
+int config_walk_proxies(struct walk *w, const struct walk_key *k, void *base);
+/* The defaults of one proxy mapping. */
+void config_proxy_defaults(struct config_proxy *p);
 extern const struct walk_table config_tun_table; /* config_keys_capture.c */
 extern const struct walk_table config_redirect_table; /* config_keys_capture.c */
 extern const struct walk_table config_gateway_table; /* config_keys_capture.c */

@@ -301,6 +301,33 @@ static void check_gateway_tun(const struct config *c, const char *want)
 	CHECK(c->mode == MODE_TUN && c->gateway.enable);
 }
 
+/* proxies: two upstreams in order, upstream: their policy and checks. */
+static void check_proxies(const struct config *c, const char *want)
+{
+	(void)want;
+	CHECK(c->n_proxies == 2);
+	CHECK(!strcmp(c->proxies[0].name, "hk") && c->proxies[0].type == PROXY_TYPE_SS);
+	CHECK(c->proxies[0].keepalive == 60 && c->proxies[0].connect_timeout == 10);
+	CHECK(!strcmp(c->proxies[1].name, "proxy2") && c->proxies[1].type == PROXY_TYPE_SOCKS5);
+	CHECK(!strcmp(c->proxy.name, "hk") && !strcmp(c->proxy.server, c->proxies[0].server));
+	CHECK(c->upstream.policy == UPSTREAM_FASTEST);
+	CHECK(!strcmp(c->upstream.check_host, "198.18.1.2") && c->upstream.check_port == 9080);
+	CHECK(!strcmp(c->upstream.check_path, "/generate_204"));
+	CHECK(c->upstream.check_interval == 0 && c->upstream.check_timeout == 5);
+}
+
+/* proxy: alone is one upstream named "proxy"; the checks' defaults. */
+static void check_one_upstream(const struct config *c, const char *want)
+{
+	(void)want;
+	CHECK(c->n_proxies == 1 && !strcmp(c->proxies[0].name, "proxy"));
+	CHECK(c->upstream.policy == UPSTREAM_FAILOVER && c->upstream.check_interval == 30);
+	CHECK(!strcmp(c->upstream.check_host, "www.gstatic.com") && c->upstream.check_port == 80);
+}
+
+#define PROXIES "mode: redirect\nproxies:\n  - {name: hk, type: ss, server: 198.18.0.2, " \
+		"port: 8388, password: x}\n  - {type: socks5, server: 198.18.0.2, port: 1080}\n"
+
 /* ---- the table ---- */
 
 /* A case either loads (line 0; check looks at the values, with want when it needs one) or fails
@@ -347,6 +374,27 @@ static const struct config_case cases[] = {
 	OK(MINIMAL "gateway:\n  lan: [198.18.10.0/24]\n", check_gateway_lan_off, NULL),
 	OK("mode: tun\nproxy:\n  type: direct\ngateway:\n  enable: true\n  lan: [198.18.10.0/24]\n",
 	   check_gateway_tun, NULL),
+	/* several upstreams */
+	OK(PROXIES "upstream:\n  policy: fastest\n  check-url: http://198.18.1.2:9080/generate_204\n"
+	   "  check-interval: 0\n", check_proxies, NULL),
+	OK(MINIMAL, check_one_upstream, NULL),
+	ERR(MINIMAL "proxies:\n  - {type: direct}\n", 7, 1, "proxy and proxies exclude each other",
+	    NULL),
+	ERR(PROXIES "  - {name: hk, type: http, server: 198.18.0.2, port: 3128}\n", 3, 3,
+	    "two proxies are named 'hk'", NULL),
+	ERR("mode: redirect\nproxies:\n  - {type: ss, server: 198.18.0.2, port: 8388}\n", 2, 1,
+	    "missing required key 'password' in proxies.0", NULL),
+	ERR("mode: redirect\nproxies: []\n", 2, 10, "at least one proxy is needed", NULL),
+	ERR("mode: redirect\nproxies: {type: direct}\n", 2, 10, "expected a sequence", NULL),
+	ERR("mode: redirect\nproxies:\n  - direct\n", 3, 5, "expected a mapping (one proxy)", NULL),
+	ERR(PROXIES "upstream:\n  policy: random\n", 6, 11, "expected one of: failover, fastest, "
+	    "round-robin", NULL),
+	ERR(PROXIES "upstream:\n  check-url: https://x.example/\n", 6, 14,
+	    "invalid check URL 'https://x.example/'", NULL),
+	ERR(PROXIES "upstream:\n  check-url: http://x.example:0/\n", 6, 14,
+	    "invalid port in check URL", NULL),
+	ERR(PROXIES "upstream:\n  check-timeout: 0\n", 6, 18, "out of range 1..300", NULL),
+	ERR(PROXIES "  - {name: 'a b', type: direct}\n", 5, 12, "invalid name 'a b'", NULL),
 
 	/* ---- unknown keys ---- */
 	ERR(MINIMAL "bogus: 1\n", 7, 1, "unknown key 'bogus' in top level", NULL),
