@@ -192,6 +192,9 @@ int config_load_buffer(const char *name, const char *data, size_t len, struct co
 
 void config_free(struct config *cfg);
 
+/* The defaults of one proxy mapping (proxy:, or an entry of proxies:). */
+void config_proxy_defaults(struct config_proxy *p);
+
 /* Parses "1.2.3.4", "1.2.3.0/24", "fd00::/8" (a bare address gets the full prefix).
  * Rejects host bits set beyond the prefix. 0 or -1. */
 int cidr_parse(const char *s, struct cidr *out);

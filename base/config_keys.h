@@ -55,8 +55,7 @@ extern const struct walk_table config_proxy_table; /* config_keys_proxy.c */
 extern const struct walk_table config_upstream_table; /* config_keys_proxy.c */
 /* proxies: a sequence of proxy mappings (each with a name), into struct config. */
 int config_walk_proxies(struct walk *w, const struct walk_key *k, void *base);
-/* The defaults of one proxy mapping. */
-void config_proxy_defaults(struct config_proxy *p);
+
 extern const struct walk_table config_tun_table; /* config_keys_capture.c */
 extern const struct walk_table config_redirect_table; /* config_keys_capture.c */
 extern const struct walk_table config_gateway_table; /* config_keys_capture.c */

@@ -96,7 +96,7 @@ void proxy_inst_put(struct proxy_inst *p)
 	free(p);
 }
 
-static struct proxy_inst *proxy_inst_new(const struct config_proxy *cfg, char *err, size_t errlen)
+struct proxy_inst *proxy_inst_new(const struct config_proxy *cfg, char *err, size_t errlen)
 {
 	struct proxy_inst *p = calloc(1, sizeof(*p));
 

@@ -102,6 +102,8 @@ int relay_fake_name(const struct relay *r, const struct sockaddr_storage *dst, c
 /* Ends a session from outside the relay (its client side's owner is going away): the
  * client side's close op still runs. */
 void relay_session_close(struct session *s);
+/* A proxy instance for cfg (one reference). NULL with err set. */
+struct proxy_inst *proxy_inst_new(const struct config_proxy *cfg, char *err, size_t errlen);
 /* The current proxy, with a reference the caller drops with proxy_inst_put. */
 struct proxy_inst *relay_proxy_get(struct relay *r);
 void proxy_inst_put(struct proxy_inst *p);
