@@ -23,8 +23,14 @@ extern bool hash_oom; /* set when uthash could not grow; see HASH_ADD_OK */
 #define uthash_nonfatal_oom(obj) (hash_oom = true)
 #include <uthash.h>
 
-/* Runs one HASH_ADD* statement; true when the element went in. */
-#define HASH_ADD_OK(stmt) (hash_oom = false, (stmt), !hash_oom)
+/* Runs one HASH_ADD* statement and sets the bool ok: true when the element went in.
+ * (A statement, not an expression: uthash's HASH_ADD* are do { } while (0) blocks.) */
+#define HASH_ADD_OK(ok, stmt)                                                                  \
+	do {                                                                                   \
+		hash_oom = false;                                                              \
+		stmt;                                                                          \
+		(ok) = !hash_oom;                                                              \
+	} while (0)
 
 /* Moves elm to the front of a TAILQ kept in use order (most recent first). */
 #define LRU_TOUCH(head, elm, field)                                                            \

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 
 #include "base/net.h"
 #include "base/util.h"
@@ -36,24 +37,27 @@ struct resolve_req {
 	void *arg;
 	int err;
 	struct resolve_answer ans;
-	struct resolve_req *next; /* in r->running, r->backend_running or r->done */
+	LIST_ENTRY(resolve_req) link; /* in r->running or r->backend_running; loop thread */
+	SLIST_ENTRY(resolve_req) done_link; /* in r->done, under r->lock (a worker's own) */
 };
 
 struct cache_entry {
 	char host[256];
 	struct resolve_answer ans; /* n >= 1 */
 	ev_tstamp expires;
-	struct cache_entry *next;
+	TAILQ_ENTRY(cache_entry) link;
 };
 
 struct resolver {
 	struct ev_loop *loop;
 	ev_async wake;
 	pthread_mutex_t lock;
-	struct resolve_req *running; /* getaddrinfo workers; loop thread only */
-	struct resolve_req *backend_running; /* loop thread only */
-	struct resolve_req *done; /* under lock */
-	struct cache_entry *cache; /* most recent first */
+	/* A getaddrinfo request stays on running until the loop joined its worker; the
+	 * worker puts it on done (its own link) when it finished. */
+	LIST_HEAD(req_list, resolve_req) running; /* getaddrinfo workers; loop thread only */
+	struct req_list backend_running; /* loop thread only */
+	SLIST_HEAD(done_list, resolve_req) done; /* under lock */
+	TAILQ_HEAD(cache_list, cache_entry) cache; /* most recently put first */
 	size_t cache_len;
 	resolve_start_fn start;
 	resolve_cancel_fn cancel;
@@ -101,39 +105,36 @@ static void *resolve_thread(void *p)
 			q->err = EAI_NONAME;
 	}
 	pthread_mutex_lock(&q->r->lock);
-	q->next = q->r->done;
-	q->r->done = q;
+	SLIST_INSERT_HEAD(&q->r->done, q, done_link);
 	pthread_mutex_unlock(&q->r->lock);
 	ev_async_send(q->r->loop, &q->r->wake);
 	return NULL;
 }
 
-static void cache_unlink(struct resolver *r, struct cache_entry **pp)
+static void cache_unlink(struct resolver *r, struct cache_entry *e)
 {
-	struct cache_entry *e = *pp;
-
-	*pp = e->next;
+	TAILQ_REMOVE(&r->cache, e, link);
 	free(e);
 	r->cache_len--;
 }
 
-static struct cache_entry **cache_find(struct resolver *r, const char *host)
+static struct cache_entry *cache_find(struct resolver *r, const char *host)
 {
-	struct cache_entry **pp;
+	struct cache_entry *e;
 
-	for (pp = &r->cache; *pp; pp = &(*pp)->next)
-		if (!strcasecmp((*pp)->host, host))
-			return pp;
+	TAILQ_FOREACH(e, &r->cache, link)
+		if (!strcasecmp(e->host, host))
+			return e;
 	return NULL;
 }
 
 /* Replaces host's entry with ans; ans->ttl is the lifetime. */
 static void cache_put(struct resolver *r, const char *host, const struct resolve_answer *ans)
 {
-	struct cache_entry *e, **pp = cache_find(r, host);
+	struct cache_entry *e = cache_find(r, host);
 
-	if (pp)
-		cache_unlink(r, pp);
+	if (e)
+		cache_unlink(r, e);
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return; /* the cache is an optimisation */
@@ -142,45 +143,41 @@ static void cache_put(struct resolver *r, const char *host, const struct resolve
 	for (size_t i = 0; i < e->ans.n; i++)
 		set_port(&e->ans.addr[i], 0);
 	e->expires = ev_now(r->loop) + ans->ttl;
-	e->next = r->cache;
-	r->cache = e;
-	if (++r->cache_len <= RESOLVE_CACHE_MAX)
-		return;
-	for (pp = &r->cache; (*pp)->next; pp = &(*pp)->next)
-		;
-	cache_unlink(r, pp);
+	TAILQ_INSERT_HEAD(&r->cache, e, link);
+	if (++r->cache_len > RESOLVE_CACHE_MAX)
+		cache_unlink(r, TAILQ_LAST(&r->cache, cache_list));
 }
 
 static bool cache_get(struct resolver *r, const char *host, struct sockaddr_storage *out)
 {
-	struct cache_entry **pp = cache_find(r, host);
+	struct cache_entry *e = cache_find(r, host);
 
-	if (!pp)
+	if (!e)
 		return false;
-	if ((*pp)->expires <= ev_now(r->loop)) {
-		cache_unlink(r, pp);
+	if (e->expires <= ev_now(r->loop)) {
+		cache_unlink(r, e);
 		return false;
 	}
-	*out = (*pp)->ans.addr[0];
+	*out = e->ans.addr[0];
 	return true;
 }
 
 void resolver_forget(struct resolver *r, const char *host, const struct sockaddr_storage *addr)
 {
-	struct cache_entry **pp = cache_find(r, host);
+	struct cache_entry *e = cache_find(r, host);
 	struct sockaddr_storage a = *addr;
 	struct resolve_answer *ans;
 
-	if (!pp)
+	if (!e)
 		return;
-	ans = &(*pp)->ans;
+	ans = &e->ans;
 	set_port(&a, 0);
 	for (size_t i = 0; i < ans->n; i++) {
 		if (!net_sockaddr_equal(&ans->addr[i], &a))
 			continue;
 		memmove(&ans->addr[i], &ans->addr[i + 1], (ans->n - i - 1) * sizeof(ans->addr[0]));
 		if (--ans->n == 0)
-			cache_unlink(r, pp);
+			cache_unlink(r, e);
 		return;
 	}
 }
@@ -202,32 +199,23 @@ static void req_finish(struct resolver *r, struct resolve_req *q)
 	free(q);
 }
 
-static void unlink_req(struct resolve_req **head, struct resolve_req *q)
-{
-	struct resolve_req **pp;
-
-	for (pp = head; *pp && *pp != q; pp = &(*pp)->next)
-		;
-	if (*pp)
-		*pp = q->next;
-}
-
 static void resolver_on_wake(struct ev_loop *loop, ev_async *w, int revents)
 {
 	struct resolver *r = container_of(w, struct resolver, wake);
-	struct resolve_req *list, *q;
+	struct done_list list;
+	struct resolve_req *q;
 
 	(void)loop;
 	(void)revents;
 	pthread_mutex_lock(&r->lock);
 	list = r->done;
-	r->done = NULL;
+	SLIST_INIT(&r->done);
 	pthread_mutex_unlock(&r->lock);
 
-	while ((q = list)) {
-		list = q->next;
+	while ((q = SLIST_FIRST(&list))) {
+		SLIST_REMOVE_HEAD(&list, done_link);
 		pthread_join(q->thread, NULL);
-		unlink_req(&r->running, q);
+		LIST_REMOVE(q, link);
 		req_finish(r, q);
 	}
 }
@@ -237,7 +225,7 @@ static void backend_done(void *arg, int err, const struct resolve_answer *ans)
 	struct resolve_req *q = arg;
 	struct resolver *r = q->r;
 
-	unlink_req(&r->backend_running, q);
+	LIST_REMOVE(q, link);
 	q->bh = NULL;
 	q->err = err;
 	if (err == 0 && ans && ans->n) {
@@ -258,6 +246,10 @@ struct resolver *resolver_new(struct ev_loop *loop)
 	if (!r)
 		return NULL;
 	r->loop = loop;
+	LIST_INIT(&r->running);
+	LIST_INIT(&r->backend_running);
+	SLIST_INIT(&r->done);
+	TAILQ_INIT(&r->cache);
 	pthread_mutex_init(&r->lock, NULL);
 	ev_async_init(&r->wake, resolver_on_wake);
 	ev_async_start(loop, &r->wake);
@@ -270,8 +262,8 @@ static void backend_drop(struct resolver *r, bool fail)
 {
 	struct resolve_req *q;
 
-	while ((q = r->backend_running)) {
-		r->backend_running = q->next;
+	while ((q = LIST_FIRST(&r->backend_running))) {
+		LIST_REMOVE(q, link);
 		r->cancel(r->backend_ctx, q->bh);
 		if (fail && q->cb)
 			q->cb(q->arg, EAI_AGAIN, &q->ans.addr[0]);
@@ -302,19 +294,17 @@ void resolver_free(struct resolver *r)
 	if (!r)
 		return;
 	backend_drop(r, false);
-	while ((q = r->running)) {
-		r->running = q->next;
+	while ((q = LIST_FIRST(&r->running))) {
+		LIST_REMOVE(q, link);
 		pthread_join(q->thread, NULL);
 	}
 	/* Joined threads put their requests on `done`; drop them without callbacks. */
-	while ((q = r->done)) {
-		r->done = q->next;
+	while ((q = SLIST_FIRST(&r->done))) {
+		SLIST_REMOVE_HEAD(&r->done, done_link);
 		free(q);
 	}
-	while ((e = r->cache)) {
-		r->cache = e->next;
-		free(e);
-	}
+	while ((e = TAILQ_FIRST(&r->cache)))
+		cache_unlink(r, e);
 	ev_ref(r->loop);
 	ev_async_stop(r->loop, &r->wake);
 	pthread_mutex_destroy(&r->lock);
@@ -348,8 +338,7 @@ static int query(struct resolver *r, bool system, const char *host, uint16_t por
 	if (!system && r->start) {
 		q->bh = r->start(r->backend_ctx, q->host, backend_done, q);
 		if (q->bh) {
-			q->next = r->backend_running;
-			r->backend_running = q;
+			LIST_INSERT_HEAD(&r->backend_running, q, link);
 			*req = q;
 			return 0;
 		}
@@ -358,11 +347,10 @@ static int query(struct resolver *r, bool system, const char *host, uint16_t por
 			return -1;
 		}
 	}
-	q->next = r->running;
-	r->running = q;
+	LIST_INSERT_HEAD(&r->running, q, link);
 	rc = pthread_create(&q->thread, NULL, resolve_thread, q);
 	if (rc != 0) {
-		r->running = q->next;
+		LIST_REMOVE(q, link);
 		free(q);
 		errno = rc;
 		return -1;

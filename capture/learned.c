@@ -1,161 +1,124 @@
-/* learned.c -- the learned-address table (see learned.h): open hashing with chains over
- * a fixed bucket array, entries in one array compacted on removal. */
+/* learned.c -- the learned-address table (see learned.h): a base/hash.h table keyed by
+ * (family, address bytes), one entry per address. */
 #include "capture/learned.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#define BUCKETS 16384
+#include "base/hash.h"
+
+struct key {
+	int family;
+	uint8_t addr[16]; /* 4 bytes for AF_INET, the rest zero */
+};
 
 struct entry {
+	struct key key;
 	struct learned_addr a;
-	long next; /* chain, index into v, -1 ends */
+	UT_hash_handle hh;
 };
 
 struct learned {
-	struct entry *v;
-	size_t n, cap;
-	long buckets[BUCKETS];
+	struct entry *h;
 };
 
-static unsigned bucket(const struct learned_addr *a)
+static struct key key_of(const struct learned_addr *a)
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
-	size_t n = a->family == AF_INET ? 4 : 16;
+	struct key k;
 
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ a->addr[i]) * 16777619u;
-	return h % BUCKETS;
-}
-
-static bool same(const struct learned_addr *x, const struct learned_addr *y)
-{
-	return x->family == y->family && !memcmp(x->addr, y->addr, x->family == AF_INET ? 4 : 16);
+	memset(&k, 0, sizeof(k));
+	k.family = a->family;
+	memcpy(k.addr, a->addr, a->family == AF_INET ? 4 : 16);
+	return k;
 }
 
 struct learned *learned_new(void)
 {
-	struct learned *l = calloc(1, sizeof(*l));
+	return calloc(1, sizeof(struct learned));
+}
 
-	if (!l)
-		return NULL;
-	for (size_t i = 0; i < BUCKETS; i++)
-		l->buckets[i] = -1;
-	return l;
+static void entry_del(struct learned *l, struct entry *e)
+{
+	HASH_DEL(l->h, e);
+	free(e);
 }
 
 void learned_free(struct learned *l)
 {
+	struct entry *e, *tmp;
+
 	if (!l)
 		return;
-	free(l->v);
+	HASH_ITER(hh, l->h, e, tmp)
+		entry_del(l, e);
 	free(l);
-}
-
-static long find(const struct learned *l, const struct learned_addr *a)
-{
-	for (long i = l->buckets[bucket(a)]; i >= 0; i = l->v[i].next)
-		if (same(&l->v[i].a, a))
-			return i;
-	return -1;
 }
 
 int learned_put(struct learned *l, const struct learned_addr *a)
 {
-	long i = find(l, a);
-	unsigned b;
+	struct key k = key_of(a);
+	struct entry *e;
+	bool ok;
 
-	if (i >= 0) {
-		struct learned_addr *e = &l->v[i].a;
-		if (e->proxy != a->proxy) {
-			e->proxy = a->proxy;
-			e->expires = a->expires;
+	HASH_FIND(hh, l->h, &k, sizeof(k), e);
+	if (e) {
+		if (e->a.proxy != a->proxy) {
+			e->a.proxy = a->proxy;
+			e->a.expires = a->expires;
 			return 1;
 		}
-		if (a->expires > e->expires) {
-			e->expires = a->expires;
+		if (a->expires > e->a.expires) {
+			e->a.expires = a->expires;
 			return 2;
 		}
 		return 0;
 	}
-	if (l->n >= LEARNED_MAX)
+	if (HASH_COUNT(l->h) >= LEARNED_MAX || !(e = calloc(1, sizeof(*e))))
 		return -1;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		struct entry *v = realloc(l->v, cap * sizeof(*v));
-		if (!v)
-			return -1;
-		l->v = v;
-		l->cap = cap;
+	e->key = k;
+	e->a = *a;
+	memcpy(e->a.addr, k.addr, sizeof(e->a.addr)); /* an IPv4 entry's tail is zero */
+	HASH_ADD_OK(ok, HASH_ADD(hh, l->h, key, sizeof(e->key), e));
+	if (!ok) {
+		free(e);
+		return -1;
 	}
-	b = bucket(a);
-	l->v[l->n].a = *a;
-	if (a->family == AF_INET) /* keys compare 4 bytes; keep the rest clean */
-		memset(l->v[l->n].a.addr + 4, 0, 12);
-	l->v[l->n].next = l->buckets[b];
-	l->buckets[b] = (long)l->n;
-	l->n++;
 	return 1;
-}
-
-/* Unlinks entry i from its chain. */
-static void unlink_at(struct learned *l, long i)
-{
-	long *pp = &l->buckets[bucket(&l->v[i].a)];
-
-	while (*pp != i)
-		pp = &l->v[*pp].next;
-	*pp = l->v[i].next;
-}
-
-/* Removes entry i, moving the last entry into its place. */
-static void remove_at(struct learned *l, long i)
-{
-	long last = (long)l->n - 1;
-
-	unlink_at(l, i);
-	if (i != last) {
-		long *pp = &l->buckets[bucket(&l->v[last].a)];
-		while (*pp != last)
-			pp = &l->v[*pp].next;
-		*pp = i;
-		l->v[i] = l->v[last];
-	}
-	l->n--;
 }
 
 void learned_each(struct learned *l, double now, void (*fn)(void *ctx, const struct learned_addr *a),
 		  void (*gone)(void *ctx, const struct learned_addr *a), void *ctx)
 {
+	struct entry *e, *tmp;
+
 	if (now > 0) {
-		for (long i = 0; i < (long)l->n;) {
-			if (l->v[i].a.expires <= now) {
-				struct learned_addr a = l->v[i].a;
-				remove_at(l, i);
+		HASH_ITER(hh, l->h, e, tmp) {
+			if (e->a.expires <= now) {
+				struct learned_addr a = e->a;
+				entry_del(l, e);
 				if (gone)
 					gone(ctx, &a);
-				continue;
 			}
-			i++;
 		}
 	}
 	if (fn)
-		for (size_t i = 0; i < l->n; i++)
-			fn(ctx, &l->v[i].a);
+		HASH_ITER(hh, l->h, e, tmp)
+			fn(ctx, &e->a);
 }
 
 size_t learned_count(const struct learned *l)
 {
-	return l->n;
+	return HASH_COUNT(l->h);
 }
 
 double learned_next_expiry(const struct learned *l)
 {
+	const struct entry *e;
 	double t = 0;
 
-	for (size_t i = 0; i < l->n; i++)
-		if (t == 0 || l->v[i].a.expires < t)
-			t = l->v[i].a.expires;
+	for (e = l->h; e; e = e->hh.next)
+		if (t == 0 || e->a.expires < t)
+			t = e->a.expires;
 	return t;
 }

@@ -7,6 +7,7 @@
 #include <ev.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include <lwip/ip_addr.h>
@@ -35,8 +36,8 @@ struct netstack {
 	struct udp_relay *udp;
 	struct netstack_intercept icpt; /* what the capture takes (DNS) */
 	uint8_t *udp_buf;
-	struct ns_tcp *conns;
-	struct ns_tcp *pending;
+	LIST_HEAD(, ns_tcp) conns; /* every connection the glue holds */
+	LIST_HEAD(, ns_tcp) pending; /* to open or notify at the next flush (tcp.c) */
 	uint8_t *outbuf; /* for the rare chained pbuf */
 	uint8_t *inbuf; /* one packet read from the tun (vnet header + mtu bytes) */
 	/* Outgoing TCP segments of one flow, contiguous, coalesced into one GSO packet

@@ -271,7 +271,7 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (ns->pending)
+	if (!LIST_EMPTY(&ns->pending))
 		tcpglue_flush(ns);
 	gso_flush(ns); /* what relay-side writes produced since */
 }

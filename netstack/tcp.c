@@ -40,9 +40,9 @@ struct ns_tcp {
 	bool want_rd, want_wr;
 	bool ev_rd, ev_wr; /* what to tell the relay at the next flush */
 	bool opened; /* relay_open was called */
-	struct ns_tcp *pnext, *pprev; /* the pending list */
+	LIST_ENTRY(ns_tcp) plink; /* on ns->pending while `pending` */
 	bool pending;
-	struct ns_tcp *next, *prev; /* all connections */
+	LIST_ENTRY(ns_tcp) link; /* on ns->conns */
 	char desc[120];
 };
 
@@ -53,23 +53,14 @@ static void pending_add(struct ns_tcp *c)
 	if (c->pending)
 		return;
 	c->pending = true;
-	c->pprev = NULL;
-	c->pnext = ns->pending;
-	if (ns->pending)
-		ns->pending->pprev = c;
-	ns->pending = c;
+	LIST_INSERT_HEAD(&ns->pending, c, plink);
 }
 
 static void pending_del(struct ns_tcp *c)
 {
 	if (!c->pending)
 		return;
-	if (c->pprev)
-		c->pprev->pnext = c->pnext;
-	else
-		c->ns->pending = c->pnext;
-	if (c->pnext)
-		c->pnext->pprev = c->pprev;
+	LIST_REMOVE(c, plink);
 	c->pending = false;
 }
 
@@ -108,12 +99,7 @@ static void conn_free(struct ns_tcp *c, bool reset)
 		c->rx_head = (c->rx_head + 1) % RXQ_MAX;
 		c->rx_count--;
 	}
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		ns->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	LIST_REMOVE(c, link);
 	ns->stats.tcp_active--;
 	free(c);
 }
@@ -319,10 +305,7 @@ static err_t tcp_accept_cb(void *arg, struct tcp_pcb *pcb, err_t err)
 	tcp_sent(pcb, tcp_sent_cb);
 	tcp_err(pcb, tcp_err_cb);
 	tcp_nagle_disable(pcb);
-	c->next = ns->conns;
-	if (ns->conns)
-		ns->conns->prev = c;
-	ns->conns = c;
+	LIST_INSERT_HEAD(&ns->conns, c, link);
 	ns->stats.tcp_accepted++;
 	ns->stats.tcp_active++;
 	pending_add(c); /* opened as a session at the next flush */
@@ -333,7 +316,9 @@ void tcpglue_flush(struct netstack *ns)
 {
 	struct ns_tcp *c;
 
-	while ((c = ns->pending)) {
+	/* Each round takes the first again: the calls below add to the list and free
+	 * connections (c itself among them). */
+	while ((c = LIST_FIRST(&ns->pending))) {
 		bool rd = c->ev_rd, wr = c->ev_wr;
 
 		pending_del(c);
@@ -440,8 +425,10 @@ void tcpglue_end_time_wait(const struct pkt_info *pi)
 
 void tcpglue_free_all(struct netstack *ns)
 {
-	while (ns->conns)
-		conn_free(ns->conns, true);
+	struct ns_tcp *c;
+
+	while ((c = LIST_FIRST(&ns->conns)))
+		conn_free(c, true);
 	for (unsigned port = 0; port < 65536; port++) {
 		if (ns->listeners[port])
 			tcp_close(ns->listeners[port]);

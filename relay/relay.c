@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -37,7 +38,7 @@ enum session_state { S_RESOLVING, S_CONNECTING, S_HANDSHAKE, S_RELAY, S_CLOSED }
 
 struct session {
 	struct relay *relay;
-	struct session *prev, *next; /* relay's live list, or next on the dead list */
+	LIST_ENTRY(session) link; /* on the relay's live list, then (closed) on its dead list */
 	struct proxy_inst *proxy; /* a reference */
 	enum session_state state;
 	struct target target;
@@ -78,8 +79,8 @@ struct relay {
 	relay_namer_fn namer; /* fake-IP: the name behind a destination address */
 	void *namer_ctx;
 	uint32_t fwmark;
-	struct session *live; /* doubly linked */
-	struct session *dead; /* closed, freed by the check watcher */
+	LIST_HEAD(session_list, session) live;
+	struct session_list dead; /* closed, freed by the check watcher */
 	ev_check reaper;
 	struct relay_stats stats;
 	uint8_t *scratch_in; /* READ_MAX */
@@ -189,16 +190,9 @@ static void session_close(struct session *s, enum close_how how, enum log_level 
 	buf_free(&s->hs_in);
 	r->stats.sessions_active--;
 
-	/* Unlink from the live list; the memory goes after this callback returns. */
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		r->live = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	s->prev = NULL;
-	s->next = r->dead;
-	r->dead = s;
+	/* Off the live list; the memory goes after this callback returns. */
+	LIST_REMOVE(s, link);
+	LIST_INSERT_HEAD(&r->dead, s, link);
 }
 
 /* A read or write on one side failed with err. ETIMEDOUT is what the kernel (and the
@@ -221,8 +215,8 @@ static void relay_reap(struct ev_loop *loop, ev_check *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	while ((s = r->dead)) {
-		r->dead = s->next;
+	while ((s = LIST_FIRST(&r->dead))) {
+		LIST_REMOVE(s, link);
 		free(s);
 	}
 }
@@ -790,10 +784,7 @@ struct session *relay_open_via(struct relay *r, struct proxy_inst *p, const stru
 	s->started = s->last_active = ev_now(r->loop);
 	ev_timer_init(&s->timer, session_timer_cb, p->cfg.connect_timeout, 0.);
 	ev_timer_start(r->loop, &s->timer);
-	s->next = r->live;
-	if (r->live)
-		r->live->prev = s;
-	r->live = s;
+	LIST_INSERT_HEAD(&r->live, s, link);
 	r->stats.sessions_total++;
 	r->stats.sessions_active++;
 	if (ops->keepalive && session_keepalive(s, &ka) && ops->keepalive(c, &ka) < 0)
@@ -880,10 +871,10 @@ void relay_free(struct relay *r)
 
 	if (!r)
 		return;
-	while (r->live)
-		session_close(r->live, CLOSE_CLEAN, LOG_DEBUG, "shutting down");
-	while ((s = r->dead)) {
-		r->dead = s->next;
+	while ((s = LIST_FIRST(&r->live)))
+		session_close(s, CLOSE_CLEAN, LOG_DEBUG, "shutting down");
+	while ((s = LIST_FIRST(&r->dead))) {
+		LIST_REMOVE(s, link);
 		free(s);
 	}
 	ev_ref(r->loop);

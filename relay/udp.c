@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/hash.h"
 #include "base/log.h"
 #include "base/net.h"
 #include "relay/relay.h"
@@ -23,10 +24,23 @@
 #define QUEUE_MAX 64 /* datagrams held per flow while its upstream is set up */
 #define QUEUE_BYTES 65536 /* and at most this many bytes */
 
+/* One side of a flow's key: only the bytes that name the address, so two equal
+ * addresses are equal keys (the struct is zeroed before it is filled). */
+struct flow_addr {
+	sa_family_t family;
+	uint16_t port; /* network order */
+	uint8_t addr[16]; /* 4 bytes for AF_INET, the rest zero */
+};
+
+struct flow_key {
+	struct flow_addr client, dst;
+};
+
 struct flow {
 	struct udp_relay *u;
-	struct flow *hnext; /* hash chain */
-	struct flow *lprev, *lnext; /* LRU list, most recent first */
+	struct flow_key key;
+	UT_hash_handle hh; /* in u->flows */
+	TAILQ_ENTRY(flow) lru; /* in u->lru, most recent first */
 	struct sockaddr_storage client, dst;
 	struct proxy_inst *proxy; /* a reference: the proxy this flow started with */
 	int fd;
@@ -55,58 +69,33 @@ struct udp_relay {
 	unsigned timeout, max_flows;
 	udp_reply_fn reply;
 	void *ctx;
-	struct flow **buckets;
-	size_t nbuckets;
-	struct flow *lru_head, *lru_tail;
+	struct flow *flows; /* by (client, destination) */
+	TAILQ_HEAD(flow_lru, flow) lru; /* most recently used first */
 	ev_timer sweep;
 	uint8_t *buf, *tmp, *out; /* scratch: DGRAM_MAX + PROXY_UDP_OVERHEAD each */
 	struct udp_stats stats;
 };
 
-static size_t addr_hash(const struct sockaddr_storage *a, size_t h)
+static void flow_addr_set(struct flow_addr *k, const struct sockaddr_storage *a)
 {
-	const uint8_t *p;
-	size_t n;
-
+	k->family = a->ss_family;
 	if (a->ss_family == AF_INET6) {
-		p = (const uint8_t *)&((const struct sockaddr_in6 *)a)->sin6_addr;
-		n = 16;
-	} else {
-		p = (const uint8_t *)&((const struct sockaddr_in *)a)->sin_addr;
-		n = 4;
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)a;
+		k->port = s6->sin6_port;
+		memcpy(k->addr, &s6->sin6_addr, 16);
+	} else if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)a;
+		k->port = s4->sin_port;
+		memcpy(k->addr, &s4->sin_addr, 4);
 	}
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 1099511628211u;
-	return (h ^ net_port(a)) * 1099511628211u;
 }
 
-static size_t flow_bucket(const struct udp_relay *u, const struct sockaddr_storage *client,
-			  const struct sockaddr_storage *dst)
+static void flow_key_set(struct flow_key *k, const struct sockaddr_storage *client,
+			 const struct sockaddr_storage *dst)
 {
-	return addr_hash(dst, addr_hash(client, 14695981039346656037u)) % u->nbuckets;
-}
-
-static void lru_unlink(struct udp_relay *u, struct flow *f)
-{
-	if (f->lprev)
-		f->lprev->lnext = f->lnext;
-	else
-		u->lru_head = f->lnext;
-	if (f->lnext)
-		f->lnext->lprev = f->lprev;
-	else
-		u->lru_tail = f->lprev;
-	f->lprev = f->lnext = NULL;
-}
-
-static void lru_push(struct udp_relay *u, struct flow *f)
-{
-	f->lnext = u->lru_head;
-	if (u->lru_head)
-		u->lru_head->lprev = f;
-	u->lru_head = f;
-	if (!u->lru_tail)
-		u->lru_tail = f;
+	memset(k, 0, sizeof(*k));
+	flow_addr_set(&k->client, client);
+	flow_addr_set(&k->dst, dst);
 }
 
 static void flow_touch(struct flow *f)
@@ -114,10 +103,7 @@ static void flow_touch(struct flow *f)
 	struct udp_relay *u = f->u;
 
 	f->last = ev_now(u->loop);
-	if (u->lru_head != f) {
-		lru_unlink(u, f);
-		lru_push(u, f);
-	}
+	LRU_TOUCH(&u->lru, f, lru);
 }
 
 static void queue_clear(struct flow *f)
@@ -147,13 +133,9 @@ static bool queue_push(struct flow *f, const uint8_t *data, size_t len)
 static void flow_free(struct flow *f, const char *why)
 {
 	struct udp_relay *u = f->u;
-	struct flow **pp = &u->buckets[flow_bucket(u, &f->client, &f->dst)];
 
-	while (*pp && *pp != f)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = f->hnext;
-	lru_unlink(u, f);
+	HASH_DEL(u->flows, f);
+	TAILQ_REMOVE(&u->lru, f, lru);
 	log_debug("%s: udp flow closed: %s", f->desc, why);
 	f->freeing = true;
 	if (f->fd >= 0) {
@@ -411,21 +393,24 @@ static void flow_resolved(void *arg, int err, const struct sockaddr_storage *add
 	flow_begin(f, addr);
 }
 
-static struct flow *flow_new(struct udp_relay *u, const struct sockaddr_storage *client,
-			     const struct sockaddr_storage *dst, size_t bucket)
+static struct flow *flow_new(struct udp_relay *u, const struct flow_key *key,
+			     const struct sockaddr_storage *client, const struct sockaddr_storage *dst)
 {
 	struct flow *f;
 	char a[64], b[64];
+	bool ok;
 
-	if (u->stats.flows_active >= u->max_flows && u->lru_tail) {
+	if (u->stats.flows_active >= u->max_flows && !TAILQ_EMPTY(&u->lru)) {
 		u->stats.flows_evicted++;
-		flow_free(u->lru_tail, "evicted (udp-max-flows reached)");
+		flow_free(TAILQ_LAST(&u->lru, flow_lru), "evicted (udp-max-flows reached)");
 	}
-	struct proxy_inst *p = relay_proxy_get(u->relay);
-
 	f = calloc(1, sizeof(*f));
-	if (!f) {
-		proxy_inst_put(p);
+	if (!f)
+		return NULL;
+	f->key = *key;
+	HASH_ADD_OK(ok, HASH_ADD(hh, u->flows, key, sizeof(f->key), f));
+	if (!ok) {
+		free(f);
 		return NULL;
 	}
 	f->u = u;
@@ -434,12 +419,10 @@ static struct flow *flow_new(struct udp_relay *u, const struct sockaddr_storage 
 	f->ctl_end.data = f;
 	f->client = *client;
 	f->dst = *dst;
-	f->proxy = p;
+	f->proxy = relay_proxy_get(u->relay);
 	snprintf(f->desc, sizeof(f->desc), "%s -> %s", net_ntop(client, a, sizeof(a)),
 		 net_ntop(dst, b, sizeof(b)));
-	f->hnext = u->buckets[bucket];
-	u->buckets[bucket] = f;
-	lru_push(u, f);
+	TAILQ_INSERT_HEAD(&u->lru, f, lru);
 	f->last = ev_now(u->loop);
 	u->stats.flows_total++;
 	u->stats.flows_active++;
@@ -450,14 +433,13 @@ static struct flow *flow_new(struct udp_relay *u, const struct sockaddr_storage 
 void udp_relay_send(struct udp_relay *u, const struct sockaddr_storage *client,
 		    const struct sockaddr_storage *dst, const uint8_t *data, size_t len)
 {
-	size_t bucket = flow_bucket(u, client, dst);
 	struct sockaddr_storage addr;
+	struct flow_key key;
 	struct flow *f;
 	int rc;
 
-	for (f = u->buckets[bucket]; f; f = f->hnext)
-		if (net_sockaddr_equal(&f->client, client) && net_sockaddr_equal(&f->dst, dst))
-			break;
+	flow_key_set(&key, client, dst);
+	HASH_FIND(hh, u->flows, &key, sizeof(key), f);
 	if (f) {
 		flow_touch(f);
 		if (f->fd >= 0)
@@ -467,7 +449,7 @@ void udp_relay_send(struct udp_relay *u, const struct sockaddr_storage *client,
 			flow_drop(f, "upstream not ready", NULL);
 		return;
 	}
-	f = flow_new(u, client, dst, bucket);
+	f = flow_new(u, &key, client, dst);
 	if (!f) {
 		u->stats.dropped++;
 		log_error("udp: out of memory");
@@ -499,11 +481,12 @@ static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct udp_relay *u = w->data;
 	ev_tstamp now = ev_now(loop);
+	struct flow *f;
 
 	(void)revents;
-	while (u->lru_tail && now - u->lru_tail->last >= u->timeout) {
+	while ((f = TAILQ_LAST(&u->lru, flow_lru)) && now - f->last >= u->timeout) {
 		u->stats.flows_expired++;
-		flow_free(u->lru_tail, "idle");
+		flow_free(f, "idle");
 	}
 }
 
@@ -514,18 +497,17 @@ struct udp_relay *udp_relay_new(struct ev_loop *loop, struct relay *relay, unsig
 
 	if (!u)
 		return NULL;
+	TAILQ_INIT(&u->lru);
 	u->loop = loop;
 	u->relay = relay;
 	u->timeout = timeout;
 	u->max_flows = max_flows;
 	u->reply = reply;
 	u->ctx = ctx;
-	u->nbuckets = (size_t)max_flows * 2 + 1;
-	u->buckets = calloc(u->nbuckets, sizeof(*u->buckets));
 	u->buf = malloc(DGRAM_MAX + PROXY_UDP_OVERHEAD);
 	u->tmp = malloc(DGRAM_MAX + PROXY_UDP_OVERHEAD);
 	u->out = malloc(DGRAM_MAX + PROXY_UDP_OVERHEAD);
-	if (!u->buckets || !u->buf || !u->tmp || !u->out) {
+	if (!u->buf || !u->tmp || !u->out) {
 		udp_relay_free(u);
 		return NULL;
 	}
@@ -538,15 +520,16 @@ struct udp_relay *udp_relay_new(struct ev_loop *loop, struct relay *relay, unsig
 
 void udp_relay_free(struct udp_relay *u)
 {
+	struct flow *f;
+
 	if (!u)
 		return;
-	while (u->lru_head)
-		flow_free(u->lru_head, "shutting down");
+	while ((f = TAILQ_FIRST(&u->lru)))
+		flow_free(f, "shutting down");
 	if (ev_is_active(&u->sweep)) {
 		ev_ref(u->loop);
 		ev_timer_stop(u->loop, &u->sweep);
 	}
-	free(u->buckets);
 	free(u->buf);
 	free(u->tmp);
 	free(u->out);

@@ -136,6 +136,36 @@ static void test_learned(void)
 	learned_free(l);
 }
 
+/* An IPv4 key is its 4 bytes (whatever follows them in addr); the table holds
+ * LEARNED_MAX entries and then refuses new ones. */
+static void test_learned_keys(void)
+{
+	struct learned *l = learned_new();
+	struct learned_addr a = la("198.18.6.1", false, 100), b;
+	struct learned_addr six = la("::c612:601", false, 100); /* the same 4 bytes, IPv6 */
+	int full = 0;
+
+	CHECK(learned_put(l, &a) == 1);
+	b = a;
+	memset(b.addr + 4, 0xAB, 12);
+	CHECK(learned_put(l, &b) == 0 && learned_count(l) == 1);
+	CHECK(learned_put(l, &six) == 1 && learned_count(l) == 2);
+	for (unsigned i = 0; learned_count(l) < LEARNED_MAX; i++) {
+		struct learned_addr c = { .family = AF_INET6, .expires = 100 };
+		memcpy(c.addr, &i, sizeof(i));
+		c.addr[15] = 1;
+		if (learned_put(l, &c) != 1)
+			full++;
+	}
+	CHECK(full == 0);
+	b = la("198.18.6.2", false, 100);
+	CHECK(learned_put(l, &b) == -1 && learned_count(l) == LEARNED_MAX);
+	CHECK(learned_put(l, &a) == 0); /* one that is there is still found */
+	learned_each(l, 101, NULL, NULL, NULL);
+	CHECK(learned_count(l) == 0);
+	learned_free(l);
+}
+
 /* 20 000 random operations against a plain array. */
 static int in_ref, found_ref;
 static struct learned_addr ref[512];
@@ -196,6 +226,7 @@ int main(void)
 	RUN(test_fakeip_stable);
 	RUN(test_fakeip_lru);
 	RUN(test_learned);
+	RUN(test_learned_keys);
 	RUN(test_learned_random);
 	CHECK_EXIT();
 }

@@ -1,14 +1,17 @@
 /* test_lookup.c -- unit tests for looking our own names up: the /etc/hosts and
  * /etc/resolv.conf parsers and the answer's addresses and TTL (dns/lookup_parse.c), and
  * the resolver's cache with a backend (core/resolve.c: TTL clamping, every address kept,
- * forget moving to the next address and then to a new lookup, literals never asked). */
+ * forget moving to the next address and then to a new lookup, literals never asked), and
+ * its getaddrinfo workers (several at once; freed while they run). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "base/net.h"
 #include "base/resolve.h"
 #include "dns/lookup_parse.h"
 #include "dns/msg.h"
@@ -281,6 +284,50 @@ static void test_resolver_backend(void)
 	ev_loop_destroy(loop);
 }
 
+/* getaddrinfo in worker threads: several at once each come back once on the loop, and a
+ * resolver freed while its workers run joins them and calls nobody back. */
+static void test_resolver_workers(void)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct resolver *r = resolver_new(loop);
+	struct got g[6], late[3];
+	struct resolve_req *req;
+	struct sockaddr_storage out;
+	int started = 0, calls = 0, errs = 0;
+
+	memset(g, 0, sizeof(g));
+	memset(late, 0, sizeof(late));
+	for (int i = 0; i < 6; i++)
+		started += resolver_query(r, "localhost", (uint16_t)(1000 + i), &out, got_cb, &g[i],
+					  &req) == 0;
+	CHECK(started == 6);
+	for (int spin = 0; spin < 5000 && calls < 6; spin++) {
+		ev_run(loop, EVRUN_NOWAIT);
+		calls = 0;
+		for (int i = 0; i < 6; i++)
+			calls += g[i].calls;
+		if (calls < 6)
+			usleep(1000);
+	}
+	for (int i = 0; i < 6; i++) {
+		CHECK(g[i].calls == 1);
+		errs += g[i].err != 0;
+		CHECK(g[i].err || net_port(&g[i].addr) == 1000 + i);
+	}
+	CHECK(errs == 0);
+	/* cached now */
+	CHECK(resolver_query(r, "localhost", 1, &out, got_cb, &g[0], &req) == 1);
+	resolver_free(r);
+
+	r = resolver_new(loop);
+	for (int i = 0; i < 3; i++)
+		CHECK(resolver_query(r, "localhost", 1, &out, got_cb, &late[i], &req) == 0);
+	resolver_free(r);
+	ev_run(loop, EVRUN_NOWAIT);
+	CHECK(late[0].calls + late[1].calls + late[2].calls == 0);
+	ev_loop_destroy(loop);
+}
+
 int main(void)
 {
 	RUN(test_hosts);
@@ -289,5 +336,6 @@ int main(void)
 	RUN(test_answer);
 	RUN(test_ttl_clamp);
 	RUN(test_resolver_backend);
+	RUN(test_resolver_workers);
 	CHECK_EXIT();
 }
