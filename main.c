@@ -28,7 +28,11 @@ struct app {
 	struct relay *relay;
 	struct dns_server *dns; /* NULL when dns.enable is false */
 	struct dns_lookup *lookup; /* the resolver's backend; NULL when dns.enable is false */
-	struct resolve_req *prefetch; /* the proxy server's name, looked up ahead */
+	struct resolve_req *prefetch[CONFIG_PROXIES_MAX]; /* the upstreams' names, looked up ahead */
+	struct prefetch {
+		struct app *a;
+		size_t i;
+	} prefetch_ctx[CONFIG_PROXIES_MAX];
 	const struct capture_ops *capture;
 	void *cap; /* the capture's state */
 	uid_t start_uid; /* getuid() at start, before any `user:` switch */
@@ -82,16 +86,21 @@ static int unmarked_ok(const struct config *cfg, char *err, size_t errlen)
 
 	if (cfg->mode != MODE_TUN)
 		return 0;
-	if (cfg->proxy.type == PROXY_TYPE_DIRECT) {
-		snprintf(err, errlen, "proxy.type direct needs CAP_NET_ADMIN in tun mode: without "
-			 "SO_MARK its connections to the targets would be captured again");
-		return -1;
-	}
-	if (cidr_parse(cfg->proxy.server, &c) < 0) {
-		snprintf(err, errlen, "proxy.server must be an IP address without CAP_NET_ADMIN "
-			 "in tun mode: only an address gets a route around the tun (looking up "
-			 "'%s' would itself go into the tun)", cfg->proxy.server);
-		return -1;
+	for (size_t i = 0; i < cfg->n_proxies; i++) {
+		const struct config_proxy *p = &cfg->proxies[i];
+
+		if (p->type == PROXY_TYPE_DIRECT) {
+			snprintf(err, errlen, "proxy.type direct needs CAP_NET_ADMIN in tun mode: "
+				 "without SO_MARK its connections to the targets would be captured "
+				 "again");
+			return -1;
+		}
+		if (cidr_parse(p->server, &c) < 0) {
+			snprintf(err, errlen, "proxy.server must be an IP address without "
+				 "CAP_NET_ADMIN in tun mode: only an address gets a route around the "
+				 "tun (looking up '%s' would itself go into the tun)", p->server);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -99,14 +108,15 @@ static int unmarked_ok(const struct config *cfg, char *err, size_t errlen)
 /* Unmarked, the routes must send the proxy server around the tun: the kernel picks the
  * source address a socket to it would use, and the tun's own address means the tun.
  * (Routes from --setup hold the throw route only for the server that config named.) */
-static int proxy_routed_around(const struct config *cfg, char *err, size_t errlen)
+static int server_routed_around(const struct config *cfg, const struct config_proxy *p,
+				char *err, size_t errlen)
 {
 	struct sockaddr_storage ss, local;
 	socklen_t len = sizeof(local);
 	char a[NET_ADDRSTRLEN];
 	int fd;
 
-	if (cfg->mode != MODE_TUN || net_pton(cfg->proxy.server, cfg->proxy.port, &ss) < 0)
+	if (cfg->mode != MODE_TUN || net_pton(p->server, p->port, &ss) < 0)
 		return 0;
 	fd = net_socket(ss.ss_family, SOCK_DGRAM);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&ss, net_sockaddr_len(&ss)) < 0 ||
@@ -129,6 +139,14 @@ static int proxy_routed_around(const struct config *cfg, char *err, size_t errle
 	return 0;
 }
 
+static int proxy_routed_around(const struct config *cfg, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < cfg->n_proxies; i++)
+		if (server_routed_around(cfg, &cfg->proxies[i], err, errlen) < 0)
+			return -1;
+	return 0;
+}
+
 /* The proxy server's addresses, whenever its name was looked up afresh: kept out of the
  * capture (learned bypass addresses: nft set elements or throw routes) for the answer's
  * TTL, refreshed by every lookup. Marked sockets skip the capture anyway; this also holds
@@ -139,8 +157,12 @@ static void on_resolved(void *ctx, const char *host, const struct resolve_answer
 	struct dns_learned v[RESOLVE_ADDR_MAX];
 	size_t n = 0;
 
-	if (!a->cap || !a->capture->learn || a->cfg.proxy.type == PROXY_TYPE_DIRECT ||
-	    strcasecmp(host, a->cfg.proxy.server) != 0)
+	bool ours = false;
+
+	for (size_t i = 0; i < a->cfg.n_proxies; i++)
+		ours |= a->cfg.proxies[i].type != PROXY_TYPE_DIRECT &&
+			!strcasecmp(host, a->cfg.proxies[i].server);
+	if (!a->cap || !a->capture->learn || !ours)
 		return;
 	for (size_t i = 0; i < ans->n; i++) {
 		const struct sockaddr_storage *ss = &ans->addr[i];
@@ -160,30 +182,66 @@ static void on_resolved(void *ctx, const char *host, const struct resolve_answer
 
 static void prefetched(void *arg, int err, const struct sockaddr_storage *addr)
 {
-	struct app *a = arg;
+	struct prefetch *p = arg;
+	struct app *a = p->a;
+	const struct config_proxy *px = &a->cfg.proxies[p->i];
 	char s[NET_ADDRSTRLEN];
 
-	a->prefetch = NULL;
+	a->prefetch[p->i] = NULL;
 	if (err)
-		log_warn("proxy.server %s: cannot resolve: %s (tried again per connection)",
-			 a->cfg.proxy.server, gai_strerror(err));
+		log_warn("upstream %s: server %s: cannot resolve: %s (tried again per connection)",
+			 px->name, px->server, gai_strerror(err));
 	else
-		log_info("proxy.server %s is %s", a->cfg.proxy.server, net_ntop(addr, s, sizeof(s)));
+		log_info("upstream %s: server %s is %s", px->name, px->server,
+			 net_ntop(addr, s, sizeof(s)));
 }
 
-/* Looks a proxy server given by name up now, so its addresses are bypassed (and cached)
+/* Looks the upstreams given by name up now, so their addresses are bypassed (and cached)
  * before the first connection needs them. */
 static void proxy_prefetch(struct app *a)
 {
 	struct sockaddr_storage ss;
 
-	resolver_cancel(a->prefetch);
-	a->prefetch = NULL;
-	if (a->cfg.proxy.type == PROXY_TYPE_DIRECT || net_pton(a->cfg.proxy.server, 0, &ss) == 0)
-		return;
-	if (resolver_query(a->resolver, a->cfg.proxy.server, a->cfg.proxy.port, &ss, prefetched, a,
-			   &a->prefetch) < 0)
-		log_warn("proxy.server %s: cannot resolve: %s", a->cfg.proxy.server, strerror(errno));
+	for (size_t i = 0; i < CONFIG_PROXIES_MAX; i++) {
+		const struct config_proxy *px = &a->cfg.proxies[i];
+
+		resolver_cancel(a->prefetch[i]);
+		a->prefetch[i] = NULL;
+		if (i >= a->cfg.n_proxies || px->type == PROXY_TYPE_DIRECT ||
+		    net_pton(px->server, 0, &ss) == 0)
+			continue;
+		a->prefetch_ctx[i] = (struct prefetch){ a, i };
+		if (resolver_query(a->resolver, px->server, px->port, &ss, prefetched,
+				   &a->prefetch_ctx[i], &a->prefetch[i]) < 0)
+			log_warn("upstream %s: server %s: cannot resolve: %s", px->name, px->server,
+				 strerror(errno));
+	}
+}
+
+/* "ss 198.18.0.2:8388 chacha20-ietf-poly1305", or for several "hk: ss ..., b: socks5 ...
+ * (failover)". */
+static void describe_upstreams(const struct config *cfg, char *buf, size_t len)
+{
+	static const char *const policies[] = { "failover", "fastest", "round-robin" };
+	size_t o = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < cfg->n_proxies && o < len; i++) {
+		const struct config_proxy *p = &cfg->proxies[i];
+
+		if (cfg->n_proxies > 1)
+			o += (size_t)snprintf(buf + o, len - o, "%s%s: ", i ? ", " : "", p->name);
+		if (o >= len)
+			break;
+		if (p->type == PROXY_TYPE_DIRECT)
+			o += (size_t)snprintf(buf + o, len - o, "direct");
+		else
+			o += (size_t)snprintf(buf + o, len - o, "%s %s:%u%s%s", proxy_ops_for(p)->name,
+					      p->server, p->port, p->type == PROXY_TYPE_SS ? " " : "",
+					      p->type == PROXY_TYPE_SS ? p->method : "");
+	}
+	if (cfg->n_proxies > 1 && o < len)
+		snprintf(buf + o, len - o, " (%s)", policies[cfg->upstream.policy]);
 }
 
 static void app_reload(struct app *a)
@@ -376,13 +434,10 @@ static int app_run(struct app *a)
 	if (a->cfg.stats.enable)
 		log_warn("stats: not available in this version; stats.listen is ignored");
 
-	if (a->cfg.proxy.type == PROXY_TYPE_DIRECT)
-		snprintf(upstream, sizeof(upstream), "direct");
-	else
-		snprintf(upstream, sizeof(upstream), "%s %s:%u%s%s",
-			 proxy_ops_for(&a->cfg.proxy)->name, a->cfg.proxy.server, a->cfg.proxy.port,
-			 a->cfg.proxy.type == PROXY_TYPE_SS ? " " : "",
-			 a->cfg.proxy.type == PROXY_TYPE_SS ? a->cfg.proxy.method : "");
+	/* The first round of the upstreams' checks ends before ready (check-timeout bounds it). */
+	while (!relay_checks_ready(a->relay))
+		ev_run(a->loop, EVRUN_ONCE);
+	describe_upstreams(&a->cfg, upstream, sizeof(upstream));
 	if (a->dns) {
 		char la[NET_ADDRSTRLEN];
 		size_t n = strlen(upstream);
@@ -404,7 +459,8 @@ out:
 	if (a->cap)
 		a->capture->free(a->cap);
 	a->cap = NULL; /* no more learning */
-	resolver_cancel(a->prefetch);
+	for (size_t i = 0; i < CONFIG_PROXIES_MAX; i++)
+		resolver_cancel(a->prefetch[i]);
 	if (a->resolver)
 		resolver_set_backend(a->resolver, NULL, NULL, NULL);
 	dns_lookup_free(a->lookup);

@@ -45,9 +45,12 @@ static int install(struct capture_redirect *c, const struct config *cfg, char *e
 	struct timespec t0, t1;
 	struct cidr server;
 	size_t n = cfg->rules.bypass_cidrs.n +
-		   (cfg->rules.scope == SCOPE_BYPASS_CN ? cfg->rules.cn_cidrs.n : 0) +
-		   (cfg->proxy.type != PROXY_TYPE_DIRECT && cidr_parse(cfg->proxy.server, &server) == 0);
+		   (cfg->rules.scope == SCOPE_BYPASS_CN ? cfg->rules.cn_cidrs.n : 0);
 	int rc;
+
+	for (size_t i = 0; i < cfg->n_proxies; i++)
+		n += cfg->proxies[i].type != PROXY_TYPE_DIRECT &&
+		     cidr_parse(cfg->proxies[i].server, &server) == 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = firewall_install(&spec, err, errlen);

@@ -82,7 +82,8 @@ static int spec_build(struct capture_tun *c, const struct config *cfg, const cha
 		      char *err, size_t errlen)
 {
 	const struct config_rules *r = &cfg->rules;
-	size_t n = 0, cap = r->bypass_cidrs.n + 1 + (r->scope == SCOPE_BYPASS_CN ? r->cn_cidrs.n : 0);
+	size_t n = 0, cap = r->bypass_cidrs.n + cfg->n_proxies + 1 +
+				(r->scope == SCOPE_BYPASS_CN ? r->cn_cidrs.n : 0);
 	struct cidr *v = calloc(cap, sizeof(*v));
 	uint32_t *u = calloc(cfg->tun.uids.n + 1, sizeof(*u));
 	uint32_t *x = calloc(cfg->tun.exclude_uids.n + 1, sizeof(*x));
@@ -96,10 +97,12 @@ static int spec_build(struct capture_tun *c, const struct config *cfg, const cha
 		snprintf(err, errlen, "tun: out of memory");
 		return -1;
 	}
-	/* The proxy server itself, when given as an address (a name is covered by the
-	 * fwmark on our own sockets). */
-	if (cfg->proxy.type != PROXY_TYPE_DIRECT && cidr_parse(cfg->proxy.server, &v[n]) == 0)
-		n++;
+	/* The proxy servers themselves, when given as addresses (a name is covered by the
+	 * fwmark on our own sockets, and by a learned throw route once looked up). */
+	for (size_t i = 0; i < cfg->n_proxies; i++)
+		if (cfg->proxies[i].type != PROXY_TYPE_DIRECT &&
+		    cidr_parse(cfg->proxies[i].server, &v[n]) == 0)
+			n++;
 	for (size_t i = 0; i < r->bypass_cidrs.n; i++)
 		v[n++] = r->bypass_cidrs.v[i];
 	if (r->scope == SCOPE_BYPASS_CN)

@@ -87,10 +87,12 @@ static void add_set(struct text *t, const struct config *cfg, int family)
 	text_add(t, "\tset bypass%c {\n\t\ttype %s\n\t\tflags interval\n\t\tauto-merge\n"
 		 "\t\telements = { %s", family == AF_INET ? '4' : '6',
 		 family == AF_INET ? "ipv4_addr" : "ipv6_addr", loopback);
-	/* The proxy server, when given as an address; a name is covered by the mark. */
-	if (cfg->proxy.type != PROXY_TYPE_DIRECT && cidr_parse(cfg->proxy.server, &server) == 0 &&
-	    server.family == family)
-		add_cidr(t, &server, &first);
+	/* The proxy servers given as addresses; a name is covered by the mark (and by the
+	 * learned set once looked up). */
+	for (size_t i = 0; i < cfg->n_proxies; i++)
+		if (cfg->proxies[i].type != PROXY_TYPE_DIRECT &&
+		    cidr_parse(cfg->proxies[i].server, &server) == 0 && server.family == family)
+			add_cidr(t, &server, &first);
 	add_list(t, &cfg->rules.bypass_cidrs, family, &first);
 	if (cfg->rules.scope == SCOPE_BYPASS_CN)
 		add_list(t, &cfg->rules.cn_cidrs, family, &first);

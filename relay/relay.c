@@ -27,12 +27,15 @@
 #include "base/net.h"
 #include "base/resolve.h"
 #include "base/util.h"
+#include "relay/upcheck.h"
+#include "relay/upstream.h"
 
 #define READ_MAX (64 * 1024)
 #define SCRATCH_OUT (READ_MAX + PROXY_DECODE_SLACK + 1024)
 #define HS_MAX (32 * 1024) /* largest handshake reply we accept */
 #define PUMP_ROUNDS 8 /* reads per event per direction, for fairness */
 #define CONNECT_TRIES 4 /* connects per session to the addresses of an upstream name */
+#define REPLAY_MAX (64 * 1024) /* client bytes kept for opening again on another upstream */
 
 enum session_state { S_RESOLVING, S_CONNECTING, S_HANDSHAKE, S_RELAY, S_CLOSED };
 
@@ -40,6 +43,15 @@ struct session {
 	struct relay *relay;
 	LIST_ENTRY(session) link; /* on the relay's live list, then (closed) on its dead list */
 	struct proxy_inst *proxy; /* a reference */
+	/* Chosen from a group of upstreams (member >= 0; the group referenced), or given
+	 * (member -1: direct to our own listener, a check of one upstream). */
+	struct upstreams *group;
+	int member;
+	uint32_t tried; /* members this session went through */
+	/* What the client sent, kept until a byte comes back, so that a failure before that
+	 * opens the session again through another member with the same bytes. */
+	struct buf replay;
+	bool replay_off; /* a byte came back, or more than REPLAY_MAX was sent */
 	enum session_state state;
 	struct target target;
 	char desc[200]; /* "client -> original destination" for every log line */
@@ -68,13 +80,14 @@ struct session {
 	uint64_t bytes_up, bytes_down;
 	ev_tstamp started;
 
-	void *pconn; /* proxy per-connection state, allocated after this struct */
+	void *pconn; /* proxy per-connection state (conn_size of this proxy's ops) */
 };
 
 struct relay {
 	struct ev_loop *loop;
 	struct resolver *resolver;
-	struct proxy_inst *proxy; /* for new sessions */
+	struct upstreams *group; /* for new sessions: the upstreams and their health */
+	struct upcheck *check; /* their active checks (NULL: off) */
 	struct proxy_inst *direct; /* for targets marked direct (our own DNS listener) */
 	relay_namer_fn namer; /* fake-IP: the name behind a destination address */
 	void *namer_ctx;
@@ -183,11 +196,16 @@ static void session_close(struct session *s, enum close_how how, enum log_level 
 	s->cops->close(s->c, how == CLOSE_RESET_CLIENT || how == CLOSE_RESET_BOTH);
 	if (s->proxy->ops->conn_fini)
 		s->proxy->ops->conn_fini(s->pconn);
+	free(s->pconn);
+	s->pconn = NULL;
 	proxy_inst_put(s->proxy);
 	s->proxy = NULL;
+	upstreams_put(s->group);
+	s->group = NULL;
 	buf_free(&s->to_up);
 	buf_free(&s->to_client);
 	buf_free(&s->hs_in);
+	buf_free(&s->replay);
 	r->stats.sessions_active--;
 
 	/* Off the live list; the memory goes after this callback returns. */
@@ -206,6 +224,113 @@ static void session_side_failed(struct session *s, enum close_how how, enum log_
 			      "retransmissions (%s)", side, strerror(err));
 	else
 		session_close(s, how, lvl, "%s %s failed: %s", side, what, strerror(err));
+}
+
+/* ---- several upstreams: what a session found, failing over ------------- */
+
+static void session_dial(struct session *s);
+
+/* Member i of g is down: the established sessions through it (by name: a reload's group
+ * has objects of its own) are reset, so their applications reconnect through another. */
+static void member_down(struct relay *r, struct upstreams *g, int i)
+{
+	const char *name = upstreams_name(g, i);
+	struct session *s, *next;
+
+	for (s = LIST_FIRST(&r->live); s; s = next) {
+		next = LIST_NEXT(s, link);
+		if (s->member < 0 || s->state != S_RELAY || !s->bytes_down ||
+		    strcmp(upstreams_name(s->group, s->member), name) != 0)
+			continue;
+		session_close(s, CLOSE_RESET_BOTH, LOG_INFO, "upstream %s is down", name);
+	}
+}
+
+static void session_report(struct session *s, enum upstream_outcome o, const char *why)
+{
+	if (s->member >= 0 && upstreams_report(s->group, s->member, o, why, ev_now(s->relay->loop)))
+		member_down(s->relay, s->group, s->member);
+}
+
+/* Opens the session again through member `next`, after its upstream failed before any
+ * byte came back: the upstream side starts over; what the client sent goes again once
+ * the new upstream is ready (session_start_relay). */
+static void session_retry(struct session *s, int next, const char *why)
+{
+	struct relay *r = s->relay;
+	struct proxy_inst *p = upstreams_proxy(s->group, next);
+	void *pconn = p->ops->conn_size ? calloc(1, p->ops->conn_size) : NULL;
+
+	if (p->ops->conn_size && !pconn) {
+		session_close(s, CLOSE_RESET_BOTH, LOG_ERROR, "out of memory");
+		return;
+	}
+	log_info("%s: upstream %s: %s; opening it again through %s", s->desc,
+		 upstreams_name(s->group, s->member), why, upstreams_name(s->group, next));
+	client_want(s, false, false);
+	ev_timer_stop(r->loop, &s->timer);
+	resolver_cancel(s->rreq);
+	s->rreq = NULL;
+	if (s->ufd >= 0) {
+		ev_io_stop(r->loop, &s->uio);
+		net_close_reset(s->ufd);
+		s->ufd = -1;
+	}
+	if (s->proxy->ops->conn_fini)
+		s->proxy->ops->conn_fini(s->pconn);
+	free(s->pconn);
+	proxy_inst_put(s->proxy);
+	s->proxy = p;
+	p->refs++;
+	s->pconn = pconn;
+	s->member = next;
+	s->tried |= 1u << next;
+	buf_free(&s->to_up);
+	buf_free(&s->to_client);
+	buf_free(&s->hs_in);
+	s->upstream_eof = s->up_shut = false;
+	s->connect_tries = 0;
+	s->state = S_RESOLVING;
+	ev_timer_set(&s->timer, p->cfg.connect_timeout, 0.);
+	ev_timer_start(r->loop, &s->timer);
+	session_dial(s);
+}
+
+/* The upstream failed before any byte came back to the client (o: how). The member is
+ * told; the session opens again through the next member that may be used, with what
+ * the client sent, or, when there is none (or too much was sent to keep), ends as it
+ * would have with one upstream. */
+static void session_upstream_failed(struct session *s, enum upstream_outcome o,
+				    enum close_how how, enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void session_upstream_failed(struct session *s, enum upstream_outcome o,
+				    enum close_how how, enum log_level lvl, const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+	int next = -1;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	session_report(s, o, why);
+	if (s->member >= 0 && !s->replay_off && !s->bytes_down && !s->client_shut)
+		next = upstreams_pick(s->group, s->tried, ev_now(s->relay->loop));
+	if (next < 0)
+		session_close(s, how, lvl, "%s", why);
+	else
+		session_retry(s, next, why);
+}
+
+/* A byte came back: this upstream works, and the session stays with it. */
+static void session_answered(struct session *s)
+{
+	if (s->replay_off)
+		return;
+	s->replay_off = true;
+	buf_free(&s->replay);
+	session_report(s, UPSTREAM_OK, "a connection through it was answered");
 }
 
 static void relay_reap(struct ev_loop *loop, ev_check *w, int revents)
@@ -249,8 +374,13 @@ static int flush_to_up(struct session *s)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return 0;
-			session_side_failed(s, CLOSE_RESET_CLIENT, LOG_WARN, "upstream", "write",
-					    errno);
+			if (!s->bytes_down && errno != ETIMEDOUT)
+				session_upstream_failed(s, UPSTREAM_EARLY_CLOSE, CLOSE_RESET_CLIENT,
+							LOG_WARN, "upstream write failed: %s",
+							strerror(errno));
+			else
+				session_side_failed(s, CLOSE_RESET_CLIENT, LOG_WARN, "upstream",
+						    "write", errno);
 			return -1;
 		}
 		buf_consume(&s->to_up, (size_t)n);
@@ -274,8 +404,13 @@ static int write_up(struct session *s, const uint8_t *p, size_t len)
 
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR) {
-			session_side_failed(s, CLOSE_RESET_CLIENT, LOG_WARN, "upstream", "write",
-					    errno);
+			if (!s->bytes_down && errno != ETIMEDOUT)
+				session_upstream_failed(s, UPSTREAM_EARLY_CLOSE, CLOSE_RESET_CLIENT,
+							LOG_WARN, "upstream write failed: %s",
+							strerror(errno));
+			else
+				session_side_failed(s, CLOSE_RESET_CLIENT, LOG_WARN, "upstream",
+						    "write", errno);
 			return -1;
 		}
 		n = 0;
@@ -313,6 +448,11 @@ static void pump_up(struct session *s)
 		len = (size_t)n;
 		s->bytes_up += len;
 		r->stats.bytes_up += len;
+		if (!s->replay_off && (buf_used(&s->replay) + len > REPLAY_MAX ||
+				       buf_append(&s->replay, r->scratch_in, len) < 0)) {
+			s->replay_off = true; /* too much to send again: no failing over */
+			buf_free(&s->replay);
+		}
 		if (ops->encode) {
 			ops->encode(s->pconn, r->scratch_in, len, r->scratch_out, &len);
 			data = r->scratch_out;
@@ -373,15 +513,22 @@ static int deliver_down(struct session *s, const uint8_t *p, size_t len)
 	if (ops->decode) {
 		size_t out = 0;
 		if (ops->decode(s->pconn, p, len, r->scratch_out, &out, err, sizeof(err)) != PROXY_OK) {
-			session_close(s, CLOSE_RESET_BOTH, LOG_WARN, "%s", err);
+			if (!s->bytes_down)
+				session_upstream_failed(s, UPSTREAM_FAILED, CLOSE_RESET_BOTH, LOG_WARN,
+							"%s", err);
+			else
+				session_close(s, CLOSE_RESET_BOTH, LOG_WARN, "%s", err);
 			return -1;
 		}
 		p = r->scratch_out;
 		len = out;
 	}
+	if (!len)
+		return 0;
+	session_answered(s);
 	s->bytes_down += len;
 	r->stats.bytes_down += len;
-	return len ? write_client(s, p, len) : 0;
+	return write_client(s, p, len);
 }
 
 static void pump_down(struct session *s)
@@ -397,12 +544,26 @@ static void pump_down(struct session *s)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
-			/* A RST from the upstream is passed on as a RST. */
-			session_side_failed(s, CLOSE_RESET_CLIENT, LOG_INFO, "upstream", "read",
-					    errno);
+			/* A RST from the upstream is passed on as a RST, unless nothing came
+			 * back yet and another upstream can take the session. */
+			if (!s->bytes_down && errno != ETIMEDOUT)
+				session_upstream_failed(s, UPSTREAM_EARLY_CLOSE, CLOSE_RESET_CLIENT,
+							LOG_INFO, "upstream read failed: %s",
+							strerror(errno));
+			else
+				session_side_failed(s, CLOSE_RESET_CLIENT, LOG_INFO, "upstream",
+						    "read", errno);
 			return;
 		}
 		if (n == 0) {
+			/* Closed before any answer while the client still talks: that
+			 * upstream (or its way to the target) failed. After the client's FIN
+			 * it may be the answer, and is passed on. */
+			if (!s->bytes_down && !s->client_eof && s->member >= 0) {
+				session_upstream_failed(s, UPSTREAM_EARLY_CLOSE, CLOSE_RESET_CLIENT,
+							LOG_INFO, "upstream closed before any answer");
+				return;
+			}
 			s->upstream_eof = true;
 			break;
 		}
@@ -469,6 +630,21 @@ static void session_start_relay(struct session *s)
 	s->state = S_RELAY;
 	ev_timer_stop(r->loop, &s->timer);
 	s->last_active = ev_now(r->loop);
+	/* Opened again through another upstream: what the client sent goes once more. */
+	if ((s->tried & (s->tried - 1)) && buf_used(&s->replay)) {
+		const uint8_t *data = buf_head(&s->replay);
+		size_t len = buf_used(&s->replay);
+
+		if (s->proxy->ops->encode) {
+			s->proxy->ops->encode(s->pconn, data, len, r->scratch_out, &len);
+			data = r->scratch_out;
+		}
+		if (write_up(s, data, len) < 0)
+			return;
+	}
+	/* A UDP association works once it is set up; nothing else may ever come back. */
+	if (s->target.udp_associate)
+		session_answered(s);
 	if (s->proxy->cfg.idle_timeout > 0) {
 		ev_timer_set(&s->timer, s->proxy->cfg.idle_timeout, 0.);
 		ev_timer_start(r->loop, &s->timer);
@@ -506,23 +682,28 @@ static void handshake_read(struct session *s)
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
-		session_close(s, CLOSE_RESET_CLIENT, LOG_WARN, "%s handshake with %s failed: %s",
-			      ops->name, "upstream", strerror(errno));
+		session_upstream_failed(s, UPSTREAM_FAILED, CLOSE_RESET_CLIENT, LOG_WARN,
+					"%s handshake with %s failed: %s", ops->name, "upstream",
+					strerror(errno));
 		return;
 	}
 	if (n == 0) {
-		session_close(s, CLOSE_RESET_CLIENT, LOG_WARN,
-			      "%s upstream closed the connection during the handshake", ops->name);
+		session_upstream_failed(s, UPSTREAM_FAILED, CLOSE_RESET_CLIENT, LOG_WARN,
+					"%s upstream closed the connection during the handshake",
+					ops->name);
 		return;
 	}
 	s->hs_in.len += (size_t)n;
 	if (buf_used(&s->hs_in) > HS_MAX) {
-		session_close(s, CLOSE_RESET_BOTH, LOG_WARN, "%s handshake reply too long", ops->name);
+		session_upstream_failed(s, UPSTREAM_FAILED, CLOSE_RESET_BOTH, LOG_WARN,
+					"%s handshake reply too long", ops->name);
 		return;
 	}
 	rc = ops->handshake(s->proxy->priv, s->pconn, &s->hs_in, &s->to_up, err, sizeof(err));
 	if (rc == PROXY_ERROR) {
-		session_close(s, CLOSE_RESET_BOTH, LOG_WARN, "%s", err);
+		/* The proxy refused: its way to the target, or its own trouble. */
+		session_upstream_failed(s, UPSTREAM_EARLY_CLOSE, CLOSE_RESET_BOTH, LOG_WARN, "%s",
+					err);
 		return;
 	}
 	if (flush_to_up(s) < 0)
@@ -583,13 +764,14 @@ static void session_connect_failed(struct session *s, int err)
 	if (host)
 		resolver_forget(r->resolver, host, &s->uaddr);
 	if (!err) {
-		session_close(s, CLOSE_RESET_BOTH, LOG_WARN, "upstream connect to %s timed out after %u s",
-			      a, s->proxy->cfg.connect_timeout);
+		session_upstream_failed(s, UPSTREAM_FAILED, CLOSE_RESET_BOTH, LOG_WARN,
+					"upstream connect to %s timed out after %u s", a,
+					s->proxy->cfg.connect_timeout);
 		return;
 	}
 	if (!host || ++s->connect_tries >= CONNECT_TRIES) {
-		session_close(s, CLOSE_RESET_CLIENT, LOG_WARN, "connect to %s failed: %s", a,
-			      strerror(err));
+		session_upstream_failed(s, UPSTREAM_FAILED, CLOSE_RESET_CLIENT, LOG_WARN,
+					"connect to %s failed: %s", a, strerror(err));
 		return;
 	}
 	log_info("%s: connect to %s (%s) failed: %s; trying again", s->desc, a, host, strerror(err));
@@ -703,8 +885,12 @@ static void session_resolved(void *arg, int err, const struct sockaddr_storage *
 
 	s->rreq = NULL;
 	if (err) {
-		session_close(s, CLOSE_RESET_CLIENT, LOG_WARN, "cannot resolve upstream: %s",
-			      gai_strerror(err));
+		if (s->proxy->ops->dial_target)
+			session_close(s, CLOSE_RESET_CLIENT, LOG_WARN, "cannot resolve upstream: %s",
+				      gai_strerror(err));
+		else
+			session_upstream_failed(s, UPSTREAM_FAILED, CLOSE_RESET_CLIENT, LOG_WARN,
+						"cannot resolve upstream: %s", gai_strerror(err));
 		return;
 	}
 	session_connect(s, addr);
@@ -721,8 +907,9 @@ static void session_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	if (s->state != S_RELAY) {
-		session_close(s, CLOSE_RESET_BOTH, LOG_WARN, "upstream connect timed out after %u s",
-			      s->proxy->cfg.connect_timeout);
+		session_upstream_failed(s, UPSTREAM_FAILED, CLOSE_RESET_BOTH, LOG_WARN,
+					"upstream connect timed out after %u s",
+					s->proxy->cfg.connect_timeout);
 		return;
 	}
 	left = s->last_active + s->proxy->cfg.idle_timeout - ev_now(loop);
@@ -735,20 +922,42 @@ static void session_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_timer_start(loop, w);
 }
 
-struct session *relay_open(struct relay *r, const struct client_ops *ops, void *c,
-			   const struct target *t, const char *desc)
+/* Resolves the upstream (the proxy server, or the target for a proxy that dials it) and
+ * connects; what fails ends (or fails over) the session. */
+static void session_dial(struct session *s)
 {
-	return relay_open_via(r, t->direct ? r->direct : r->proxy, ops, c, t, desc);
-}
-
-struct session *relay_open_via(struct relay *r, struct proxy_inst *p, const struct client_ops *ops,
-			       void *c, const struct target *t, const char *desc)
-{
+	struct relay *r = s->relay;
 	struct sockaddr_storage addr;
-	struct keepalive ka;
-	struct target named;
 	const char *host;
 	uint16_t port;
+	int rc;
+
+	if (s->proxy->ops->dial_target) {
+		if (!s->target.host[0]) {
+			session_connect(s, &s->target.addr);
+			return;
+		}
+		host = s->target.host;
+		port = s->target.port;
+	} else {
+		host = s->proxy->cfg.server;
+		port = s->proxy->cfg.port;
+	}
+	rc = resolver_query(r->resolver, host, port, &addr, session_resolved, s, &s->rreq);
+	if (rc < 0)
+		session_close(s, CLOSE_RESET_CLIENT, LOG_ERROR, "cannot resolve %s: %s", host,
+			      strerror(errno));
+	else if (rc == 1)
+		session_connect(s, &addr);
+}
+
+/* The session through p: member of g (>= 0), or a given instance (member -1, g NULL). */
+static struct session *session_open(struct relay *r, struct upstreams *g, int member,
+				    struct proxy_inst *p, const struct client_ops *ops, void *c,
+				    const struct target *t, const char *desc)
+{
+	struct keepalive ka;
+	struct target named;
 	struct session *s;
 	int rc;
 
@@ -765,7 +974,11 @@ struct session *relay_open_via(struct relay *r, struct proxy_inst *p, const stru
 			t = &named;
 	}
 
-	s = calloc(1, sizeof(*s) + p->ops->conn_size);
+	s = calloc(1, sizeof(*s));
+	if (s && p->ops->conn_size && !(s->pconn = calloc(1, p->ops->conn_size))) {
+		free(s);
+		s = NULL;
+	}
 	if (!s) {
 		log_error("%s: out of memory", desc);
 		ops->close(c, true);
@@ -774,7 +987,14 @@ struct session *relay_open_via(struct relay *r, struct proxy_inst *p, const stru
 	s->relay = r;
 	s->proxy = p;
 	s->proxy->refs++;
-	s->pconn = s + 1;
+	s->member = member;
+	if (member >= 0) {
+		s->group = g;
+		upstreams_ref(g);
+		s->tried = 1u << member;
+	}
+	/* Only with somewhere else to go is what the client sends kept. */
+	s->replay_off = member < 0 || upstreams_count(g) < 2;
 	s->target = *t;
 	snprintf(s->desc, sizeof(s->desc), "%s", desc);
 	s->cops = ops;
@@ -789,25 +1009,32 @@ struct session *relay_open_via(struct relay *r, struct proxy_inst *p, const stru
 	r->stats.sessions_active++;
 	if (ops->keepalive && session_keepalive(s, &ka) && ops->keepalive(c, &ka) < 0)
 		log_warn("%s: client keepalive: %s", s->desc, strerror(errno));
-
-	if (p->ops->dial_target) {
-		if (!t->host[0]) {
-			session_connect(s, &t->addr);
-			return s->state == S_CLOSED ? NULL : s;
-		}
-		host = t->host;
-		port = t->port;
-	} else {
-		host = p->cfg.server;
-		port = p->cfg.port;
-	}
-	rc = resolver_query(r->resolver, host, port, &addr, session_resolved, s, &s->rreq);
-	if (rc < 0)
-		session_close(s, CLOSE_RESET_CLIENT, LOG_ERROR, "cannot resolve %s: %s", host,
-			      strerror(errno));
-	else if (rc == 1)
-		session_connect(s, &addr);
+	session_dial(s);
 	return s->state == S_CLOSED ? NULL : s;
+}
+
+struct session *relay_open(struct relay *r, const struct client_ops *ops, void *c,
+			   const struct target *t, const char *desc)
+{
+	int i;
+
+	if (t->direct)
+		return session_open(r, NULL, -1, r->direct, ops, c, t, desc);
+	i = upstreams_pick(r->group, 0, ev_now(r->loop));
+	if (i < 0) {
+		/* None is up: refused at once (the group said so once, when it happened). */
+		log_debug("%s: refused: no upstream is up", desc);
+		r->stats.connect_failures++;
+		ops->close(c, true);
+		return NULL;
+	}
+	return session_open(r, r->group, i, upstreams_proxy(r->group, i), ops, c, t, desc);
+}
+
+struct session *relay_open_via(struct relay *r, struct proxy_inst *p, const struct client_ops *ops,
+			       void *c, const struct target *t, const char *desc)
+{
+	return session_open(r, NULL, -1, p, ops, c, t, desc);
 }
 
 /* ---- the relay context ------------------------------------------------ */
@@ -836,7 +1063,8 @@ struct relay *relay_new(struct ev_loop *loop, struct resolver *res, const struct
 	ev_unref(loop);
 	return r;
 fail:
-	proxy_inst_put(r->proxy);
+	upstreams_put(r->group);
+	proxy_inst_put(r->direct);
 	free(r->scratch_in);
 	free(r->scratch_out);
 	free(r);
@@ -845,24 +1073,41 @@ fail:
 
 int relay_reconfigure(struct relay *r, const struct config *cfg, char *err, size_t errlen)
 {
-	struct proxy_inst *p = proxy_inst_new(&cfg->proxy, err, errlen), *d;
+	struct upstreams *g = upstreams_new(cfg, r->group, ev_now(r->loop), err, errlen);
 	struct config_proxy direct = cfg->proxy;
+	struct proxy_inst *d;
 
-	if (!p)
+	if (!g)
 		return -1;
-	/* The direct instance takes the timeouts of the config. */
+	/* The direct instance takes the timeouts of the (first) upstream. */
 	direct.type = PROXY_TYPE_DIRECT;
 	d = proxy_inst_new(&direct, err, errlen);
 	if (!d) {
-		proxy_inst_put(p);
+		upstreams_put(g);
 		return -1;
 	}
-	proxy_inst_put(r->proxy);
-	r->proxy = p;
+	upcheck_free(r->check);
+	upstreams_put(r->group);
+	r->group = g;
 	proxy_inst_put(r->direct);
 	r->direct = d;
 	r->fwmark = cfg->fwmark;
+	r->check = upcheck_new(r->loop, r, g, cfg);
 	return 0;
+}
+
+bool relay_checks_ready(const struct relay *r)
+{
+	return upcheck_first_round_done(r->check);
+}
+
+void relay_upstream_checked(struct relay *r, struct upstreams *g, int i, bool ok, double latency,
+			    const char *why)
+{
+	if (g != r->group)
+		return; /* a check of a group a reload replaced */
+	if (upstreams_checked(g, i, ok, latency, why, ev_now(r->loop)))
+		member_down(r, g, i);
 }
 
 void relay_free(struct relay *r)
@@ -871,6 +1116,8 @@ void relay_free(struct relay *r)
 
 	if (!r)
 		return;
+	upcheck_free(r->check); /* its sessions first: they report to the group */
+	r->check = NULL;
 	while ((s = LIST_FIRST(&r->live)))
 		session_close(s, CLOSE_CLEAN, LOG_DEBUG, "shutting down");
 	while ((s = LIST_FIRST(&r->dead))) {
@@ -879,7 +1126,7 @@ void relay_free(struct relay *r)
 	}
 	ev_ref(r->loop);
 	ev_check_stop(r->loop, &r->reaper);
-	proxy_inst_put(r->proxy);
+	upstreams_put(r->group);
 	proxy_inst_put(r->direct);
 	free(r->scratch_in);
 	free(r->scratch_out);
@@ -926,8 +1173,14 @@ int relay_session_udp_relay_addr(const struct session *s, struct sockaddr_storag
 
 struct proxy_inst *relay_proxy_get(struct relay *r)
 {
-	r->proxy->refs++;
-	return r->proxy;
+	struct proxy_inst *p;
+	int i = upstreams_pick(r->group, 0, ev_now(r->loop));
+
+	if (i < 0)
+		return NULL;
+	p = upstreams_proxy(r->group, i);
+	p->refs++;
+	return p;
 }
 
 struct resolver *relay_resolver(const struct relay *r)

@@ -102,9 +102,18 @@ int relay_fake_name(const struct relay *r, const struct sockaddr_storage *dst, c
 /* Ends a session from outside the relay (its client side's owner is going away): the
  * client side's close op still runs. */
 void relay_session_close(struct session *s);
+struct upstreams;
+/* Whether the first round of active checks of the upstreams has ended (or there is none):
+ * the ready line waits for it. */
+bool relay_checks_ready(const struct relay *r);
+/* An active check's result for member i of g (relay/upcheck.c): the member's health, and
+ * its established sessions reset when it went down. */
+void relay_upstream_checked(struct relay *r, struct upstreams *g, int i, bool ok, double latency,
+			    const char *why);
 /* A proxy instance for cfg (one reference). NULL with err set. */
 struct proxy_inst *proxy_inst_new(const struct config_proxy *cfg, char *err, size_t errlen);
-/* The current proxy, with a reference the caller drops with proxy_inst_put. */
+/* The upstream a new flow takes now (by the policy), with a reference the caller drops
+ * with proxy_inst_put; NULL when none is up. */
 struct proxy_inst *relay_proxy_get(struct relay *r);
 void proxy_inst_put(struct proxy_inst *p);
 struct resolver *relay_resolver(const struct relay *r);

@@ -396,20 +396,26 @@ static void flow_resolved(void *arg, int err, const struct sockaddr_storage *add
 static struct flow *flow_new(struct udp_relay *u, const struct flow_key *key,
 			     const struct sockaddr_storage *client, const struct sockaddr_storage *dst)
 {
+	struct proxy_inst *p = relay_proxy_get(u->relay);
 	struct flow *f;
 	char a[64], b[64];
 	bool ok;
 
+	if (!p)
+		return NULL; /* no upstream is up */
 	if (u->stats.flows_active >= u->max_flows && !TAILQ_EMPTY(&u->lru)) {
 		u->stats.flows_evicted++;
 		flow_free(TAILQ_LAST(&u->lru, flow_lru), "evicted (udp-max-flows reached)");
 	}
 	f = calloc(1, sizeof(*f));
-	if (!f)
+	if (!f) {
+		proxy_inst_put(p);
 		return NULL;
+	}
 	f->key = *key;
 	HASH_ADD_OK(ok, HASH_ADD(hh, u->flows, key, sizeof(f->key), f));
 	if (!ok) {
+		proxy_inst_put(p);
 		free(f);
 		return NULL;
 	}
@@ -419,7 +425,7 @@ static struct flow *flow_new(struct udp_relay *u, const struct flow_key *key,
 	f->ctl_end.data = f;
 	f->client = *client;
 	f->dst = *dst;
-	f->proxy = relay_proxy_get(u->relay);
+	f->proxy = p;
 	snprintf(f->desc, sizeof(f->desc), "%s -> %s", net_ntop(client, a, sizeof(a)),
 		 net_ntop(dst, b, sizeof(b)));
 	TAILQ_INSERT_HEAD(&u->lru, f, lru);
@@ -452,7 +458,7 @@ void udp_relay_send(struct udp_relay *u, const struct sockaddr_storage *client,
 	f = flow_new(u, &key, client, dst);
 	if (!f) {
 		u->stats.dropped++;
-		log_error("udp: out of memory");
+		log_debug("udp: no flow opened (no upstream is up, or out of memory)");
 		return;
 	}
 	if (f->proxy->ops->udp == PROXY_UDP_TARGET) {
@@ -539,7 +545,7 @@ void udp_relay_free(struct udp_relay *u)
 int udp_relay_enabled(struct udp_relay *u)
 {
 	struct proxy_inst *p = relay_proxy_get(u->relay);
-	int on = p->ops->udp != PROXY_UDP_NONE && p->cfg.udp;
+	int on = p && p->ops->udp != PROXY_UDP_NONE && p->cfg.udp;
 
 	proxy_inst_put(p);
 	return on;
