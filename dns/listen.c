@@ -18,7 +18,6 @@
 #include "base/net.h"
 #include "base/util.h"
 #include "dns/msg.h"
-#include "dns/server.h"
 
 #define UDP_BATCH 32 /* datagrams per recvmmsg; replies made meanwhile go in one sendmmsg */
 #define UDP_SLOT 4096 /* bytes per batched query or reply (a larger reply goes alone) */
@@ -44,7 +43,8 @@ struct tconn {
 
 struct dns_listen {
 	struct ev_loop *loop;
-	struct dns_server *srv;
+	dns_query_fn query;
+	void *query_ctx;
 	struct sockaddr_storage addr;
 	int ufd, tfd;
 	ev_io uio, tio;
@@ -135,7 +135,7 @@ static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
 			memset(&c, 0, sizeof(c));
 			c.peer = l->in_peer[i];
 			c.local = l->addr;
-			dns_server_query(l->srv, l->in_buf[i], l->in_msg[i].msg_len, &c, udp_reply, l);
+			l->query(l->query_ctx, l->in_buf[i], l->in_msg[i].msg_len, &c, udp_reply, l);
 		}
 		l->batching = false;
 		udp_flush(l);
@@ -240,7 +240,7 @@ static int conn_queries(struct tconn *t)
 	while (!t->closed && t->pending < TCP_MAX_PENDING &&
 	       (rc = dns_tcp_frame(buf_head(&t->in), buf_used(&t->in), &msg, &mlen)) == DNS_OK) {
 		t->pending++;
-		if (dns_server_query(t->l->srv, msg, mlen, &t->c, tcp_reply, t) == 0)
+		if (t->l->query(t->l->query_ctx, msg, mlen, &t->c, tcp_reply, t) == 0)
 			t->pending--;
 		buf_consume(&t->in, mlen + 2);
 	}
@@ -375,7 +375,7 @@ int dns_listen_restrict(struct dns_listen *l, const struct cidr *v, size_t n)
 	return 0;
 }
 
-struct dns_listen *dns_listen_new(struct ev_loop *loop, struct dns_server *srv,
+struct dns_listen *dns_listen_new(struct ev_loop *loop, dns_query_fn query, void *query_ctx,
 				  const struct sockaddr_storage *addr, bool shared, char *err,
 				  size_t errlen)
 {
@@ -388,7 +388,8 @@ struct dns_listen *dns_listen_new(struct ev_loop *loop, struct dns_server *srv,
 		return NULL;
 	}
 	l->loop = loop;
-	l->srv = srv;
+	l->query = query;
+	l->query_ctx = query_ctx;
 	l->addr = *addr;
 	l->tfd = -1;
 	l->ufd = net_socket(addr->ss_family, SOCK_DGRAM);

@@ -853,6 +853,13 @@ int dns_server_query(struct dns_server *d, const uint8_t *msg, size_t len,
 	return 1;
 }
 
+/* What the listeners call for each query. */
+static int server_query(void *ctx, const uint8_t *msg, size_t len, const struct dns_client *c,
+			dns_reply_fn fn, void *fn_ctx)
+{
+	return dns_server_query(ctx, msg, len, c, fn, fn_ctx);
+}
+
 /* ---- life cycle ----------------------------------------------------------- */
 
 static bool loopback4(const struct sockaddr_storage *ss)
@@ -880,7 +887,7 @@ static int gateway_listeners(struct dns_server *d, const struct config *cfg, cha
 
 	if (cfg->dns.listen.ss_family == AF_INET) {
 		net_pton("0.0.0.0", port, &a);
-		d->listen_gw = dns_listen_new(d->loop, d, &a, true, err, errlen);
+		d->listen_gw = dns_listen_new(d->loop, server_query, d, &a, true, err, errlen);
 		if (!d->listen_gw || dns_listen_restrict(d->listen_gw, lan->v, lan->n) < 0) {
 			if (d->listen_gw)
 				snprintf(err, errlen, "dns: out of memory");
@@ -889,7 +896,7 @@ static int gateway_listeners(struct dns_server *d, const struct config *cfg, cha
 	}
 	if (d->listen6 || cfg->dns.listen.ss_family == AF_INET6) {
 		net_pton("::", port, &a);
-		d->listen_gw6 = dns_listen_new(d->loop, d, &a, true, why, sizeof(why));
+		d->listen_gw6 = dns_listen_new(d->loop, server_query, d, &a, true, why, sizeof(why));
 		if (!d->listen_gw6) {
 			log_warn("%s; the LAN's IPv6 DNS queries are not redirected", why);
 		} else if (dns_listen_restrict(d->listen_gw6, lan->v, lan->n) < 0) {
@@ -944,7 +951,7 @@ struct dns_server *dns_server_new(struct ev_loop *loop, struct resolver *res,
 	}
 	snprintf(d->qlog_path, sizeof(d->qlog_path), "%s", cfg->dns.query_log);
 	d->listen_addr = cfg->dns.listen;
-	d->listen = dns_listen_new(loop, d, &cfg->dns.listen, gw, err, errlen);
+	d->listen = dns_listen_new(loop, server_query, d, &cfg->dns.listen, gw, err, errlen);
 	if (!d->listen)
 		goto fail;
 	if (cfg->mode == MODE_REDIRECT && cfg->redirect.install_rules &&
@@ -952,7 +959,7 @@ struct dns_server *dns_server_new(struct ev_loop *loop, struct resolver *res,
 		struct sockaddr_storage a6;
 		char why[256];
 		net_pton("::1", net_port(&cfg->dns.listen), &a6);
-		d->listen6 = dns_listen_new(loop, d, &a6, gw, why, sizeof(why));
+		d->listen6 = dns_listen_new(loop, server_query, d, &a6, gw, why, sizeof(why));
 		if (!d->listen6)
 			log_warn("%s; IPv6 DNS queries are not redirected to the resolver", why);
 	}
