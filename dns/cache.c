@@ -202,6 +202,7 @@ int dns_cache_put(struct dns_cache *c, const struct dns_msg *answer, double now)
 	e->hits = 0;
 	e->prefetching = false;
 	e->wire[2] &= (uint8_t)~(DNS_F_AA >> 8); /* no longer authoritative */
+	e->msg.flags &= (uint16_t)~DNS_F_AA; /* the view stays what the bytes say */
 	fit_ttls(e, negative ? e->ttl : c->max_ttl);
 
 	hash = dns_key_hash(c->key, &e->msg.q);
@@ -222,7 +223,7 @@ int dns_cache_put(struct dns_cache *c, const struct dns_msg *answer, double now)
 }
 
 static int lookup(struct dns_cache *c, const struct dns_question *q, uint16_t id, double now,
-		  uint8_t *out, size_t outmax, size_t *outlen, bool *prefetch, bool count)
+		  uint8_t *out, size_t outmax, struct dns_msg *ans, bool *prefetch, bool count)
 {
 	struct entry *e = NULL;
 	double age, left;
@@ -244,15 +245,10 @@ static int lookup(struct dns_cache *c, const struct dns_question *q, uint16_t id
 		return 0;
 	}
 	elapsed = (uint32_t)age; /* whole seconds; age < ttl, so it fits */
-	memcpy(out, e->wire, e->msg.len);
-	out[0] = (uint8_t)(id >> 8);
-	out[1] = (uint8_t)id;
-	/* The question name sits uncompressed at offset 12 (a pointer there would point into
-	 * the header). q has the same key, so the same length: names elsewhere that point
-	 * into it stay valid and now decode in the client's case. */
-	memcpy(out + DNS_HEADER_LEN, q->name, q->name_len);
+	/* q has the same key: names elsewhere that point into the question name now decode
+	 * in the client's case. */
+	dns_msg_copy_for(&e->msg, id, q, out, ans);
 	dns_msg_age_ttls(&e->msg, out, elapsed);
-	*outlen = e->msg.len;
 	if (!count)
 		return 1;
 
@@ -272,13 +268,13 @@ static int lookup(struct dns_cache *c, const struct dns_question *q, uint16_t id
 }
 
 int dns_cache_get(struct dns_cache *c, const struct dns_question *q, uint16_t id, double now,
-		  uint8_t *out, size_t outmax, size_t *outlen, bool *prefetch)
+		  uint8_t *out, size_t outmax, struct dns_msg *ans, bool *prefetch)
 {
-	return lookup(c, q, id, now, out, outmax, outlen, prefetch, true);
+	return lookup(c, q, id, now, out, outmax, ans, prefetch, true);
 }
 
 int dns_cache_peek(struct dns_cache *c, const struct dns_question *q, uint16_t id, double now,
-		   uint8_t *out, size_t outmax, size_t *outlen)
+		   uint8_t *out, size_t outmax, struct dns_msg *ans)
 {
-	return lookup(c, q, id, now, out, outmax, outlen, NULL, false);
+	return lookup(c, q, id, now, out, outmax, ans, NULL, false);
 }

@@ -223,7 +223,7 @@ static void job_finish(struct job *j, int err)
 
 static void ask(struct job *j);
 
-static void on_answer(struct job *j, int k, int ok, const uint8_t *ans, size_t len,
+static void on_answer(struct job *j, int k, int ok, const struct dns_msg *ans,
 		      const char *why)
 {
 	char host[DNS_UP_DESC_MAX];
@@ -233,7 +233,7 @@ static void on_answer(struct job *j, int k, int ok, const uint8_t *ans, size_t l
 	snprintf(host, sizeof(host), "%s", j->s->v[j->server]->desc);
 	if (ok == 0) {
 		uint32_t ttl = UINT32_MAX;
-		int rc = lookup_parse_answer(ans, len, qtypes[k], j->ans[k].addr, RESOLVE_ADDR_MAX,
+		int rc = lookup_parse_answer(ans, qtypes[k], j->ans[k].addr, RESOLVE_ADDR_MAX,
 					     &j->ans[k].n, &ttl);
 		if (rc == DNS_R_NOERROR || rc == DNS_R_NXDOMAIN) {
 			j->answered[k] = true;
@@ -260,14 +260,14 @@ static void on_answer(struct job *j, int k, int ok, const uint8_t *ans, size_t l
 }
 
 /* One callback per question, so the job alone is the argument. */
-static void answered_a(void *arg, int ok, const uint8_t *ans, size_t len, const char *why)
+static void answered_a(void *arg, int ok, const struct dns_msg *ans, const char *why)
 {
-	on_answer(arg, 0, ok, ans, len, why);
+	on_answer(arg, 0, ok, ans, why);
 }
 
-static void answered_aaaa(void *arg, int ok, const uint8_t *ans, size_t len, const char *why)
+static void answered_aaaa(void *arg, int ok, const struct dns_msg *ans, const char *why)
 {
-	on_answer(arg, 1, ok, ans, len, why);
+	on_answer(arg, 1, ok, ans, why);
 }
 
 /* Asks server j->server both questions. */

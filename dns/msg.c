@@ -419,6 +419,21 @@ bool dns_name_eq(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 	return true;
 }
 
+void dns_msg_copy_for(const struct dns_msg *m, uint16_t id, const struct dns_question *q,
+		      uint8_t *out, struct dns_msg *copy)
+{
+	memcpy(out, m->wire, m->len);
+	out[0] = (uint8_t)(id >> 8);
+	out[1] = (uint8_t)id;
+	/* The question name sits uncompressed at offset 12 (a pointer there would point into
+	 * the header). */
+	memcpy(out + DNS_HEADER_LEN, q->name, q->name_len);
+	*copy = *m;
+	copy->wire = out;
+	copy->id = id;
+	memcpy(copy->q.name, q->name, q->name_len);
+}
+
 bool dns_key_eq(const struct dns_question *a, const struct dns_question *b)
 {
 	return a->qtype == b->qtype && a->qclass == b->qclass &&

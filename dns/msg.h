@@ -124,6 +124,13 @@ int dns_msg_negative_ttl(const struct dns_msg *m, uint32_t *ttl);
  * bytes m was parsed from, or a copy of them (a cached message about to be sent again). */
 void dns_msg_age_ttls(const struct dns_msg *m, uint8_t *wire, uint32_t elapsed);
 
+/* Copies the parsed message m into out[m->len] for another asker of the same key: the ID
+ * set to id, the question name in q's case (same key, so the same length; names that point
+ * into it stay valid). *copy is the view of out that dns_msg_parse would give, so the copy
+ * is never parsed again. out must not overlap m's bytes. */
+void dns_msg_copy_for(const struct dns_msg *m, uint16_t id, const struct dns_question *q,
+		      uint8_t *out, struct dns_msg *copy);
+
 /* Case-insensitive (ASCII) equality of two wire-form names. */
 bool dns_name_eq(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 /* Cache key of (name, type, class): equality ignores the name's case, and the hash is

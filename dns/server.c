@@ -73,8 +73,8 @@ struct side_state {
 	struct dns_up *up; /* whom q went to */
 	size_t tried; /* servers asked so far */
 	bool done; /* answered or every server failed */
-	uint8_t *ans;
-	size_t len;
+	uint8_t *wire; /* a copy of the answer's bytes; NULL: no answer */
+	struct dns_msg ans; /* its view, parsed once where it arrived (dns_up_match) */
 	bool domestic_addrs; /* ans has addresses, all in the domestic set */
 };
 
@@ -195,13 +195,13 @@ static void send_error(struct dns_server *d, const struct dns_msg *q, const stru
 /* Sends ans (the client's ID and question already in it) fitted to the client; plain:
  * ans carries no OPT (it comes from the cache). */
 static void send_fitted(struct dns_server *d, const struct dns_msg *q, const struct dns_client *c,
-			const uint8_t *ans, size_t alen, bool plain, const char *source, double t0,
+			const struct dns_msg *ans, bool plain, const char *source, double t0,
 			dns_reply_fn fn, void *ctx)
 {
 	size_t len, max = dns_answer_max(q, c->tcp);
 
-	if ((plain ? dns_answer_fit_plain(ans, alen, q, max, d->out, &len)
-		   : dns_answer_fit(ans, alen, q, max, d->out, &len)) < 0) {
+	if ((plain ? dns_answer_fit_plain(ans, q, max, d->out, &len)
+		   : dns_answer_fit(ans, q, max, d->out, &len)) < 0) {
 		d->stats.failed++;
 		send_error(d, q, c, DNS_R_SERVFAIL, "failed", t0, fn, ctx);
 		return;
@@ -329,16 +329,14 @@ static int qlog_open(struct dns_server *d, const char *path, FILE **out, char *e
 /* ---- learned addresses and fake answers ------------------------------------ */
 
 /* Tells the capture the addresses in ans when q's name is in proxy- or bypass-domains. */
-static void learn_from(struct dns_server *d, const struct dns_question *q, const uint8_t *ans,
-		       size_t len)
+static void learn_from(struct dns_server *d, const struct dns_question *q,
+		       const struct dns_msg *ans)
 {
 	struct dns_learned v[64];
 	struct dns_rr_iter it;
 	struct dns_rr rr;
-	struct dns_msg m;
 	bool proxy;
 	size_t n = 0;
-	char err[128];
 
 	if (!d->learn)
 		return;
@@ -348,9 +346,7 @@ static void learn_from(struct dns_server *d, const struct dns_question *q, const
 		proxy = false;
 	else
 		return;
-	if (dns_msg_parse(&m, ans, len, err, sizeof(err)) < 0)
-		return;
-	dns_rr_iter_init(&it, &m);
+	dns_rr_iter_init(&it, ans);
 	while (n < 64 && dns_rr_next(&it, &rr) && rr.section == DNS_SEC_ANSWER) {
 		if (!((rr.type == DNS_T_A && rr.rdlen == 4) || (rr.type == DNS_T_AAAA && rr.rdlen == 16)))
 			continue;
@@ -446,7 +442,7 @@ static void inflight_free(struct inflight *f)
 	for (int s = 0; s < 2; s++) {
 		if (f->side[s].q)
 			f->side[s].up->ops->cancel(f->side[s].q);
-		free(f->side[s].ans);
+		free(f->side[s].wire);
 	}
 	while ((w = f->waiters)) {
 		f->waiters = w->next;
@@ -458,7 +454,7 @@ static void inflight_free(struct inflight *f)
 }
 
 /* Ends f with ans (NULL: SERVFAIL): caches it, answers every waiter, frees f. */
-static void inflight_finish(struct inflight *f, const uint8_t *ans, size_t alen, const char *source)
+static void inflight_finish(struct inflight *f, const struct dns_msg *ans, const char *source)
 {
 	struct dns_server *d = f->d;
 	double now = ev_now(d->loop);
@@ -473,14 +469,11 @@ static void inflight_finish(struct inflight *f, const uint8_t *ans, size_t alen,
 		}
 	}
 	if (ans) {
-		struct dns_msg m;
-		char err[128];
-		size_t plen;
+		struct dns_msg plain;
 		/* Kept without the upstream's OPT: a hit then needs no parse to be fitted. */
-		if (dns_answer_strip_opt(ans, alen, d->plain, &plen) == 0 &&
-		    dns_msg_parse(&m, d->plain, plen, err, sizeof(err)) == 0)
-			cached = dns_cache_put(d->cache, &m, now) == 1;
-		learn_from(d, &f->q, ans, alen);
+		if (dns_answer_strip_opt(ans, d->plain, &plain) == 0)
+			cached = dns_cache_put(d->cache, &plain, now) == 1;
+		learn_from(d, &f->q, ans);
 	}
 	while ((w = f->waiters)) {
 		f->waiters = w->next;
@@ -488,22 +481,16 @@ static void inflight_finish(struct inflight *f, const uint8_t *ans, size_t alen,
 			d->stats.failed++;
 			send_error(d, &w->q, &w->c, DNS_R_SERVFAIL, "failed", w->t0, w->fn, w->ctx);
 		} else {
-			size_t len;
+			struct dns_msg m;
 			bool plain = cached && dns_cache_peek(d->cache, &w->q.q, w->q.id, now, d->buf,
-							      sizeof(d->buf), &len) == 1;
-			if (!plain) {
-				/* Not cacheable: the answer with this client's ID and case. */
-				memcpy(d->buf, ans, alen);
-				d->buf[0] = (uint8_t)(w->q.id >> 8);
-				d->buf[1] = (uint8_t)w->q.id;
-				memcpy(d->buf + DNS_HEADER_LEN, w->q.q.name, w->q.q.name_len);
-				len = alen;
-			}
+							      sizeof(d->buf), &m) == 1;
+			if (!plain) /* not cacheable: the answer with this client's ID and case */
+				dns_msg_copy_for(ans, w->q.id, &w->q.q, d->buf, &m);
 			if (!strcmp(source, "domestic"))
 				d->stats.domestic++;
 			else
 				d->stats.foreign++;
-			send_fitted(d, &w->q, &w->c, d->buf, len, plain, source, w->t0, w->fn, w->ctx);
+			send_fitted(d, &w->q, &w->c, &m, plain, source, w->t0, w->fn, w->ctx);
 		}
 		free(w);
 	}
@@ -525,17 +512,13 @@ static void inflight_finish_fake(struct inflight *f)
 	inflight_free(f);
 }
 
-static bool addrs_domestic(const struct dns_server *d, const uint8_t *ans, size_t len)
+static bool addrs_domestic(const struct dns_server *d, const struct dns_msg *ans)
 {
 	struct dns_rr_iter it;
 	struct dns_rr rr;
-	struct dns_msg m;
-	char err[128];
 	size_t n = 0;
 
-	if (dns_msg_parse(&m, ans, len, err, sizeof(err)) < 0)
-		return false;
-	dns_rr_iter_init(&it, &m);
+	dns_rr_iter_init(&it, ans);
 	while (dns_rr_next(&it, &rr) && rr.section == DNS_SEC_ANSWER) {
 		if (rr.type == DNS_T_A && rr.rdlen == 4) {
 			if (!cidrset_contains(d->pol.domestic_set, AF_INET, rr.rdata))
@@ -550,6 +533,12 @@ static bool addrs_domestic(const struct dns_server *d, const uint8_t *ans, size_
 	return n > 0;
 }
 
+/* The side's answer, or NULL. */
+static const struct dns_msg *side_answer(const struct side_state *s)
+{
+	return s->wire ? &s->ans : NULL;
+}
+
 /* Decides once something changed; may finish (free) f. */
 static void inflight_decide(struct inflight *f)
 {
@@ -558,38 +547,38 @@ static void inflight_decide(struct inflight *f)
 	switch (f->route) {
 	case ROUTE_DOMESTIC:
 		if (dm->done)
-			inflight_finish(f, dm->ans, dm->len, "domestic");
+			inflight_finish(f, side_answer(dm), "domestic");
 		return;
 	case ROUTE_FOREIGN:
 		if (fr->done)
-			inflight_finish(f, fr->ans, fr->len, "foreign");
+			inflight_finish(f, side_answer(fr), "foreign");
 		return;
 	case ROUTE_FAKE:
 		if (!dm->done)
 			return;
-		if (dm->ans && dm->domestic_addrs)
-			inflight_finish(f, dm->ans, dm->len, "domestic");
+		if (dm->wire && dm->domestic_addrs)
+			inflight_finish(f, side_answer(dm), "domestic");
 		else
 			inflight_finish_fake(f);
 		return;
 	case ROUTE_SPLIT:
-		if (dm->ans && dm->domestic_addrs)
-			inflight_finish(f, dm->ans, dm->len, "domestic");
-		else if (dm->done && fr->ans)
-			inflight_finish(f, fr->ans, fr->len, "foreign");
+		if (dm->wire && dm->domestic_addrs)
+			inflight_finish(f, side_answer(dm), "domestic");
+		else if (dm->done && fr->wire)
+			inflight_finish(f, side_answer(fr), "foreign");
 		else if (dm->done && fr->done) /* a non-domestic answer is no fallback */
-			inflight_finish(f, NULL, 0, "failed");
+			inflight_finish(f, NULL, "failed");
 		return;
 	}
 }
 
-static bool usable_rcode(const uint8_t *ans)
+static bool usable_rcode(const struct dns_msg *ans)
 {
-	unsigned rc = ans[3] & 0xF;
+	unsigned rc = ans->flags & 0xF;
 	return rc == DNS_R_NOERROR || rc == DNS_R_NXDOMAIN;
 }
 
-static void side_done(void *arg, int ok, const uint8_t *ans, size_t len, const char *why)
+static void side_done(void *arg, int ok, const struct dns_msg *ans, const char *why)
 {
 	struct side_state *s = arg;
 	struct inflight *f = s->f;
@@ -598,7 +587,7 @@ static void side_done(void *arg, int ok, const uint8_t *ans, size_t len, const c
 	s->q = NULL;
 	if (ok == 0 && !usable_rcode(ans)) {
 		char rb[16];
-		log_debug("dns: %s answered %s", s->up->desc, rcode_name(ans[3] & 0xF, rb, sizeof(rb)));
+		log_debug("dns: %s answered %s", s->up->desc, rcode_name(ans->flags & 0xF, rb, sizeof(rb)));
 		ok = -1;
 	}
 	if (ok < 0) {
@@ -612,17 +601,18 @@ static void side_done(void *arg, int ok, const uint8_t *ans, size_t len, const c
 		inflight_decide(f);
 		return;
 	}
-	s->ans = malloc(len);
-	if (!s->ans) {
+	s->wire = malloc(ans->len);
+	if (!s->wire) {
 		s->done = true;
 		inflight_decide(f);
 		return;
 	}
-	memcpy(s->ans, ans, len);
-	s->len = len;
+	memcpy(s->wire, ans->wire, ans->len);
+	s->ans = *ans;
+	s->ans.wire = s->wire;
 	s->done = true;
 	if (s->which == DOM && (f->route == ROUTE_SPLIT || f->route == ROUTE_FAKE))
-		s->domestic_addrs = addrs_domestic(f->d, ans, len);
+		s->domestic_addrs = addrs_domestic(f->d, &s->ans);
 	inflight_decide(f);
 }
 
@@ -658,19 +648,19 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (dns_name_to_text(f->q.name, f->q.name_len, name) < 0)
 		snprintf(name, sizeof(name), "?");
 	if (f->route == ROUTE_FAKE) {
-		if (dm->ans && dm->domestic_addrs)
-			inflight_finish(f, dm->ans, dm->len, "domestic");
+		if (dm->wire && dm->domestic_addrs)
+			inflight_finish(f, side_answer(dm), "domestic");
 		else
 			inflight_finish_fake(f);
 		return;
 	}
-	if (fr->ans)
-		inflight_finish(f, fr->ans, fr->len, "foreign");
-	else if (dm->ans && (f->route == ROUTE_DOMESTIC || dm->domestic_addrs))
-		inflight_finish(f, dm->ans, dm->len, "domestic");
+	if (fr->wire)
+		inflight_finish(f, side_answer(fr), "foreign");
+	else if (dm->wire && (f->route == ROUTE_DOMESTIC || dm->domestic_addrs))
+		inflight_finish(f, side_answer(dm), "domestic");
 	else {
 		log_info("dns: %s: no upstream answered within %.0f s", name, f->d->pol.timeout);
-		inflight_finish(f, NULL, 0, "failed");
+		inflight_finish(f, NULL, "failed");
 	}
 }
 
@@ -754,7 +744,7 @@ int dns_server_query(struct dns_server *d, const uint8_t *msg, size_t len,
 		     const struct dns_client *c, dns_reply_fn fn, void *ctx)
 {
 	double t0 = ev_time();
-	struct dns_msg q;
+	struct dns_msg q, hit;
 	struct waiter *w;
 	struct inflight *f;
 	uint64_t hash;
@@ -816,11 +806,11 @@ int dns_server_query(struct dns_server *d, const uint8_t *msg, size_t len,
 		send_fake(d, &q, c, t0, fn, ctx);
 		return 1;
 	}
-	if (dns_cache_get(d->cache, &q.q, q.id, ev_now(d->loop), d->buf, sizeof(d->buf), &olen,
+	if (dns_cache_get(d->cache, &q.q, q.id, ev_now(d->loop), d->buf, sizeof(d->buf), &hit,
 			  &prefetch) == 1) {
 		d->stats.cache_hits++;
-		learn_from(d, &q.q, d->buf, olen);
-		send_fitted(d, &q, c, d->buf, olen, true, "cache", t0, fn, ctx);
+		learn_from(d, &q.q, &hit);
+		send_fitted(d, &q, c, &hit, true, "cache", t0, fn, ctx);
 		if (prefetch && d->pol.prefetch) {
 			hash = dns_key_hash(d->hkey, &q.q);
 			if (!inflight_find(d, &q.q, hash)) {

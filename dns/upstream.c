@@ -20,17 +20,17 @@ int dns_up_write_query(uint16_t id, const struct dns_question *q, uint8_t *out, 
 	return dns_write_query(id, DNS_F_RD, q, &e, out, max, len, err, sizeof(err));
 }
 
-int dns_up_match(const uint8_t *ans, size_t len, uint16_t id, const struct dns_question *q)
+int dns_up_match(const uint8_t *ans, size_t len, uint16_t id, const struct dns_question *q,
+		 struct dns_msg *m)
 {
-	struct dns_msg m;
 	char err[128];
 
 	if (len < DNS_HEADER_LEN || (uint16_t)(ans[0] << 8 | ans[1]) != id)
 		return -1;
-	if (dns_msg_parse(&m, ans, len, err, sizeof(err)) < 0)
+	if (dns_msg_parse(m, ans, len, err, sizeof(err)) < 0)
 		return -1;
-	if (!(m.flags & DNS_F_QR) || dns_flags_opcode(m.flags) != 0 || m.qdcount != 1 ||
-	    !dns_key_eq(&m.q, q))
+	if (!(m->flags & DNS_F_QR) || dns_flags_opcode(m->flags) != 0 || m->qdcount != 1 ||
+	    !dns_key_eq(&m->q, q))
 		return -1;
 	return 0;
 }
