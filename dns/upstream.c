@@ -47,3 +47,50 @@ uint16_t dns_up_random_id(void)
 {
 	return (uint16_t)randombytes_uniform(65536);
 }
+
+/* The upstreams of one configuration; queries in flight keep theirs across a reload. */
+struct upset {
+	unsigned refs;
+	struct dns_up **v[2];
+	size_t n[2];
+	size_t next[2]; /* round robin start */
+};
+
+static void upset_put(struct upset *u)
+{
+	if (!u || --u->refs)
+		return;
+	for (int s = 0; s < 2; s++) {
+		for (size_t i = 0; i < u->n[s]; i++)
+			if (u->v[s][i])
+				u->v[s][i]->ops->free(u->v[s][i]);
+		free(u->v[s]);
+	}
+	free(u);
+}
+
+static struct upset *upset_new(struct dns_server *d, const struct config_dns *c)
+{
+	struct upset *u = calloc(1, sizeof(*u));
+	const struct host_port_list *l[2] = { &c->domestic, &c->foreign };
+
+	if (!u)
+		return NULL;
+	u->refs = 1;
+	for (int s = 0; s < 2; s++) {
+		u->v[s] = calloc(l[s]->n ? l[s]->n : 1, sizeof(*u->v[s]));
+		if (!u->v[s])
+			goto fail;
+		for (size_t i = 0; i < l[s]->n; i++) {
+			u->v[s][i] = s == DOM ? dns_up_direct_new(d->loop, d->res, &l[s]->v[i], d->fwmark)
+					      : dns_up_tunnel_new(d->loop, d->relay, &l[s]->v[i]);
+			if (!u->v[s][i])
+				goto fail;
+			u->n[s]++;
+		}
+	}
+	return u;
+fail:
+	upset_put(u);
+	return NULL;
+}
