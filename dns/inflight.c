@@ -1,20 +1,28 @@
+/* inflight.c -- the queries in flight (see inflight.h): a table of them keyed like the
+ * cache, each with its waiters, the state of its two sides, its deadline, and the split
+ * decision, taken each time a side is done and at the deadline. */
+#include "dns/inflight.h"
+
+#include <ev.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "base/cidrset.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "dns/upstream.h"
+
 #define INFLIGHT_MAX 16384
 #define INFLIGHT_BUCKETS 4096 /* a power of two */
-
-struct waiter {
-	struct waiter *next;
-	struct dns_msg q; /* the client's query; wire NULL (only header, question, EDNS used) */
-	struct dns_client c;
-	dns_reply_fn fn;
-	void *ctx;
-	double t0;
-};
 
 struct inflight;
 
 struct side_state {
 	struct inflight *f;
-	enum side which;
+	enum dns_side which;
 	struct dns_upq *q; /* the query out now, or NULL */
 	struct dns_up *up; /* whom q went to */
 	size_t tried; /* servers asked so far */
@@ -25,23 +33,32 @@ struct side_state {
 };
 
 struct inflight {
-	struct dns_server *d;
+	struct dns_inflights *t;
 	struct inflight *hnext;
 	uint64_t hash;
 	struct dns_question q;
-	struct waiter *waiters;
-	struct upset *ups;
-	enum route route;
+	struct dns_waiters waiters;
+	struct dns_upset *ups;
+	enum dns_route route;
 	struct side_state side[2];
 	ev_timer deadline;
-	double t0;
 };
 
-/* ---- queries in flight ------------------------------------------------------ */
+struct dns_inflights {
+	struct ev_loop *loop;
+	dns_inflight_done_fn done;
+	void *ctx;
+	const struct cidrset *domestic;
+	double timeout;
+	size_t n;
+	uint64_t sent;
+	uint8_t hkey[16];
+	struct inflight *buckets[INFLIGHT_BUCKETS];
+};
 
 static void side_start(struct side_state *s);
 
-static struct inflight **inflight_slot(struct dns_server *d, const struct inflight *f)
+static struct inflight **inflight_slot(struct dns_inflights *d, const struct inflight *f)
 {
 	struct inflight **pp = &d->buckets[f->hash & (INFLIGHT_BUCKETS - 1)];
 
@@ -50,7 +67,7 @@ static struct inflight **inflight_slot(struct dns_server *d, const struct inflig
 	return pp;
 }
 
-static struct inflight *inflight_find(struct dns_server *d, const struct dns_question *q,
+static struct inflight *inflight_find(struct dns_inflights *d, const struct dns_question *q,
 				      uint64_t hash)
 {
 	for (struct inflight *f = d->buckets[hash & (INFLIGHT_BUCKETS - 1)]; f; f = f->hnext)
@@ -61,8 +78,8 @@ static struct inflight *inflight_find(struct dns_server *d, const struct dns_que
 
 static void inflight_free(struct inflight *f)
 {
-	struct dns_server *d = f->d;
-	struct waiter *w;
+	struct dns_inflights *d = f->t;
+	struct dns_waiter *w;
 
 	ev_timer_stop(d->loop, &f->deadline);
 	for (int s = 0; s < 2; s++) {
@@ -70,17 +87,32 @@ static void inflight_free(struct inflight *f)
 			f->side[s].up->ops->cancel(f->side[s].q);
 		free(f->side[s].wire);
 	}
-	while ((w = f->waiters)) {
-		f->waiters = w->next;
+	while ((w = TAILQ_FIRST(&f->waiters))) {
+		TAILQ_REMOVE(&f->waiters, w, link);
 		free(w);
 	}
-	upset_put(f->ups);
-	d->stats.inflight--;
+	dns_upset_put(f->ups);
+	d->n--;
 	free(f);
 }
 
-/* Ends f with ans (NULL: SERVFAIL): caches it, answers every waiter, frees f. */
-static bool addrs_domestic(const struct dns_server *d, const struct dns_msg *ans)
+/* Ends f with ans (NULL: none) from source: hands its waiters over, frees f. */
+static void inflight_finish(struct inflight *f, const struct dns_msg *ans, const char *source)
+{
+	struct dns_inflights *d = f->t;
+
+	*inflight_slot(d, f) = f->hnext; /* a query a reply brings on starts afresh */
+	for (int s = 0; s < 2; s++) { /* the other side's answer is no longer wanted */
+		if (f->side[s].q) {
+			f->side[s].up->ops->cancel(f->side[s].q);
+			f->side[s].q = NULL;
+		}
+	}
+	d->done(d->ctx, &f->q, &f->waiters, ans, source);
+	inflight_free(f);
+}
+
+static bool addrs_domestic(const struct dns_inflights *d, const struct dns_msg *ans)
 {
 	struct dns_rr_iter it;
 	struct dns_rr rr;
@@ -89,11 +121,11 @@ static bool addrs_domestic(const struct dns_server *d, const struct dns_msg *ans
 	dns_rr_iter_init(&it, ans);
 	while (dns_rr_next(&it, &rr) && rr.section == DNS_SEC_ANSWER) {
 		if (rr.type == DNS_T_A && rr.rdlen == 4) {
-			if (!cidrset_contains(d->pol.domestic_set, AF_INET, rr.rdata))
+			if (!cidrset_contains(d->domestic, AF_INET, rr.rdata))
 				return false;
 			n++;
 		} else if (rr.type == DNS_T_AAAA && rr.rdlen == 16) {
-			if (!cidrset_contains(d->pol.domestic_set, AF_INET6, rr.rdata))
+			if (!cidrset_contains(d->domestic, AF_INET6, rr.rdata))
 				return false;
 			n++;
 		}
@@ -110,26 +142,26 @@ static const struct dns_msg *side_answer(const struct side_state *s)
 /* Decides once something changed; may finish (free) f. */
 static void inflight_decide(struct inflight *f)
 {
-	struct side_state *dm = &f->side[DOM], *fr = &f->side[FOR];
+	struct side_state *dm = &f->side[DNS_DOMESTIC], *fr = &f->side[DNS_FOREIGN];
 
 	switch (f->route) {
-	case ROUTE_DOMESTIC:
+	case DNS_ROUTE_DOMESTIC:
 		if (dm->done)
 			inflight_finish(f, side_answer(dm), "domestic");
 		return;
-	case ROUTE_FOREIGN:
+	case DNS_ROUTE_FOREIGN:
 		if (fr->done)
 			inflight_finish(f, side_answer(fr), "foreign");
 		return;
-	case ROUTE_FAKE:
+	case DNS_ROUTE_FAKE:
 		if (!dm->done)
 			return;
 		if (dm->wire && dm->domestic_addrs)
 			inflight_finish(f, side_answer(dm), "domestic");
 		else
-			inflight_finish_fake(f);
+			inflight_finish(f, NULL, "fake");
 		return;
-	case ROUTE_SPLIT:
+	case DNS_ROUTE_SPLIT:
 		if (dm->wire && dm->domestic_addrs)
 			inflight_finish(f, side_answer(dm), "domestic");
 		else if (dm->done && fr->wire)
@@ -150,12 +182,12 @@ static void side_done(void *arg, int ok, const struct dns_msg *ans, const char *
 {
 	struct side_state *s = arg;
 	struct inflight *f = s->f;
-	struct upset *u = f->ups;
+	struct dns_upset *u = f->ups;
 
 	s->q = NULL;
 	if (ok == 0 && !usable_rcode(ans)) {
 		char rb[16];
-		log_debug("dns: %s answered %s", s->up->desc, rcode_name(ans->flags & 0xF, rb, sizeof(rb)));
+		log_debug("dns: %s answered %s", s->up->desc, dns_rcode_name(ans->flags & 0xF, rb, sizeof(rb)));
 		ok = -1;
 	}
 	if (ok < 0) {
@@ -179,8 +211,8 @@ static void side_done(void *arg, int ok, const struct dns_msg *ans, const char *
 	s->ans = *ans;
 	s->ans.wire = s->wire;
 	s->done = true;
-	if (s->which == DOM && (f->route == ROUTE_SPLIT || f->route == ROUTE_FAKE))
-		s->domestic_addrs = addrs_domestic(f->d, &s->ans);
+	if (s->which == DNS_DOMESTIC && (f->route == DNS_ROUTE_SPLIT || f->route == DNS_ROUTE_FAKE))
+		s->domestic_addrs = addrs_domestic(f->t, &s->ans);
 	inflight_decide(f);
 }
 
@@ -188,14 +220,14 @@ static void side_done(void *arg, int ok, const struct dns_msg *ans, const char *
 static void side_start(struct side_state *s)
 {
 	struct inflight *f = s->f;
-	struct upset *u = f->ups;
+	struct dns_upset *u = f->ups;
 	size_t n = u->n[s->which];
 
 	while (s->tried < n) {
 		struct dns_up *up = u->v[s->which][(u->next[s->which] + s->tried) % n];
 		s->tried++;
 		s->up = up;
-		f->d->stats.upstream_queries++;
+		f->t->sent++;
 		s->q = dns_up_query(up, &f->q, side_done, s);
 		if (s->q)
 			return;
@@ -208,79 +240,130 @@ static void side_start(struct side_state *s)
 static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct inflight *f = container_of(w, struct inflight, deadline);
-	struct side_state *dm = &f->side[DOM], *fr = &f->side[FOR];
+	struct side_state *dm = &f->side[DNS_DOMESTIC], *fr = &f->side[DNS_FOREIGN];
 	char name[DNS_NAME_TEXT_MAX];
 
 	(void)loop;
 	(void)revents;
 	if (dns_name_to_text(f->q.name, f->q.name_len, name) < 0)
 		snprintf(name, sizeof(name), "?");
-	if (f->route == ROUTE_FAKE) {
+	if (f->route == DNS_ROUTE_FAKE) {
 		if (dm->wire && dm->domestic_addrs)
 			inflight_finish(f, side_answer(dm), "domestic");
 		else
-			inflight_finish_fake(f);
+			inflight_finish(f, NULL, "fake");
 		return;
 	}
 	if (fr->wire)
 		inflight_finish(f, side_answer(fr), "foreign");
-	else if (dm->wire && (f->route == ROUTE_DOMESTIC || dm->domestic_addrs))
+	else if (dm->wire && (f->route == DNS_ROUTE_DOMESTIC || dm->domestic_addrs))
 		inflight_finish(f, side_answer(dm), "domestic");
 	else {
-		log_info("dns: %s: no upstream answered within %.0f s", name, f->d->pol.timeout);
+		log_info("dns: %s: no upstream answered within %.0f s", name, f->t->timeout);
 		inflight_finish(f, NULL, "failed");
 	}
 }
 
-/* Starts resolving q (w may be NULL: a prefetch). On failure to start, w gets SERVFAIL. */
-static void inflight_start(struct dns_server *d, const struct dns_question *q, uint64_t hash,
-			   struct waiter *w)
+int dns_inflights_start(struct dns_inflights *d, const struct dns_question *q,
+			enum dns_route route, struct dns_upset *ups, struct dns_waiter *w)
 {
 	struct inflight *f = NULL;
 
-	if (d->stats.inflight < INFLIGHT_MAX)
+	if (d->n < INFLIGHT_MAX)
 		f = calloc(1, sizeof(*f));
-	if (!f) {
-		if (w) {
-			log_warn("dns: too many queries in flight (%llu): answering SERVFAIL",
-				 (unsigned long long)d->stats.inflight);
-			d->stats.failed++;
-			send_error(d, &w->q, &w->c, DNS_R_SERVFAIL, "failed", w->t0, w->fn, w->ctx);
-			free(w);
-		}
-		return;
-	}
-	d->stats.inflight++;
-	f->d = d;
+	if (!f)
+		return -1;
+	d->n++;
+	f->t = d;
 	f->q = *q;
-	f->hash = hash;
-	f->waiters = w;
-	f->ups = d->ups;
+	f->hash = dns_key_hash(d->hkey, q);
+	TAILQ_INIT(&f->waiters);
+	if (w)
+		TAILQ_INSERT_TAIL(&f->waiters, w, link);
+	f->ups = ups;
 	f->ups->refs++;
-	f->route = route_for(d, q);
-	f->t0 = ev_now(d->loop);
+	f->route = route;
 	for (int s = 0; s < 2; s++) {
 		f->side[s].f = f;
-		f->side[s].which = (enum side)s;
+		f->side[s].which = (enum dns_side)s;
 	}
-	f->hnext = d->buckets[hash & (INFLIGHT_BUCKETS - 1)];
-	d->buckets[hash & (INFLIGHT_BUCKETS - 1)] = f;
-	ev_timer_init(&f->deadline, deadline_cb, d->pol.timeout, 0.);
+	f->hnext = d->buckets[f->hash & (INFLIGHT_BUCKETS - 1)];
+	d->buckets[f->hash & (INFLIGHT_BUCKETS - 1)] = f;
+	ev_timer_init(&f->deadline, deadline_cb, d->timeout, 0.);
 	ev_timer_start(d->loop, &f->deadline);
-	if (f->route != ROUTE_FOREIGN) {
-		side_start(&f->side[DOM]);
-		d->ups->next[DOM]++;
+	if (f->route != DNS_ROUTE_FOREIGN) {
+		side_start(&f->side[DNS_DOMESTIC]);
+		ups->next[DNS_DOMESTIC]++;
 	} else {
-		f->side[DOM].done = true;
+		f->side[DNS_DOMESTIC].done = true;
 	}
-	if (f->route != ROUTE_DOMESTIC && f->route != ROUTE_FAKE) {
-		side_start(&f->side[FOR]);
-		d->ups->next[FOR]++;
+	if (f->route != DNS_ROUTE_DOMESTIC && f->route != DNS_ROUTE_FAKE) {
+		side_start(&f->side[DNS_FOREIGN]);
+		ups->next[DNS_FOREIGN]++;
 	} else {
-		f->side[FOR].done = true;
+		f->side[DNS_FOREIGN].done = true;
 	}
 	/* Queries never call back from inside dns_up_query, but both may have failed to
 	 * start at all. */
-	if (f->side[DOM].done && f->side[FOR].done)
+	if (f->side[DNS_DOMESTIC].done && f->side[DNS_FOREIGN].done)
 		inflight_decide(f);
+	return 0;
+}
+
+bool dns_inflights_join(struct dns_inflights *d, const struct dns_question *q,
+			struct dns_waiter *w)
+{
+	struct inflight *f = inflight_find(d, q, dns_key_hash(d->hkey, q));
+
+	if (!f)
+		return false;
+	if (w)
+		TAILQ_INSERT_HEAD(&f->waiters, w, link);
+	return true;
+}
+
+struct dns_inflights *dns_inflights_new(struct ev_loop *loop, dns_inflight_done_fn done,
+					void *ctx)
+{
+	struct dns_inflights *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	d->loop = loop;
+	d->done = done;
+	d->ctx = ctx;
+	randombytes_buf(d->hkey, sizeof(d->hkey));
+	return d;
+}
+
+void dns_inflights_configure(struct dns_inflights *d, const struct cidrset *domestic,
+			     double timeout)
+{
+	d->domestic = domestic;
+	d->timeout = timeout;
+}
+
+void dns_inflights_free(struct dns_inflights *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < INFLIGHT_BUCKETS; i++) {
+		struct inflight *f;
+		while ((f = d->buckets[i])) {
+			d->buckets[i] = f->hnext;
+			inflight_free(f);
+		}
+	}
+	sodium_memzero(d->hkey, sizeof(d->hkey));
+	free(d);
+}
+
+size_t dns_inflights_count(const struct dns_inflights *d)
+{
+	return d->n;
+}
+
+uint64_t dns_inflights_sent(const struct dns_inflights *d)
+{
+	return d->sent;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/util.h"
 
 /* A name has at most 127 labels; more pointer hops than that is an attack, not a name. */
 #define NAME_MAX_HOPS 127
@@ -432,6 +433,31 @@ void dns_msg_copy_for(const struct dns_msg *m, uint16_t id, const struct dns_que
 	copy->wire = out;
 	copy->id = id;
 	memcpy(copy->q.name, q->name, q->name_len);
+}
+
+const char *dns_type_name(uint16_t t, char *buf, size_t len)
+{
+	static const struct { uint16_t t; const char *n; } names[] = {
+		{ 1, "A" }, { 2, "NS" }, { 5, "CNAME" }, { 6, "SOA" }, { 12, "PTR" },
+		{ 13, "HINFO" }, { 15, "MX" }, { 16, "TXT" }, { 28, "AAAA" }, { 33, "SRV" },
+		{ 35, "NAPTR" }, { 43, "DS" }, { 46, "RRSIG" }, { 48, "DNSKEY" }, { 64, "SVCB" },
+		{ 65, "HTTPS" }, { 255, "ANY" }, { 257, "CAA" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (names[i].t == t)
+			return names[i].n;
+	snprintf(buf, len, "TYPE%u", t);
+	return buf;
+}
+
+const char *dns_rcode_name(unsigned rc, char *buf, size_t len)
+{
+	static const char *const names[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+					     "NOTIMP", "REFUSED" };
+	if (rc < ARRAY_SIZE(names))
+		return names[rc];
+	snprintf(buf, len, "RCODE%u", rc);
+	return buf;
 }
 
 bool dns_key_eq(const struct dns_question *a, const struct dns_question *b)

@@ -131,6 +131,10 @@ void dns_msg_age_ttls(const struct dns_msg *m, uint8_t *wire, uint32_t elapsed);
 void dns_msg_copy_for(const struct dns_msg *m, uint16_t id, const struct dns_question *q,
 		      uint8_t *out, struct dns_msg *copy);
 
+/* Names for logs: "AAAA", "NXDOMAIN"; "TYPE65280", "RCODE16" (in buf) for the others. */
+const char *dns_type_name(uint16_t t, char *buf, size_t len);
+const char *dns_rcode_name(unsigned rc, char *buf, size_t len);
+
 /* Case-insensitive (ASCII) equality of two wire-form names. */
 bool dns_name_eq(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 /* Cache key of (name, type, class): equality ignores the name's case, and the hash is

@@ -1,5 +1,8 @@
-/* server.c -- the resolver (see server.h): local answers, cache, coalescing of queries in
- * flight, the split decision, the deadline, prefetch and the query log. */
+/* server.c -- the resolver (see server.h): the policy of one configuration (hosts, the
+ * block/bypass/proxy suffix sets, disabled qtypes, the domestic CIDR set) and the order a
+ * query goes through it -- local answers, fake-IP, the cache, the queries in flight
+ * (dns/inflight.c) -- then what an upstream answer becomes: cached, learned, fitted to
+ * each client; prefetch, the query log and the listeners' life cycle. */
 #include "dns/server.h"
 
 #include <arpa/inet.h>
@@ -19,16 +22,11 @@
 #include "dns/cache.h"
 #include "base/cidrset.h"
 #include "dns/fakeip.h"
+#include "dns/inflight.h"
 #include "dns/listen.h"
 #include "dns/msg.h"
 #include "dns/names.h"
 #include "dns/upstream.h"
-
-enum side { DOM = 0, FOR = 1 };
-/* ROUTE_FAKE: fake-IP on, a name of no list: the domestic side alone decides -- a
- * domestic answer (addresses in the domestic set) is served, anything else becomes a
- * fake address. */
-enum route { ROUTE_SPLIT, ROUTE_DOMESTIC, ROUTE_FOREIGN, ROUTE_FAKE };
 
 #define FAKE_TTL 10 /* seconds: clients come back soon, the mapping lives longer */
 #define LEARN_MIN_TTL 60
@@ -51,9 +49,8 @@ struct dns_server {
 	uint32_t fwmark;
 	struct dns_cache *cache;
 	struct policy pol;
-	struct upset *ups;
-	struct inflight *buckets[INFLIGHT_BUCKETS];
-	uint8_t hkey[16];
+	struct dns_upset *ups;
+	struct dns_inflights *inflight;
 	struct dns_listen *listen, *listen6;
 	/* gateway.enable in redirect mode with a loopback dns.listen: the wildcard addresses
 	 * (same port) for the LAN's queries the prerouting chain redirects, LAN only. */
@@ -67,33 +64,6 @@ struct dns_server {
 	struct dns_server_stats stats;
 	uint8_t buf[DNS_MSG_MAX], out[DNS_MSG_MAX], plain[DNS_MSG_MAX];
 };
-
-/* ---- names for logs ------------------------------------------------------ */
-
-static const char *type_name(uint16_t t, char *buf, size_t len)
-{
-	static const struct { uint16_t t; const char *n; } names[] = {
-		{ 1, "A" }, { 2, "NS" }, { 5, "CNAME" }, { 6, "SOA" }, { 12, "PTR" },
-		{ 13, "HINFO" }, { 15, "MX" }, { 16, "TXT" }, { 28, "AAAA" }, { 33, "SRV" },
-		{ 35, "NAPTR" }, { 43, "DS" }, { 46, "RRSIG" }, { 48, "DNSKEY" }, { 64, "SVCB" },
-		{ 65, "HTTPS" }, { 255, "ANY" }, { 257, "CAA" },
-	};
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-		if (names[i].t == t)
-			return names[i].n;
-	snprintf(buf, len, "TYPE%u", t);
-	return buf;
-}
-
-static const char *rcode_name(unsigned rc, char *buf, size_t len)
-{
-	static const char *const names[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
-					     "NOTIMP", "REFUSED" };
-	if (rc < ARRAY_SIZE(names))
-		return names[rc];
-	snprintf(buf, len, "RCODE%u", rc);
-	return buf;
-}
 
 /* One line per answered query: time, client, name, type, rcode, source, latency. */
 static void qlog_write(struct dns_server *d, const struct dns_client *c,
@@ -115,10 +85,10 @@ static void qlog_write(struct dns_server *d, const struct dns_client *c,
 	net_ntop(&c->peer, who, sizeof(who));
 	if (d->qlog)
 		fprintf(d->qlog, "%s.%03ldZ %s %s %s %s %s %.1fms\n", when, ts.tv_nsec / 1000000,
-			who, name, type_name(q->qtype, tb, sizeof(tb)), rcode_name(rc, rb, sizeof(rb)),
+			who, name, dns_type_name(q->qtype, tb, sizeof(tb)), dns_rcode_name(rc, rb, sizeof(rb)),
 			source, (ev_time() - t0) * 1000);
 	log_debug("dns: %s%s %s %s %s %s %.1fms", who, c->tcp ? "/tcp" : "", name,
-		  type_name(q->qtype, tb, sizeof(tb)), rcode_name(rc, rb, sizeof(rb)), source,
+		  dns_type_name(q->qtype, tb, sizeof(tb)), dns_rcode_name(rc, rb, sizeof(rb)), source,
 		  (ev_time() - t0) * 1000);
 }
 
@@ -325,30 +295,29 @@ void dns_server_set_learn(struct dns_server *d, dns_learn_fn fn, void *ctx)
 	d->learn_ctx = ctx;
 }
 
-static void inflight_finish(struct inflight *f, const struct dns_msg *ans, const char *source)
+/* A query in flight ended (dns_inflight_done_fn): ans (NULL: none) is cached, told to the
+ * capture, and served to every waiter from the cache (so each gets its own ID, its
+ * question's case and the clamped TTLs). */
+static void inflight_done(void *ctx, const struct dns_question *q, struct dns_waiters *waiters,
+			  const struct dns_msg *ans, const char *source)
 {
-	struct dns_server *d = f->d;
+	struct dns_server *d = ctx;
 	double now = ev_now(d->loop);
-	bool cached = false;
-	struct waiter *w;
+	bool cached = false, fake = !strcmp(source, "fake");
+	struct dns_waiter *w;
 
-	*inflight_slot(d, f) = f->hnext; /* a query a reply brings on starts afresh */
-	for (int s = 0; s < 2; s++) { /* the other side's answer is no longer wanted */
-		if (f->side[s].q) {
-			f->side[s].up->ops->cancel(f->side[s].q);
-			f->side[s].q = NULL;
-		}
-	}
 	if (ans) {
 		struct dns_msg plain;
 		/* Kept without the upstream's OPT: a hit then needs no parse to be fitted. */
 		if (dns_answer_strip_opt(ans, d->plain, &plain) == 0)
 			cached = dns_cache_put(d->cache, &plain, now) == 1;
-		learn_from(d, &f->q, ans);
+		learn_from(d, q, ans);
 	}
-	while ((w = f->waiters)) {
-		f->waiters = w->next;
-		if (!ans) {
+	while ((w = TAILQ_FIRST(waiters))) {
+		TAILQ_REMOVE(waiters, w, link);
+		if (fake) {
+			send_fake(d, &w->q, &w->c, w->t0, w->fn, w->ctx);
+		} else if (!ans) {
 			d->stats.failed++;
 			send_error(d, &w->q, &w->c, DNS_R_SERVFAIL, "failed", w->t0, w->fn, w->ctx);
 		} else {
@@ -365,35 +334,36 @@ static void inflight_finish(struct inflight *f, const struct dns_msg *ans, const
 		}
 		free(w);
 	}
-	inflight_free(f);
 }
 
-/* Ends a ROUTE_FAKE query whose name is not domestic: every waiter gets a fake address. */
-static void inflight_finish_fake(struct inflight *f)
+/* Which sides a name is asked: bypass-domains the domestic side alone, proxy-domains and
+ * split: false the foreign side alone, the others both (or, with fake-IP, the domestic
+ * side deciding alone). */
+static enum dns_route route_for(const struct dns_server *d, const struct dns_question *q)
 {
-	struct dns_server *d = f->d;
-	struct waiter *w;
+	bool dom = d->ups->n[DNS_DOMESTIC] > 0;
 
-	*inflight_slot(d, f) = f->hnext;
-	while ((w = f->waiters)) {
-		f->waiters = w->next;
-		send_fake(d, &w->q, &w->c, w->t0, w->fn, w->ctx);
-		free(w);
-	}
-	inflight_free(f);
-}
-
-static enum route route_for(const struct dns_server *d, const struct dns_question *q)
-{
 	if (dns_names_match(d->pol.proxy, q->name, q->name_len))
-		return ROUTE_FOREIGN;
-	if (d->ups->n[DOM] && dns_names_match(d->pol.bypass, q->name, q->name_len))
-		return ROUTE_DOMESTIC;
-	if (fake_eligible(d, q) && d->pol.split && d->ups->n[DOM])
-		return ROUTE_FAKE;
-	if (!d->pol.split || !d->ups->n[DOM])
-		return ROUTE_FOREIGN;
-	return ROUTE_SPLIT;
+		return DNS_ROUTE_FOREIGN;
+	if (dom && dns_names_match(d->pol.bypass, q->name, q->name_len))
+		return DNS_ROUTE_DOMESTIC;
+	if (fake_eligible(d, q) && d->pol.split && dom)
+		return DNS_ROUTE_FAKE;
+	if (!d->pol.split || !dom)
+		return DNS_ROUTE_FOREIGN;
+	return DNS_ROUTE_SPLIT;
+}
+
+/* Starts resolving q (w may be NULL: a prefetch). On failure to start, w gets SERVFAIL. */
+static void resolve(struct dns_server *d, const struct dns_question *q, struct dns_waiter *w)
+{
+	if (dns_inflights_start(d->inflight, q, route_for(d, q), d->ups, w) == 0 || !w)
+		return;
+	log_warn("dns: too many queries in flight (%llu): answering SERVFAIL",
+		 (unsigned long long)dns_inflights_count(d->inflight));
+	d->stats.failed++;
+	send_error(d, &w->q, &w->c, DNS_R_SERVFAIL, "failed", w->t0, w->fn, w->ctx);
+	free(w);
 }
 
 /* ---- a query arrives ------------------------------------------------------ */
@@ -411,9 +381,7 @@ int dns_server_query(struct dns_server *d, const uint8_t *msg, size_t len,
 {
 	double t0 = ev_time();
 	struct dns_msg q, hit;
-	struct waiter *w;
-	struct inflight *f;
-	uint64_t hash;
+	struct dns_waiter *w;
 	size_t olen;
 	bool prefetch = false;
 	char err[160];
@@ -468,7 +436,7 @@ int dns_server_query(struct dns_server *d, const uint8_t *msg, size_t len,
 	 * once they have one, or when nobody could tell they are domestic. */
 	if (fake_eligible(d, &q.q) &&
 	    (dns_names_match(d->pol.proxy, q.q.name, q.q.name_len) || !d->pol.split ||
-	     !d->ups->n[DOM] || fakeip_known(d->fake, q.q.name, q.q.name_len))) {
+	     !d->ups->n[DNS_DOMESTIC] || fakeip_known(d->fake, q.q.name, q.q.name_len))) {
 		send_fake(d, &q, c, t0, fn, ctx);
 		return 1;
 	}
@@ -477,12 +445,9 @@ int dns_server_query(struct dns_server *d, const uint8_t *msg, size_t len,
 		d->stats.cache_hits++;
 		learn_from(d, &q.q, &hit);
 		send_fitted(d, &q, c, &hit, true, "cache", t0, fn, ctx);
-		if (prefetch && d->pol.prefetch) {
-			hash = dns_key_hash(d->hkey, &q.q);
-			if (!inflight_find(d, &q.q, hash)) {
-				d->stats.prefetches++;
-				inflight_start(d, &q.q, hash, NULL);
-			}
+		if (prefetch && d->pol.prefetch && !dns_inflights_join(d->inflight, &q.q, NULL)) {
+			d->stats.prefetches++;
+			resolve(d, &q.q, NULL);
 		}
 		return 1;
 	}
@@ -497,15 +462,11 @@ int dns_server_query(struct dns_server *d, const uint8_t *msg, size_t len,
 	w->fn = fn;
 	w->ctx = ctx;
 	w->t0 = t0;
-	hash = dns_key_hash(d->hkey, &q.q);
-	f = inflight_find(d, &q.q, hash);
-	if (f) {
+	if (dns_inflights_join(d->inflight, &q.q, w)) {
 		d->stats.coalesced++;
-		w->next = f->waiters;
-		f->waiters = w;
 		return 1;
 	}
-	inflight_start(d, &q.q, hash, w);
+	resolve(d, &q.q, w);
 	return 1;
 }
 
@@ -585,15 +546,16 @@ struct dns_server *dns_server_new(struct ev_loop *loop, struct resolver *res,
 	d->res = res;
 	d->relay = relay;
 	d->fwmark = cfg->fwmark;
-	randombytes_buf(d->hkey, sizeof(d->hkey));
 	d->cache = dns_cache_new(cfg->dns.cache_size, cfg->dns.min_ttl, cfg->dns.max_ttl);
-	d->ups = upset_new(d, &cfg->dns);
-	if (!d->cache || !d->ups) {
+	d->ups = dns_upset_new(loop, res, relay, d->fwmark, &cfg->dns);
+	d->inflight = dns_inflights_new(loop, inflight_done, d);
+	if (!d->cache || !d->ups || !d->inflight) {
 		snprintf(err, errlen, "dns: out of memory");
 		goto fail;
 	}
 	if (policy_build(&d->pol, cfg, err, errlen) < 0)
 		goto fail;
+	dns_inflights_configure(d->inflight, d->pol.domestic_set, d->pol.timeout);
 	if (qlog_open(d, cfg->dns.query_log, &d->qlog, err, errlen) < 0)
 		goto fail;
 	if (cfg->dns.fake_ip.enable && cfg->proxy.type == PROXY_TYPE_DIRECT) {
@@ -631,13 +593,13 @@ int dns_server_reconfigure(struct dns_server *d, const struct config *cfg, char 
 			   size_t errlen)
 {
 	struct policy pol;
-	struct upset *ups;
+	struct dns_upset *ups;
 	FILE *qlog = NULL;
 
 	if (policy_build(&pol, cfg, err, errlen) < 0)
 		return -1;
 	d->fwmark = cfg->fwmark;
-	ups = upset_new(d, &cfg->dns);
+	ups = dns_upset_new(d->loop, d->res, d->relay, d->fwmark, &cfg->dns);
 	if (!ups) {
 		snprintf(err, errlen, "dns: out of memory");
 		policy_free(&pol);
@@ -645,7 +607,7 @@ int dns_server_reconfigure(struct dns_server *d, const struct config *cfg, char 
 	}
 	if (strcmp(cfg->dns.query_log, d->qlog_path) || !d->qlog) {
 		if (qlog_open(d, cfg->dns.query_log, &qlog, err, errlen) < 0) {
-			upset_put(ups);
+			dns_upset_put(ups);
 			policy_free(&pol);
 			return -1;
 		}
@@ -657,7 +619,7 @@ int dns_server_reconfigure(struct dns_server *d, const struct config *cfg, char 
 	if (cfg->dns.fake_ip.enable && cfg->proxy.type == PROXY_TYPE_DIRECT) {
 		snprintf(err, errlen, "dns.fake-ip needs a proxy that connects by name (ss, http or "
 			 "socks5), not direct");
-		upset_put(ups);
+		dns_upset_put(ups);
 		policy_free(&pol);
 		return -1;
 	}
@@ -668,7 +630,7 @@ int dns_server_reconfigure(struct dns_server *d, const struct config *cfg, char 
 		struct fakeip *nf = fakeip_new(&cfg->dns.fake_ip);
 		if (!nf) {
 			snprintf(err, errlen, "dns: fake-ip: out of memory");
-			upset_put(ups);
+			dns_upset_put(ups);
 			policy_free(&pol);
 			return -1;
 		}
@@ -679,7 +641,8 @@ int dns_server_reconfigure(struct dns_server *d, const struct config *cfg, char 
 	}
 	policy_free(&d->pol);
 	d->pol = pol;
-	upset_put(d->ups); /* queries in flight keep the old set until they end */
+	dns_inflights_configure(d->inflight, d->pol.domestic_set, d->pol.timeout);
+	dns_upset_put(d->ups); /* queries in flight keep the old set until they end */
 	d->ups = ups;
 	if (!net_sockaddr_equal(&cfg->dns.listen, &d->listen_addr))
 		log_warn("reload: dns.listen takes effect only after a restart");
@@ -701,20 +664,13 @@ void dns_server_free(struct dns_server *d)
 	dns_listen_free(d->listen6);
 	dns_listen_free(d->listen_gw);
 	dns_listen_free(d->listen_gw6);
-	for (size_t i = 0; i < INFLIGHT_BUCKETS; i++) {
-		struct inflight *f;
-		while ((f = d->buckets[i])) {
-			d->buckets[i] = f->hnext;
-			inflight_free(f);
-		}
-	}
-	upset_put(d->ups);
+	dns_inflights_free(d->inflight);
+	dns_upset_put(d->ups);
 	policy_free(&d->pol);
 	dns_cache_free(d->cache);
 	fakeip_free(d->fake);
 	if (d->qlog)
 		fclose(d->qlog);
-	sodium_memzero(d->hkey, sizeof(d->hkey));
 	free(d);
 }
 
@@ -740,7 +696,9 @@ const struct sockaddr_storage *dns_server_listen_addr(const struct dns_server *d
 	return &d->listen_addr;
 }
 
-const struct dns_server_stats *dns_server_stats(const struct dns_server *d)
+const struct dns_server_stats *dns_server_stats(struct dns_server *d)
 {
+	d->stats.inflight = dns_inflights_count(d->inflight);
+	d->stats.upstream_queries = dns_inflights_sent(d->inflight);
 	return &d->stats;
 }

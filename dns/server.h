@@ -80,6 +80,6 @@ bool dns_server_has_ipv6(const struct dns_server *d);
 bool dns_server_has_gateway_ipv6(const struct dns_server *d);
 /* Where the listener is (tun mode relays intercepted TCP queries there). */
 const struct sockaddr_storage *dns_server_listen_addr(const struct dns_server *d);
-const struct dns_server_stats *dns_server_stats(const struct dns_server *d);
+const struct dns_server_stats *dns_server_stats(struct dns_server *d);
 
 #endif

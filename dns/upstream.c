@@ -1,10 +1,12 @@
 /* upstream.c -- what both upstream transports share: the query we send, the check that
- * an answer is the one to our query, and random IDs. */
+ * an answer is the one to our query (and its one parse), random IDs; and the set of
+ * upstreams of one configuration. */
 #include "dns/upstream.h"
 
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/config.h"
@@ -48,15 +50,7 @@ uint16_t dns_up_random_id(void)
 	return (uint16_t)randombytes_uniform(65536);
 }
 
-/* The upstreams of one configuration; queries in flight keep theirs across a reload. */
-struct upset {
-	unsigned refs;
-	struct dns_up **v[2];
-	size_t n[2];
-	size_t next[2]; /* round robin start */
-};
-
-static void upset_put(struct upset *u)
+void dns_upset_put(struct dns_upset *u)
 {
 	if (!u || --u->refs)
 		return;
@@ -69,9 +63,10 @@ static void upset_put(struct upset *u)
 	free(u);
 }
 
-static struct upset *upset_new(struct dns_server *d, const struct config_dns *c)
+struct dns_upset *dns_upset_new(struct ev_loop *loop, struct resolver *res,
+				 struct relay *relay, uint32_t fwmark, const struct config_dns *c)
 {
-	struct upset *u = calloc(1, sizeof(*u));
+	struct dns_upset *u = calloc(1, sizeof(*u));
 	const struct host_port_list *l[2] = { &c->domestic, &c->foreign };
 
 	if (!u)
@@ -82,8 +77,9 @@ static struct upset *upset_new(struct dns_server *d, const struct config_dns *c)
 		if (!u->v[s])
 			goto fail;
 		for (size_t i = 0; i < l[s]->n; i++) {
-			u->v[s][i] = s == DOM ? dns_up_direct_new(d->loop, d->res, &l[s]->v[i], d->fwmark)
-					      : dns_up_tunnel_new(d->loop, d->relay, &l[s]->v[i]);
+			u->v[s][i] = s == DNS_DOMESTIC
+					     ? dns_up_direct_new(loop, res, &l[s]->v[i], fwmark)
+					     : dns_up_tunnel_new(loop, relay, &l[s]->v[i]);
 			if (!u->v[s][i])
 				goto fail;
 			u->n[s]++;
@@ -91,6 +87,6 @@ static struct upset *upset_new(struct dns_server *d, const struct config_dns *c)
 	}
 	return u;
 fail:
-	upset_put(u);
+	dns_upset_put(u);
 	return NULL;
 }

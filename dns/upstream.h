@@ -15,6 +15,7 @@
 
 #include "dns/msg.h"
 
+struct config_dns;
 struct ev_loop;
 struct host_port;
 struct relay;
@@ -66,5 +67,20 @@ int dns_up_match(const uint8_t *ans, size_t len, uint16_t id, const struct dns_q
 void dns_up_describe(struct dns_up *u, const struct host_port *hp);
 /* A random query ID. */
 uint16_t dns_up_random_id(void);
+
+/* The upstreams of one configuration, by side, reference-counted: queries in flight keep
+ * the set they started with across a reload. */
+enum dns_side { DNS_DOMESTIC = 0, DNS_FOREIGN = 1 };
+struct dns_upset {
+	unsigned refs;
+	struct dns_up **v[2]; /* by enum dns_side */
+	size_t n[2];
+	size_t next[2]; /* round robin start */
+};
+/* One reference; NULL when out of memory. */
+struct dns_upset *dns_upset_new(struct ev_loop *loop, struct resolver *res,
+				 struct relay *relay, uint32_t fwmark, const struct config_dns *c);
+/* Drops a reference; the last one frees the set. */
+void dns_upset_put(struct dns_upset *u);
 
 #endif
