@@ -33,8 +33,8 @@ struct dns_cache_stats {
 };
 
 /* A cache of at most max_entries answers (0: a cache that stores nothing). min_ttl above
- * max_ttl is lowered to max_ttl. The hash key is random per cache. NULL when out of memory
- * or the random source fails. */
+ * max_ttl is lowered to max_ttl. Keys are hashed under the process's secret key
+ * (base/hash.h). NULL when out of memory. */
 struct dns_cache *dns_cache_new(size_t max_entries, uint32_t min_ttl, uint32_t max_ttl);
 void dns_cache_free(struct dns_cache *c);
 

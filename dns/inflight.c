@@ -4,19 +4,18 @@
 #include "dns/inflight.h"
 
 #include <ev.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "base/cidrset.h"
+#include "base/hash.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "dns/upstream.h"
 
 #define INFLIGHT_MAX 16384
-#define INFLIGHT_BUCKETS 4096 /* a power of two */
 
 struct inflight;
 
@@ -34,8 +33,9 @@ struct side_state {
 
 struct inflight {
 	struct dns_inflights *t;
-	struct inflight *hnext;
-	uint64_t hash;
+	UT_hash_handle hh; /* key: key[klen] */
+	uint8_t key[DNS_KEY_MAX];
+	size_t klen;
 	struct dns_question q;
 	struct dns_waiters waiters;
 	struct dns_upset *ups;
@@ -52,29 +52,11 @@ struct dns_inflights {
 	double timeout;
 	size_t n;
 	uint64_t sent;
-	uint8_t hkey[16];
-	struct inflight *buckets[INFLIGHT_BUCKETS];
+	struct inflight *table;
 };
 
 static void side_start(struct side_state *s);
 
-static struct inflight **inflight_slot(struct dns_inflights *d, const struct inflight *f)
-{
-	struct inflight **pp = &d->buckets[f->hash & (INFLIGHT_BUCKETS - 1)];
-
-	while (*pp != f)
-		pp = &(*pp)->hnext;
-	return pp;
-}
-
-static struct inflight *inflight_find(struct dns_inflights *d, const struct dns_question *q,
-				      uint64_t hash)
-{
-	for (struct inflight *f = d->buckets[hash & (INFLIGHT_BUCKETS - 1)]; f; f = f->hnext)
-		if (f->hash == hash && dns_key_eq(&f->q, q))
-			return f;
-	return NULL;
-}
 
 static void inflight_free(struct inflight *f)
 {
@@ -101,7 +83,7 @@ static void inflight_finish(struct inflight *f, const struct dns_msg *ans, const
 {
 	struct dns_inflights *d = f->t;
 
-	*inflight_slot(d, f) = f->hnext; /* a query a reply brings on starts afresh */
+	HASH_DEL(d->table, f); /* a query a reply brings on starts afresh */
 	for (int s = 0; s < 2; s++) { /* the other side's answer is no longer wanted */
 		if (f->side[s].q) {
 			f->side[s].up->ops->cancel(f->side[s].q);
@@ -268,15 +250,21 @@ int dns_inflights_start(struct dns_inflights *d, const struct dns_question *q,
 			enum dns_route route, struct dns_upset *ups, struct dns_waiter *w)
 {
 	struct inflight *f = NULL;
+	bool added;
 
 	if (d->n < INFLIGHT_MAX)
 		f = calloc(1, sizeof(*f));
 	if (!f)
 		return -1;
+	f->klen = dns_key_make(q, f->key);
+	HASH_ADD_CHECK(HASH_ADD(hh, d->table, key, f->klen, f), added);
+	if (!added) {
+		free(f);
+		return -1;
+	}
 	d->n++;
 	f->t = d;
 	f->q = *q;
-	f->hash = dns_key_hash(d->hkey, q);
 	TAILQ_INIT(&f->waiters);
 	if (w)
 		TAILQ_INSERT_TAIL(&f->waiters, w, link);
@@ -287,8 +275,6 @@ int dns_inflights_start(struct dns_inflights *d, const struct dns_question *q,
 		f->side[s].f = f;
 		f->side[s].which = (enum dns_side)s;
 	}
-	f->hnext = d->buckets[f->hash & (INFLIGHT_BUCKETS - 1)];
-	d->buckets[f->hash & (INFLIGHT_BUCKETS - 1)] = f;
 	ev_timer_init(&f->deadline, deadline_cb, d->timeout, 0.);
 	ev_timer_start(d->loop, &f->deadline);
 	if (f->route != DNS_ROUTE_FOREIGN) {
@@ -313,8 +299,11 @@ int dns_inflights_start(struct dns_inflights *d, const struct dns_question *q,
 bool dns_inflights_join(struct dns_inflights *d, const struct dns_question *q,
 			struct dns_waiter *w)
 {
-	struct inflight *f = inflight_find(d, q, dns_key_hash(d->hkey, q));
+	uint8_t key[DNS_KEY_MAX];
+	size_t klen = dns_key_make(q, key);
+	struct inflight *f;
 
+	HASH_FIND(hh, d->table, key, klen, f);
 	if (!f)
 		return false;
 	if (w)
@@ -332,7 +321,6 @@ struct dns_inflights *dns_inflights_new(struct ev_loop *loop, dns_inflight_done_
 	d->loop = loop;
 	d->done = done;
 	d->ctx = ctx;
-	randombytes_buf(d->hkey, sizeof(d->hkey));
 	return d;
 }
 
@@ -345,16 +333,14 @@ void dns_inflights_configure(struct dns_inflights *d, const struct cidrset *dome
 
 void dns_inflights_free(struct dns_inflights *d)
 {
+	struct inflight *f, *tmp;
+
 	if (!d)
 		return;
-	for (size_t i = 0; i < INFLIGHT_BUCKETS; i++) {
-		struct inflight *f;
-		while ((f = d->buckets[i])) {
-			d->buckets[i] = f->hnext;
-			inflight_free(f);
-		}
+	HASH_ITER(hh, d->table, f, tmp) {
+		HASH_DEL(d->table, f);
+		inflight_free(f);
 	}
-	sodium_memzero(d->hkey, sizeof(d->hkey));
 	free(d);
 }
 

@@ -2,7 +2,6 @@
  * helpers, the reply/query writer and TCP framing (see msg.h). */
 #include "dns/msg.h"
 
-#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -466,23 +465,22 @@ bool dns_key_eq(const struct dns_question *a, const struct dns_question *b)
 	       dns_name_eq(a->name, a->name_len, b->name, b->name_len);
 }
 
-uint64_t dns_key_hash(const uint8_t key[16], const struct dns_question *q)
+void dns_name_lower(const uint8_t *name, size_t len, uint8_t *out)
 {
-	uint8_t in[DNS_NAME_MAX + 4], h[crypto_shorthash_BYTES];
-	size_t n = q->name_len;
-	uint64_t v = 0;
+	for (size_t i = 0; i < len; i++)
+		out[i] = lower(name[i]);
+}
 
-	_Static_assert(crypto_shorthash_KEYBYTES == 16, "SipHash key is 16 bytes");
-	for (size_t i = 0; i < n; i++)
-		in[i] = lower(q->name[i]);
-	in[n++] = (uint8_t)(q->qtype >> 8);
-	in[n++] = (uint8_t)q->qtype;
-	in[n++] = (uint8_t)(q->qclass >> 8);
-	in[n++] = (uint8_t)q->qclass;
-	crypto_shorthash(h, in, n, key);
-	for (size_t i = 0; i < sizeof(h); i++)
-		v = v << 8 | h[i];
-	return v;
+size_t dns_key_make(const struct dns_question *q, uint8_t key[DNS_KEY_MAX])
+{
+	size_t n = q->name_len;
+
+	dns_name_lower(q->name, n, key);
+	key[n++] = (uint8_t)(q->qtype >> 8);
+	key[n++] = (uint8_t)q->qtype;
+	key[n++] = (uint8_t)(q->qclass >> 8);
+	key[n++] = (uint8_t)q->qclass;
+	return n;
 }
 
 /* true when name[0..len) is one uncompressed wire-form name. */

@@ -137,10 +137,14 @@ const char *dns_rcode_name(unsigned rc, char *buf, size_t len);
 
 /* Case-insensitive (ASCII) equality of two wire-form names. */
 bool dns_name_eq(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
-/* Cache key of (name, type, class): equality ignores the name's case, and the hash is
- * SipHash with a caller-chosen secret key (against hash flooding) of the lowercased name. */
+/* The name with ASCII letters lowercased, into out[len]. */
+void dns_name_lower(const uint8_t *name, size_t len, uint8_t *out);
+/* Whether a and b are the same key (name, type, class): equality ignores the name's case. */
 bool dns_key_eq(const struct dns_question *a, const struct dns_question *b);
-uint64_t dns_key_hash(const uint8_t key[16], const struct dns_question *q);
+/* The same key as bytes, for a hash table (base/hash.h): the name lowercased, then type
+ * and class. Its length (at most DNS_KEY_MAX). */
+#define DNS_KEY_MAX (DNS_NAME_MAX + 4)
+size_t dns_key_make(const struct dns_question *q, uint8_t key[DNS_KEY_MAX]);
 
 /* "www.example.com" (trailing dot optional, "." is the root; \. \\ \DDD escapes) to wire
  * form in out[DNS_NAME_MAX]. 0 or -1 (empty label, label over 63, name over 255). */
