@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,7 +30,7 @@
 
 struct tconn {
 	struct dns_listen *l;
-	struct tconn *prev, *next;
+	LIST_ENTRY(tconn) link; /* l->conns */
 	int fd;
 	ev_io io;
 	ev_timer idle;
@@ -48,7 +49,7 @@ struct dns_listen {
 	struct sockaddr_storage addr;
 	int ufd, tfd;
 	ev_io uio, tio;
-	struct tconn *conns;
+	LIST_HEAD(, tconn) conns;
 	unsigned n_conns;
 	/* One UDP batch: queries in, and the replies given while it is handled. */
 	struct mmsghdr in_msg[UDP_BATCH], out_msg[UDP_BATCH];
@@ -150,12 +151,7 @@ static void conn_free(struct tconn *t)
 {
 	struct dns_listen *l = t->l;
 
-	if (t->prev)
-		t->prev->next = t->next;
-	else
-		l->conns = t->next;
-	if (t->next)
-		t->next->prev = t->prev;
+	LIST_REMOVE(t, link);
 	l->n_conns--;
 	buf_free(&t->in);
 	buf_free(&t->out);
@@ -348,10 +344,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ev_init(&t->idle, conn_idle_cb);
 		t->idle.repeat = TCP_IDLE;
 		ev_timer_again(loop, &t->idle);
-		t->next = l->conns;
-		if (l->conns)
-			l->conns->prev = t;
-		l->conns = t;
+		LIST_INSERT_HEAD(&l->conns, t, link);
 		l->n_conns++;
 	}
 }
@@ -387,6 +380,7 @@ struct dns_listen *dns_listen_new(struct ev_loop *loop, dns_query_fn query, void
 		snprintf(err, errlen, "dns: out of memory");
 		return NULL;
 	}
+	LIST_INIT(&l->conns);
 	l->loop = loop;
 	l->query = query;
 	l->query_ctx = query_ctx;
@@ -422,8 +416,8 @@ void dns_listen_free(struct dns_listen *l)
 	if (!l)
 		return;
 	/* Pending answers are dropped by the server, so every connection goes now. */
-	while (l->conns) {
-		struct tconn *t = l->conns;
+	while (!LIST_EMPTY(&l->conns)) {
+		struct tconn *t = LIST_FIRST(&l->conns);
 		t->pending = 0;
 		conn_close(t);
 	}

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <unistd.h>
 
 #include "base/config.h"
@@ -38,7 +39,7 @@ struct servers {
 
 struct job {
 	struct dns_lookup *l;
-	struct job *prev, *next; /* l->jobs */
+	LIST_ENTRY(job) link; /* l->jobs */
 	struct servers *s; /* a reference */
 	size_t server; /* the one being asked */
 	char host[256];
@@ -57,7 +58,7 @@ struct dns_lookup {
 	struct resolver *res;
 	uint32_t fwmark;
 	struct servers *s;
-	struct job *jobs;
+	LIST_HEAD(, job) jobs;
 	bool warned;
 };
 
@@ -153,6 +154,7 @@ struct dns_lookup *dns_lookup_new(struct ev_loop *loop, struct resolver *res,
 
 	if (!l)
 		goto oom;
+	LIST_INIT(&l->jobs);
 	l->loop = loop;
 	l->res = res;
 	l->fwmark = cfg->fwmark;
@@ -190,12 +192,7 @@ static void job_free(struct job *j)
 	for (int k = 0; k < 2; k++)
 		if (j->uq[k])
 			j->s->v[j->server]->ops->cancel(j->uq[k]);
-	if (j->prev)
-		j->prev->next = j->next;
-	else
-		l->jobs = j->next;
-	if (j->next)
-		j->next->prev = j->prev;
+	LIST_REMOVE(j, link);
 	servers_put(j->s);
 	free(j);
 }
@@ -346,10 +343,7 @@ void *dns_lookup_start(void *ctx, const char *host, resolve_done_fn done, void *
 	strcpy(j->host, host);
 	j->done = done;
 	j->done_arg = done_arg;
-	j->next = l->jobs;
-	if (l->jobs)
-		l->jobs->prev = j;
-	l->jobs = j;
+	LIST_INSERT_HEAD(&l->jobs, j, link);
 	ev_timer_init(&j->start, start_cb, 0., 0.);
 	ev_timer_start(l->loop, &j->start);
 	return j;
@@ -366,8 +360,8 @@ void dns_lookup_free(struct dns_lookup *l)
 {
 	if (!l)
 		return;
-	while (l->jobs)
-		job_free(l->jobs);
+	while (!LIST_EMPTY(&l->jobs))
+		job_free(LIST_FIRST(&l->jobs));
 	servers_put(l->s);
 	free(l);
 }
