@@ -110,47 +110,43 @@ out:
 	return rc;
 }
 
-int dns_answer_fit(const uint8_t *ans, size_t len, const struct dns_msg *q, size_t max,
-		   uint8_t *out, size_t *outlen)
+int dns_answer_fit(const struct dns_msg *ans, const struct dns_msg *q, size_t max, uint8_t *out,
+		   size_t *outlen)
 {
-	struct dns_msg m;
 	bool has_opt;
 	size_t opt_off = 0;
-	char err[128];
 
-	if (dns_msg_parse(&m, ans, len, err, sizeof(err)) < 0 || m.qdcount != 1)
+	if (ans->qdcount != 1)
 		return -1;
-	if (dns_msg_rcode(&m) > 15 && !q->edns.present)
+	if (dns_msg_rcode(ans) > 15 && !q->edns.present)
 		return -1; /* an extended rcode cannot be told to this client */
-	if (opt_last(&m, &has_opt, &opt_off)) {
-		size_t keep = has_opt && !q->edns.present ? opt_off : len;
+	if (opt_last(ans, &has_opt, &opt_off)) {
+		size_t keep = has_opt && !q->edns.present ? opt_off : ans->len;
 		if (keep <= max) {
-			memmove(out, ans, keep);
-			if (keep < len) { /* the OPT, the last additional RR, is cut off */
-				out[10] = (uint8_t)((m.arcount - 1) >> 8);
-				out[11] = (uint8_t)(m.arcount - 1);
+			memcpy(out, ans->wire, keep);
+			if (keep < ans->len) { /* the OPT, the last additional RR, is cut off */
+				out[10] = (uint8_t)((ans->arcount - 1) >> 8);
+				out[11] = (uint8_t)(ans->arcount - 1);
 			}
 			*outlen = keep;
 			return 0;
 		}
 	}
-	return rebuild(&m, q, max, out, outlen);
+	return rebuild(ans, q, max, out, outlen);
 }
 
-int dns_answer_fit_plain(const uint8_t *ans, size_t len, const struct dns_msg *q, size_t max,
+int dns_answer_fit_plain(const struct dns_msg *ans, const struct dns_msg *q, size_t max,
 			 uint8_t *out, size_t *outlen)
 {
-	size_t need = len + (q->edns.present ? 11 : 0);
+	size_t len = ans->len, need = len + (q->edns.present ? 11 : 0);
 	unsigned ar;
 
-	if (need > max || len < DNS_HEADER_LEN)
-		return dns_answer_fit(ans, len, q, max, out, outlen);
-	memmove(out, ans, len);
+	if (need > max || (q->edns.present && ans->arcount == 0xFFFF))
+		return dns_answer_fit(ans, q, max, out, outlen);
+	memcpy(out, ans->wire, len);
 	if (q->edns.present) {
 		uint8_t *o = out + len;
-		ar = (unsigned)(out[10] << 8 | out[11]) + 1;
-		if (ar > 0xFFFF)
-			return dns_answer_fit(ans, len, q, max, out, outlen);
+		ar = (unsigned)ans->arcount + 1;
 		out[10] = (uint8_t)(ar >> 8);
 		out[11] = (uint8_t)ar;
 		/* root owner, TYPE OPT, CLASS = our UDP size, TTL = ext rcode 0, version 0,
@@ -171,27 +167,36 @@ int dns_answer_fit_plain(const uint8_t *ans, size_t len, const struct dns_msg *q
 	return 0;
 }
 
-int dns_answer_strip_opt(const uint8_t *ans, size_t len, uint8_t *out, size_t *outlen)
+int dns_answer_strip_opt(const struct dns_msg *ans, uint8_t *out, struct dns_msg *plain)
 {
-	struct dns_msg m, noedns;
+	struct dns_msg noedns;
 	bool has_opt;
-	size_t opt_off = 0;
+	size_t opt_off = 0, len;
 	char err[128];
 
-	if (dns_msg_parse(&m, ans, len, err, sizeof(err)) < 0 || m.qdcount != 1)
+	if (ans->qdcount != 1)
 		return -1;
-	if (opt_last(&m, &has_opt, &opt_off)) {
-		size_t keep = has_opt ? opt_off : len;
-		memmove(out, ans, keep);
+	if (opt_last(ans, &has_opt, &opt_off)) {
+		size_t keep = has_opt ? opt_off : ans->len;
+		memcpy(out, ans->wire, keep);
+		*plain = *ans;
+		plain->wire = out;
+		plain->len = keep;
 		if (has_opt) {
-			out[10] = (uint8_t)((m.arcount - 1) >> 8);
-			out[11] = (uint8_t)(m.arcount - 1);
+			out[10] = (uint8_t)((ans->arcount - 1) >> 8);
+			out[11] = (uint8_t)(ans->arcount - 1);
+			plain->arcount--;
+			memset(&plain->edns, 0, sizeof(plain->edns));
+			plain->edns.udp_size = DNS_UDP_MIN; /* as dns_msg_parse says "no OPT" */
 		}
-		*outlen = keep;
 		return 0;
 	}
+	/* Records after the OPT (rare): the message is written anew, and that new message is
+	 * read by the parser, the one way to get its view. */
 	memset(&noedns, 0, sizeof(noedns));
-	return rebuild(&m, &noedns, DNS_MSG_MAX, out, outlen);
+	if (rebuild(ans, &noedns, DNS_MSG_MAX, out, &len) < 0)
+		return -1;
+	return dns_msg_parse(plain, out, len, err, sizeof(err));
 }
 
 int dns_answer_error(const struct dns_msg *q, const uint8_t *hdr, unsigned rcode, uint8_t *out,

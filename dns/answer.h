@@ -22,24 +22,26 @@ struct dns_hosts;
  * 65535 over TCP. */
 size_t dns_answer_max(const struct dns_msg *q, bool tcp);
 
-/* Fits ans (an answer with the client's ID and question already in place) to the client
+/* Fits the parsed answer ans (the client's ID and question already in place) to the client
  * whose query is q: sent as it is when it fits and carries OPT only if q did; otherwise
  * rewritten without the upstream's OPT (our own one for an EDNS client), truncated (TC,
- * no records) when the answer or authority section does not fit in max. Into out[max].
- * 0, or -1 when ans does not parse (the caller sends SERVFAIL). */
-int dns_answer_fit(const uint8_t *ans, size_t len, const struct dns_msg *q, size_t max,
-		   uint8_t *out, size_t *outlen);
+ * no records) when the answer or authority section does not fit in max. Into out[max],
+ * which must not overlap ans's bytes. 0, or -1 when ans has no single question, carries
+ * an rcode this client cannot be told, or cannot be rewritten (the caller sends SERVFAIL). */
+int dns_answer_fit(const struct dns_msg *ans, const struct dns_msg *q, size_t max, uint8_t *out,
+		   size_t *outlen);
 
-/* The same for an answer known to carry no OPT (what the cache stores): without parsing
- * it when it fits -- as it is for a client without EDNS, with our OPT appended for one
- * with EDNS -- else through dns_answer_fit. */
-int dns_answer_fit_plain(const uint8_t *ans, size_t len, const struct dns_msg *q, size_t max,
+/* The same for an answer known to carry no OPT (what the cache stores): as it is for a
+ * client without EDNS, with our OPT appended for one with EDNS, when that fits; else
+ * through dns_answer_fit. */
+int dns_answer_fit_plain(const struct dns_msg *ans, const struct dns_msg *q, size_t max,
 			 uint8_t *out, size_t *outlen);
 
-/* ans without its OPT RR (cut off when it is the last RR, else the message rebuilt),
- * into out[DNS_MSG_MAX]: the form the cache keeps, so hits need no parse to be fitted.
- * 0, or -1 when ans does not parse. */
-int dns_answer_strip_opt(const uint8_t *ans, size_t len, uint8_t *out, size_t *outlen);
+/* ans without its OPT RR (cut off when it is the last RR, else the message rebuilt), into
+ * out[DNS_MSG_MAX], and *plain its view (what dns_msg_parse gives of it): the form the
+ * cache keeps, so hits need no parse to be fitted. 0, or -1 (no single question, or the
+ * rebuilt message does not come out). */
+int dns_answer_strip_opt(const struct dns_msg *ans, uint8_t *out, struct dns_msg *plain);
 
 /* A reply to q with rcode and no records (SERVFAIL, NXDOMAIN, REFUSED, NOERROR/NODATA...).
  * q may have failed to parse beyond its header: hdr is then the client's 12 header bytes

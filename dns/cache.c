@@ -1,110 +1,71 @@
-/* cache.c -- the DNS answer cache (see cache.h): a chained hash table over SipHash of the
- * case-folded key, and a doubly linked LRU list; one allocation per entry. */
+/* cache.c -- the DNS answer cache (see cache.h): a hash table (base/hash.h) keyed by the
+ * case-folded question (dns_key_make), and an LRU list; one allocation per entry. */
 #include "dns/cache.h"
 
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define BUCKETS_MAX ((size_t)1 << 24)
+#include "base/hash.h"
 
+/* Laid out for a lookup: the hash handle, the key and the start of the answer are
+ * contiguous, so walking a bucket and copying the hit touch few cache lines. */
 struct entry {
-	struct entry *hnext; /* bucket chain */
-	struct entry *prev, *next; /* LRU list, most recently used first */
-	uint64_t hash;
+	struct dns_msg msg; /* parsed view of wire; msg.q has the case of the first asker */
 	double stored; /* `now` at dns_cache_put */
 	uint32_t ttl; /* seconds from `stored`; > 0 */
 	uint32_t hits;
 	bool prefetching; /* the prefetch hint was given */
-	struct dns_msg msg; /* parsed view of wire; msg.q is the key, case of the first asker */
-	uint8_t wire[];
+	TAILQ_ENTRY(entry) lru; /* most recently used first */
+	uint8_t *wire; /* after the key */
+	size_t klen;
+	UT_hash_handle hh; /* key: kbytes[klen] */
+	uint8_t kbytes[]; /* the key (dns_key_make), then the answer's bytes */
 };
 
 struct dns_cache {
-	struct entry **buckets;
-	size_t mask;
-	struct entry *head, *tail;
+	struct entry *table;
+	TAILQ_HEAD(entry_list, entry) lru;
 	size_t max;
 	uint32_t min_ttl, max_ttl;
-	uint8_t key[16]; /* SipHash key, against hash flooding by chosen names */
 	struct dns_cache_stats stats;
 };
 
 struct dns_cache *dns_cache_new(size_t max_entries, uint32_t min_ttl, uint32_t max_ttl)
 {
-	struct dns_cache *c;
-	size_t nb = 1;
+	struct dns_cache *c = calloc(1, sizeof(*c));
 
-	if (sodium_init() < 0)
-		return NULL;
-	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	while (nb < max_entries && nb < BUCKETS_MAX) /* load factor at most 1 up to 16M */
-		nb <<= 1;
-	c->buckets = calloc(nb, sizeof(*c->buckets));
-	if (!c->buckets) {
-		free(c);
-		return NULL;
-	}
-	c->mask = nb - 1;
+	TAILQ_INIT(&c->lru);
 	c->max = max_entries;
 	c->max_ttl = max_ttl;
 	c->min_ttl = min_ttl > max_ttl ? max_ttl : min_ttl;
-	randombytes_buf(c->key, sizeof(c->key));
 	return c;
 }
 
-static void lru_unlink(struct dns_cache *c, struct entry *e)
+static struct entry *find(const struct dns_cache *c, const struct dns_question *q)
 {
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		c->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		c->tail = e->prev;
-	e->prev = e->next = NULL;
+	uint8_t key[DNS_KEY_MAX];
+	size_t klen = dns_key_make(q, key);
+	struct entry *e;
+
+	HASH_FIND(hh, c->table, key, klen, e);
+	return e;
 }
 
-static void lru_push_front(struct dns_cache *c, struct entry *e)
-{
-	e->prev = NULL;
-	e->next = c->head;
-	if (c->head)
-		c->head->prev = e;
-	else
-		c->tail = e;
-	c->head = e;
-}
-
-static struct entry *find(const struct dns_cache *c, const struct dns_question *q,
-			  uint64_t hash)
-{
-	for (struct entry *e = c->buckets[hash & c->mask]; e; e = e->hnext)
-		if (e->hash == hash && dns_key_eq(&e->msg.q, q))
-			return e;
-	return NULL;
-}
-
-/* Unlinks e from its bucket and the LRU list and frees it. */
+/* Takes e out of the table and the LRU list and frees it. */
 static void drop(struct dns_cache *c, struct entry *e)
 {
-	struct entry **pp = &c->buckets[e->hash & c->mask];
-
-	while (*pp != e)
-		pp = &(*pp)->hnext;
-	*pp = e->hnext;
-	lru_unlink(c, e);
+	HASH_DEL(c->table, e);
+	TAILQ_REMOVE(&c->lru, e, lru);
 	c->stats.entries--;
 	free(e);
 }
 
 void dns_cache_clear(struct dns_cache *c)
 {
-	while (c->head)
-		drop(c, c->head);
+	while (!TAILQ_EMPTY(&c->lru))
+		drop(c, TAILQ_FIRST(&c->lru));
 }
 
 void dns_cache_free(struct dns_cache *c)
@@ -112,8 +73,6 @@ void dns_cache_free(struct dns_cache *c)
 	if (!c)
 		return;
 	dns_cache_clear(c);
-	free(c->buckets);
-	sodium_memzero(c->key, sizeof(c->key));
 	free(c);
 }
 
@@ -176,9 +135,8 @@ static void fit_ttls(struct entry *e, uint32_t cap)
 int dns_cache_put(struct dns_cache *c, const struct dns_msg *answer, double now)
 {
 	struct entry *e, *old;
-	bool negative = false;
+	bool negative = false, added;
 	int64_t ttl;
-	uint64_t hash;
 
 	if (!c->max)
 		return 0;
@@ -191,9 +149,11 @@ int dns_cache_put(struct dns_cache *c, const struct dns_msg *answer, double now)
 		ttl = c->max_ttl;
 	if (ttl == 0)
 		return 0;
-	e = malloc(sizeof(*e) + answer->len);
+	e = malloc(sizeof(*e) + DNS_KEY_MAX + answer->len);
 	if (!e)
 		return 0;
+	e->klen = dns_key_make(&answer->q, e->kbytes);
+	e->wire = e->kbytes + e->klen;
 	memcpy(e->wire, answer->wire, answer->len);
 	e->msg = *answer;
 	e->msg.wire = e->wire;
@@ -202,27 +162,30 @@ int dns_cache_put(struct dns_cache *c, const struct dns_msg *answer, double now)
 	e->hits = 0;
 	e->prefetching = false;
 	e->wire[2] &= (uint8_t)~(DNS_F_AA >> 8); /* no longer authoritative */
+	e->msg.flags &= (uint16_t)~DNS_F_AA; /* the view stays what the bytes say */
 	fit_ttls(e, negative ? e->ttl : c->max_ttl);
 
-	hash = dns_key_hash(c->key, &e->msg.q);
-	e->hash = hash;
-	old = find(c, &e->msg.q, hash);
+	HASH_FIND(hh, c->table, e->kbytes, e->klen, old);
+	/* In before the old one goes, so that out of memory leaves the cache as it was. */
+	HASH_ADD_CHECK(HASH_ADD_KEYPTR(hh, c->table, e->kbytes, e->klen, e), added);
+	if (!added) {
+		free(e);
+		return 0;
+	}
 	if (old)
 		drop(c, old);
 	else if (c->stats.entries >= c->max) {
-		drop(c, c->tail);
+		drop(c, TAILQ_LAST(&c->lru, entry_list));
 		c->stats.evictions++;
 	}
-	e->hnext = c->buckets[hash & c->mask];
-	c->buckets[hash & c->mask] = e;
-	lru_push_front(c, e);
+	TAILQ_INSERT_HEAD(&c->lru, e, lru);
 	c->stats.entries++;
 	c->stats.inserts++;
 	return 1;
 }
 
 static int lookup(struct dns_cache *c, const struct dns_question *q, uint16_t id, double now,
-		  uint8_t *out, size_t outmax, size_t *outlen, bool *prefetch, bool count)
+		  uint8_t *out, size_t outmax, struct dns_msg *ans, bool *prefetch, bool count)
 {
 	struct entry *e = NULL;
 	double age, left;
@@ -231,7 +194,7 @@ static int lookup(struct dns_cache *c, const struct dns_question *q, uint16_t id
 	if (prefetch)
 		*prefetch = false;
 	if (c->max)
-		e = find(c, q, dns_key_hash(c->key, q));
+		e = find(c, q);
 	if (!e || e->msg.len > outmax) {
 		c->stats.misses += count;
 		return 0;
@@ -244,15 +207,10 @@ static int lookup(struct dns_cache *c, const struct dns_question *q, uint16_t id
 		return 0;
 	}
 	elapsed = (uint32_t)age; /* whole seconds; age < ttl, so it fits */
-	memcpy(out, e->wire, e->msg.len);
-	out[0] = (uint8_t)(id >> 8);
-	out[1] = (uint8_t)id;
-	/* The question name sits uncompressed at offset 12 (a pointer there would point into
-	 * the header). q has the same key, so the same length: names elsewhere that point
-	 * into it stay valid and now decode in the client's case. */
-	memcpy(out + DNS_HEADER_LEN, q->name, q->name_len);
+	/* q has the same key: names elsewhere that point into the question name now decode
+	 * in the client's case. */
+	dns_msg_copy_for(&e->msg, id, q, out, ans);
 	dns_msg_age_ttls(&e->msg, out, elapsed);
-	*outlen = e->msg.len;
 	if (!count)
 		return 1;
 
@@ -265,20 +223,19 @@ static int lookup(struct dns_cache *c, const struct dns_question *q, uint16_t id
 		if (prefetch)
 			*prefetch = true;
 	}
-	lru_unlink(c, e);
-	lru_push_front(c, e);
+	LRU_TOUCH(&c->lru, e, lru);
 	c->stats.hits++;
 	return 1;
 }
 
 int dns_cache_get(struct dns_cache *c, const struct dns_question *q, uint16_t id, double now,
-		  uint8_t *out, size_t outmax, size_t *outlen, bool *prefetch)
+		  uint8_t *out, size_t outmax, struct dns_msg *ans, bool *prefetch)
 {
-	return lookup(c, q, id, now, out, outmax, outlen, prefetch, true);
+	return lookup(c, q, id, now, out, outmax, ans, prefetch, true);
 }
 
 int dns_cache_peek(struct dns_cache *c, const struct dns_question *q, uint16_t id, double now,
-		   uint8_t *out, size_t outmax, size_t *outlen)
+		   uint8_t *out, size_t outmax, struct dns_msg *ans)
 {
-	return lookup(c, q, id, now, out, outmax, outlen, NULL, false);
+	return lookup(c, q, id, now, out, outmax, ans, NULL, false);
 }

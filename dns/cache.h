@@ -33,8 +33,8 @@ struct dns_cache_stats {
 };
 
 /* A cache of at most max_entries answers (0: a cache that stores nothing). min_ttl above
- * max_ttl is lowered to max_ttl. The hash key is random per cache. NULL when out of memory
- * or the random source fails. */
+ * max_ttl is lowered to max_ttl. Keys are hashed under the process's secret key
+ * (base/hash.h). NULL when out of memory. */
 struct dns_cache *dns_cache_new(size_t max_entries, uint32_t min_ttl, uint32_t max_ttl);
 void dns_cache_free(struct dns_cache *c);
 
@@ -48,8 +48,8 @@ int dns_cache_put(struct dns_cache *c, const struct dns_msg *answer, double now)
 /* Looks up the client's question q. On a hit, writes into out[0..outmax) the stored
  * answer with the header ID set to id, the question name replaced by q's bytes (same key,
  * so only the case can differ), and every TTL but OPT's counted down by the whole seconds
- * since it was stored; *outlen is its length. The caller still fits it to the client's
- * UDP size. An entry is expired once its TTL has fully elapsed (it would be served with
+ * since it was stored; *ans is its parsed view (ans->len its length), the one the cache
+ * keeps, so a hit is never parsed. The caller still fits it to the client's UDP size. An entry is expired once its TTL has fully elapsed (it would be served with
  * TTL 0); it is then removed.
  * *prefetch (may be NULL) is set true on at most one hit per stored answer: when the
  * entry has been hit at least DNS_CACHE_PREFETCH_HITS times, this one included, and less
@@ -58,12 +58,12 @@ int dns_cache_put(struct dns_cache *c, const struct dns_msg *answer, double now)
  * the entry just expires.
  * 1: hit; 0: miss (including an out buffer too small for the stored answer). */
 int dns_cache_get(struct dns_cache *c, const struct dns_question *q, uint16_t id, double now,
-		  uint8_t *out, size_t outmax, size_t *outlen, bool *prefetch);
+		  uint8_t *out, size_t outmax, struct dns_msg *ans, bool *prefetch);
 
 /* The same without counting a hit, touching the LRU order or the prefetch hint: for the
  * answer just stored, served to the queries that waited for it. */
 int dns_cache_peek(struct dns_cache *c, const struct dns_question *q, uint16_t id, double now,
-		   uint8_t *out, size_t outmax, size_t *outlen);
+		   uint8_t *out, size_t outmax, struct dns_msg *ans);
 
 #define DNS_CACHE_PREFETCH_HITS 2
 #define DNS_CACHE_PREFETCH_SECS 5

@@ -1,19 +1,18 @@
 /* fakeip.c -- the fake-IP pool (see fakeip.h): slot i is address range + 1 + i; a slot
- * holds one name, in a hash chain by name and in an LRU list. */
+ * holds one name, in a hash table by name (base/hash.h) and in an LRU list. */
 #include "dns/fakeip.h"
 
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "base/config.h"
+#include "base/hash.h"
 
 struct slot {
-	struct slot *hnext; /* bucket chain */
-	struct slot *prev, *next; /* LRU, most recent first */
-	uint64_t hash;
-	bool used;
+	UT_hash_handle hh; /* key: name[len]; in the table when hashed */
+	TAILQ_ENTRY(slot) lru; /* most recent first; every used slot */
+	bool used, hashed;
 	uint8_t len;
 	uint8_t name[DNS_NAME_MAX]; /* lowercased wire form */
 };
@@ -22,29 +21,19 @@ struct fakeip {
 	struct config_fake_ip cfg;
 	struct slot *slots;
 	size_t n, used; /* slots in the pool, slots handed out so far */
-	struct slot **buckets;
-	size_t mask;
-	struct slot *head, *tail;
-	uint8_t key[16];
+	struct slot *table;
+	TAILQ_HEAD(slot_list, slot) lru;
 };
-
-static uint64_t name_hash(const struct fakeip *f, const uint8_t *name, size_t len)
-{
-	uint64_t h;
-
-	crypto_shorthash((unsigned char *)&h, name, len, f->key);
-	return h;
-}
 
 struct fakeip *fakeip_new(const struct config_fake_ip *cfg)
 {
 	struct fakeip *f;
 	uint64_t room = (uint64_t)1 << (32 - cfg->range.prefix);
-	size_t nb = 1;
 
-	if (sodium_init() < 0 || !(f = calloc(1, sizeof(*f))))
+	if (!(f = calloc(1, sizeof(*f))))
 		return NULL;
 	f->cfg = *cfg;
+	TAILQ_INIT(&f->lru);
 	/* Not the network's first and last address. */
 	room = room > 2 ? room - 2 : 0;
 	if (cfg->has_range6 && cfg->range6.prefix >= 96) {
@@ -53,16 +42,11 @@ struct fakeip *fakeip_new(const struct config_fake_ip *cfg)
 			room = r6;
 	}
 	f->n = cfg->size < room ? cfg->size : (size_t)room;
-	while (nb < f->n)
-		nb <<= 1;
 	f->slots = calloc(f->n ? f->n : 1, sizeof(*f->slots));
-	f->buckets = calloc(nb, sizeof(*f->buckets));
-	if (!f->slots || !f->buckets) {
+	if (!f->slots) {
 		fakeip_free(f);
 		return NULL;
 	}
-	f->mask = nb - 1;
-	randombytes_buf(f->key, sizeof(f->key));
 	return f;
 }
 
@@ -70,8 +54,8 @@ void fakeip_free(struct fakeip *f)
 {
 	if (!f)
 		return;
+	HASH_CLEAR(hh, f->table);
 	free(f->slots);
-	free(f->buckets);
 	free(f);
 }
 
@@ -86,39 +70,6 @@ bool fakeip_same(const struct fakeip *f, const struct config_fake_ip *cfg)
 bool fakeip_has_v6(const struct fakeip *f)
 {
 	return f->cfg.has_range6;
-}
-
-static void lru_unlink(struct fakeip *f, struct slot *s)
-{
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		f->head = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	else
-		f->tail = s->prev;
-	s->prev = s->next = NULL;
-}
-
-static void lru_front(struct fakeip *f, struct slot *s)
-{
-	s->prev = NULL;
-	s->next = f->head;
-	if (f->head)
-		f->head->prev = s;
-	else
-		f->tail = s;
-	f->head = s;
-}
-
-static void unhash(struct fakeip *f, struct slot *s)
-{
-	struct slot **pp = &f->buckets[s->hash & f->mask];
-
-	while (*pp != s)
-		pp = &(*pp)->hnext;
-	*pp = s->hnext;
 }
 
 static void slot_addrs(const struct fakeip *f, size_t i, uint8_t a4[4], uint8_t a6[16])
@@ -145,28 +96,23 @@ static void slot_addrs(const struct fakeip *f, size_t i, uint8_t a4[4], uint8_t 
 }
 
 /* The slot holding the name (key: lowercased into key[]), or NULL. */
-static struct slot *lookup(struct fakeip *f, const uint8_t *name, size_t len, uint8_t *key,
-			   uint64_t *hash)
+static struct slot *lookup(struct fakeip *f, const uint8_t *name, size_t len, uint8_t *key)
 {
-	for (size_t i = 0; i < len; i++)
-		key[i] = (uint8_t)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
-	*hash = name_hash(f, key, len);
-	for (struct slot *s = f->buckets[*hash & f->mask]; s; s = s->hnext)
-		if (s->hash == *hash && s->len == len && !memcmp(s->name, key, len))
-			return s;
-	return NULL;
+	struct slot *s;
+
+	dns_name_lower(name, len, key);
+	HASH_FIND(hh, f->table, key, len, s);
+	return s;
 }
 
 bool fakeip_known(struct fakeip *f, const uint8_t *name, size_t len)
 {
 	uint8_t key[DNS_NAME_MAX];
-	uint64_t h;
 	struct slot *s;
 
-	if (len > DNS_NAME_MAX || !(s = lookup(f, name, len, key, &h)))
+	if (len > DNS_NAME_MAX || !(s = lookup(f, name, len, key)))
 		return false;
-	lru_unlink(f, s);
-	lru_front(f, s);
+	LRU_TOUCH(&f->lru, s, lru);
 	return true;
 }
 
@@ -174,31 +120,30 @@ void fakeip_assign(struct fakeip *f, const uint8_t *name, size_t len, uint8_t a4
 		   uint8_t a6[16])
 {
 	uint8_t key[DNS_NAME_MAX];
-	uint64_t h;
 	struct slot *s;
 
 	if (len > DNS_NAME_MAX)
 		len = DNS_NAME_MAX;
-	s = lookup(f, name, len, key, &h);
+	s = lookup(f, name, len, key);
 	if (!s) {
 		if (f->used < f->n) {
 			s = &f->slots[f->used++];
 		} else { /* the least recently used name gives its address up */
-			s = f->tail;
-			unhash(f, s);
+			s = TAILQ_LAST(&f->lru, slot_list);
+			if (s->hashed)
+				HASH_DEL(f->table, s);
 		}
 		if (s->used)
-			lru_unlink(f, s);
+			TAILQ_REMOVE(&f->lru, s, lru);
 		s->used = true;
-		s->hash = h;
 		s->len = (uint8_t)len;
 		memcpy(s->name, key, len);
-		s->hnext = f->buckets[h & f->mask];
-		f->buckets[h & f->mask] = s;
+		/* Out of memory: the name has these addresses now, just not the next time. */
+		HASH_ADD_CHECK(HASH_ADD(hh, f->table, name, len, s), s->hashed);
+		TAILQ_INSERT_HEAD(&f->lru, s, lru);
 	} else {
-		lru_unlink(f, s);
+		LRU_TOUCH(&f->lru, s, lru);
 	}
-	lru_front(f, s);
 	slot_addrs(f, (size_t)(s - f->slots), a4, a6);
 }
 
@@ -264,7 +209,6 @@ int fakeip_name(struct fakeip *f, int family, const uint8_t *addr, char *host, s
 	if (n + 1 > hostlen)
 		return 1;
 	memcpy(host, text, n + 1);
-	lru_unlink(f, s);
-	lru_front(f, s);
+	LRU_TOUCH(&f->lru, s, lru);
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,7 +19,6 @@
 #include "base/net.h"
 #include "base/util.h"
 #include "dns/msg.h"
-#include "dns/server.h"
 
 #define UDP_BATCH 32 /* datagrams per recvmmsg; replies made meanwhile go in one sendmmsg */
 #define UDP_SLOT 4096 /* bytes per batched query or reply (a larger reply goes alone) */
@@ -30,7 +30,7 @@
 
 struct tconn {
 	struct dns_listen *l;
-	struct tconn *prev, *next;
+	LIST_ENTRY(tconn) link; /* l->conns */
 	int fd;
 	ev_io io;
 	ev_timer idle;
@@ -44,11 +44,12 @@ struct tconn {
 
 struct dns_listen {
 	struct ev_loop *loop;
-	struct dns_server *srv;
+	dns_query_fn query;
+	void *query_ctx;
 	struct sockaddr_storage addr;
 	int ufd, tfd;
 	ev_io uio, tio;
-	struct tconn *conns;
+	LIST_HEAD(, tconn) conns;
 	unsigned n_conns;
 	/* One UDP batch: queries in, and the replies given while it is handled. */
 	struct mmsghdr in_msg[UDP_BATCH], out_msg[UDP_BATCH];
@@ -135,7 +136,7 @@ static void udp_cb(struct ev_loop *loop, ev_io *w, int revents)
 			memset(&c, 0, sizeof(c));
 			c.peer = l->in_peer[i];
 			c.local = l->addr;
-			dns_server_query(l->srv, l->in_buf[i], l->in_msg[i].msg_len, &c, udp_reply, l);
+			l->query(l->query_ctx, l->in_buf[i], l->in_msg[i].msg_len, &c, udp_reply, l);
 		}
 		l->batching = false;
 		udp_flush(l);
@@ -150,12 +151,7 @@ static void conn_free(struct tconn *t)
 {
 	struct dns_listen *l = t->l;
 
-	if (t->prev)
-		t->prev->next = t->next;
-	else
-		l->conns = t->next;
-	if (t->next)
-		t->next->prev = t->prev;
+	LIST_REMOVE(t, link);
 	l->n_conns--;
 	buf_free(&t->in);
 	buf_free(&t->out);
@@ -240,7 +236,7 @@ static int conn_queries(struct tconn *t)
 	while (!t->closed && t->pending < TCP_MAX_PENDING &&
 	       (rc = dns_tcp_frame(buf_head(&t->in), buf_used(&t->in), &msg, &mlen)) == DNS_OK) {
 		t->pending++;
-		if (dns_server_query(t->l->srv, msg, mlen, &t->c, tcp_reply, t) == 0)
+		if (t->l->query(t->l->query_ctx, msg, mlen, &t->c, tcp_reply, t) == 0)
 			t->pending--;
 		buf_consume(&t->in, mlen + 2);
 	}
@@ -348,10 +344,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ev_init(&t->idle, conn_idle_cb);
 		t->idle.repeat = TCP_IDLE;
 		ev_timer_again(loop, &t->idle);
-		t->next = l->conns;
-		if (l->conns)
-			l->conns->prev = t;
-		l->conns = t;
+		LIST_INSERT_HEAD(&l->conns, t, link);
 		l->n_conns++;
 	}
 }
@@ -375,7 +368,7 @@ int dns_listen_restrict(struct dns_listen *l, const struct cidr *v, size_t n)
 	return 0;
 }
 
-struct dns_listen *dns_listen_new(struct ev_loop *loop, struct dns_server *srv,
+struct dns_listen *dns_listen_new(struct ev_loop *loop, dns_query_fn query, void *query_ctx,
 				  const struct sockaddr_storage *addr, bool shared, char *err,
 				  size_t errlen)
 {
@@ -387,8 +380,10 @@ struct dns_listen *dns_listen_new(struct ev_loop *loop, struct dns_server *srv,
 		snprintf(err, errlen, "dns: out of memory");
 		return NULL;
 	}
+	LIST_INIT(&l->conns);
 	l->loop = loop;
-	l->srv = srv;
+	l->query = query;
+	l->query_ctx = query_ctx;
 	l->addr = *addr;
 	l->tfd = -1;
 	l->ufd = net_socket(addr->ss_family, SOCK_DGRAM);
@@ -421,8 +416,8 @@ void dns_listen_free(struct dns_listen *l)
 	if (!l)
 		return;
 	/* Pending answers are dropped by the server, so every connection goes now. */
-	while (l->conns) {
-		struct tconn *t = l->conns;
+	while (!LIST_EMPTY(&l->conns)) {
+		struct tconn *t = LIST_FIRST(&l->conns);
 		t->pending = 0;
 		conn_close(t);
 	}

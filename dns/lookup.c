@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <unistd.h>
 
 #include "base/config.h"
@@ -38,7 +39,7 @@ struct servers {
 
 struct job {
 	struct dns_lookup *l;
-	struct job *prev, *next; /* l->jobs */
+	LIST_ENTRY(job) link; /* l->jobs */
 	struct servers *s; /* a reference */
 	size_t server; /* the one being asked */
 	char host[256];
@@ -57,7 +58,7 @@ struct dns_lookup {
 	struct resolver *res;
 	uint32_t fwmark;
 	struct servers *s;
-	struct job *jobs;
+	LIST_HEAD(, job) jobs;
 	bool warned;
 };
 
@@ -153,6 +154,7 @@ struct dns_lookup *dns_lookup_new(struct ev_loop *loop, struct resolver *res,
 
 	if (!l)
 		goto oom;
+	LIST_INIT(&l->jobs);
 	l->loop = loop;
 	l->res = res;
 	l->fwmark = cfg->fwmark;
@@ -190,12 +192,7 @@ static void job_free(struct job *j)
 	for (int k = 0; k < 2; k++)
 		if (j->uq[k])
 			j->s->v[j->server]->ops->cancel(j->uq[k]);
-	if (j->prev)
-		j->prev->next = j->next;
-	else
-		l->jobs = j->next;
-	if (j->next)
-		j->next->prev = j->prev;
+	LIST_REMOVE(j, link);
 	servers_put(j->s);
 	free(j);
 }
@@ -223,7 +220,7 @@ static void job_finish(struct job *j, int err)
 
 static void ask(struct job *j);
 
-static void on_answer(struct job *j, int k, int ok, const uint8_t *ans, size_t len,
+static void on_answer(struct job *j, int k, int ok, const struct dns_msg *ans,
 		      const char *why)
 {
 	char host[DNS_UP_DESC_MAX];
@@ -233,7 +230,7 @@ static void on_answer(struct job *j, int k, int ok, const uint8_t *ans, size_t l
 	snprintf(host, sizeof(host), "%s", j->s->v[j->server]->desc);
 	if (ok == 0) {
 		uint32_t ttl = UINT32_MAX;
-		int rc = lookup_parse_answer(ans, len, qtypes[k], j->ans[k].addr, RESOLVE_ADDR_MAX,
+		int rc = lookup_parse_answer(ans, qtypes[k], j->ans[k].addr, RESOLVE_ADDR_MAX,
 					     &j->ans[k].n, &ttl);
 		if (rc == DNS_R_NOERROR || rc == DNS_R_NXDOMAIN) {
 			j->answered[k] = true;
@@ -260,14 +257,14 @@ static void on_answer(struct job *j, int k, int ok, const uint8_t *ans, size_t l
 }
 
 /* One callback per question, so the job alone is the argument. */
-static void answered_a(void *arg, int ok, const uint8_t *ans, size_t len, const char *why)
+static void answered_a(void *arg, int ok, const struct dns_msg *ans, const char *why)
 {
-	on_answer(arg, 0, ok, ans, len, why);
+	on_answer(arg, 0, ok, ans, why);
 }
 
-static void answered_aaaa(void *arg, int ok, const uint8_t *ans, size_t len, const char *why)
+static void answered_aaaa(void *arg, int ok, const struct dns_msg *ans, const char *why)
 {
-	on_answer(arg, 1, ok, ans, len, why);
+	on_answer(arg, 1, ok, ans, why);
 }
 
 /* Asks server j->server both questions. */
@@ -346,10 +343,7 @@ void *dns_lookup_start(void *ctx, const char *host, resolve_done_fn done, void *
 	strcpy(j->host, host);
 	j->done = done;
 	j->done_arg = done_arg;
-	j->next = l->jobs;
-	if (l->jobs)
-		l->jobs->prev = j;
-	l->jobs = j;
+	LIST_INSERT_HEAD(&l->jobs, j, link);
 	ev_timer_init(&j->start, start_cb, 0., 0.);
 	ev_timer_start(l->loop, &j->start);
 	return j;
@@ -366,8 +360,8 @@ void dns_lookup_free(struct dns_lookup *l)
 {
 	if (!l)
 		return;
-	while (l->jobs)
-		job_free(l->jobs);
+	while (!LIST_EMPTY(&l->jobs))
+		job_free(LIST_FIRST(&l->jobs));
 	servers_put(l->s);
 	free(l);
 }

@@ -174,17 +174,13 @@ size_t lookup_parse_resolv(const char *text, size_t len, struct sockaddr_storage
 	return found;
 }
 
-int lookup_parse_answer(const uint8_t *ans, size_t len, uint16_t qtype,
-			struct sockaddr_storage *out, size_t max, size_t *n, uint32_t *ttl)
+int lookup_parse_answer(const struct dns_msg *m, uint16_t qtype, struct sockaddr_storage *out,
+			size_t max, size_t *n, uint32_t *ttl)
 {
 	struct dns_rr_iter it;
-	struct dns_msg m;
 	struct dns_rr rr;
-	char err[128];
 
-	if (dns_msg_parse(&m, ans, len, err, sizeof(err)) < 0)
-		return -1;
-	dns_rr_iter_init(&it, &m);
+	dns_rr_iter_init(&it, m);
 	while (dns_rr_next(&it, &rr)) {
 		struct sockaddr_storage ss = { 0 };
 		if (rr.section != DNS_SEC_ANSWER || rr.rclass != DNS_C_IN)
@@ -204,5 +200,5 @@ int lookup_parse_answer(const uint8_t *ans, size_t len, uint16_t qtype,
 		}
 		add_unique(out, max, n, &ss);
 	}
-	return (int)dns_msg_rcode(&m);
+	return (int)dns_msg_rcode(m);
 }

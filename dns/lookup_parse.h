@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+struct dns_msg;
+
 /* hosts(5) text[0..len): the addresses of name (ASCII case-insensitive, a trailing dot on
  * either side ignored) in file order, duplicates dropped, at most max into out (port 0).
  * Lines longer than 1023 bytes, bad addresses and scoped IPv6 are skipped. The count. */
@@ -20,11 +22,11 @@ size_t lookup_parse_hosts(const char *text, size_t len, const char *name,
 size_t lookup_parse_resolv(const char *text, size_t len, struct sockaddr_storage *out, size_t max,
 			   size_t *loopback);
 
-/* An answer to our A (qtype 1) or AAAA (28) question: the answer section's records of
- * qtype appended to out[*n..max) (port 0, duplicates dropped) and *ttl lowered to the
- * smallest TTL of the answer section (CNAMEs included). Returns the rcode, or -1 when
- * the message does not parse. */
-int lookup_parse_answer(const uint8_t *ans, size_t len, uint16_t qtype,
-			struct sockaddr_storage *out, size_t max, size_t *n, uint32_t *ttl);
+/* An answer to our A (qtype 1) or AAAA (28) question, parsed (dns_msg_parse): the answer
+ * section's records of qtype appended to out[*n..max) (port 0, duplicates dropped) and
+ * *ttl lowered to the smallest TTL of the answer section (CNAMEs included). Returns the
+ * rcode. */
+int lookup_parse_answer(const struct dns_msg *m, uint16_t qtype, struct sockaddr_storage *out,
+			size_t max, size_t *n, uint32_t *ttl);
 
 #endif

@@ -2,12 +2,12 @@
  * helpers, the reply/query writer and TCP framing (see msg.h). */
 #include "dns/msg.h"
 
-#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/util.h"
 
 /* A name has at most 127 labels; more pointer hops than that is an attack, not a name. */
 #define NAME_MAX_HOPS 127
@@ -419,29 +419,68 @@ bool dns_name_eq(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 	return true;
 }
 
+void dns_msg_copy_for(const struct dns_msg *m, uint16_t id, const struct dns_question *q,
+		      uint8_t *out, struct dns_msg *copy)
+{
+	memcpy(out, m->wire, m->len);
+	out[0] = (uint8_t)(id >> 8);
+	out[1] = (uint8_t)id;
+	/* The question name sits uncompressed at offset 12 (a pointer there would point into
+	 * the header). */
+	memcpy(out + DNS_HEADER_LEN, q->name, q->name_len);
+	*copy = *m;
+	copy->wire = out;
+	copy->id = id;
+	memcpy(copy->q.name, q->name, q->name_len);
+}
+
+const char *dns_type_name(uint16_t t, char *buf, size_t len)
+{
+	static const struct { uint16_t t; const char *n; } names[] = {
+		{ 1, "A" }, { 2, "NS" }, { 5, "CNAME" }, { 6, "SOA" }, { 12, "PTR" },
+		{ 13, "HINFO" }, { 15, "MX" }, { 16, "TXT" }, { 28, "AAAA" }, { 33, "SRV" },
+		{ 35, "NAPTR" }, { 43, "DS" }, { 46, "RRSIG" }, { 48, "DNSKEY" }, { 64, "SVCB" },
+		{ 65, "HTTPS" }, { 255, "ANY" }, { 257, "CAA" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (names[i].t == t)
+			return names[i].n;
+	snprintf(buf, len, "TYPE%u", t);
+	return buf;
+}
+
+const char *dns_rcode_name(unsigned rc, char *buf, size_t len)
+{
+	static const char *const names[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+					     "NOTIMP", "REFUSED" };
+	if (rc < ARRAY_SIZE(names))
+		return names[rc];
+	snprintf(buf, len, "RCODE%u", rc);
+	return buf;
+}
+
 bool dns_key_eq(const struct dns_question *a, const struct dns_question *b)
 {
 	return a->qtype == b->qtype && a->qclass == b->qclass &&
 	       dns_name_eq(a->name, a->name_len, b->name, b->name_len);
 }
 
-uint64_t dns_key_hash(const uint8_t key[16], const struct dns_question *q)
+void dns_name_lower(const uint8_t *name, size_t len, uint8_t *out)
 {
-	uint8_t in[DNS_NAME_MAX + 4], h[crypto_shorthash_BYTES];
-	size_t n = q->name_len;
-	uint64_t v = 0;
+	for (size_t i = 0; i < len; i++)
+		out[i] = lower(name[i]);
+}
 
-	_Static_assert(crypto_shorthash_KEYBYTES == 16, "SipHash key is 16 bytes");
-	for (size_t i = 0; i < n; i++)
-		in[i] = lower(q->name[i]);
-	in[n++] = (uint8_t)(q->qtype >> 8);
-	in[n++] = (uint8_t)q->qtype;
-	in[n++] = (uint8_t)(q->qclass >> 8);
-	in[n++] = (uint8_t)q->qclass;
-	crypto_shorthash(h, in, n, key);
-	for (size_t i = 0; i < sizeof(h); i++)
-		v = v << 8 | h[i];
-	return v;
+size_t dns_key_make(const struct dns_question *q, uint8_t key[DNS_KEY_MAX])
+{
+	size_t n = q->name_len;
+
+	dns_name_lower(q->name, n, key);
+	key[n++] = (uint8_t)(q->qtype >> 8);
+	key[n++] = (uint8_t)q->qtype;
+	key[n++] = (uint8_t)(q->qclass >> 8);
+	key[n++] = (uint8_t)q->qclass;
+	return n;
 }
 
 /* true when name[0..len) is one uncompressed wire-form name. */

@@ -124,12 +124,27 @@ int dns_msg_negative_ttl(const struct dns_msg *m, uint32_t *ttl);
  * bytes m was parsed from, or a copy of them (a cached message about to be sent again). */
 void dns_msg_age_ttls(const struct dns_msg *m, uint8_t *wire, uint32_t elapsed);
 
+/* Copies the parsed message m into out[m->len] for another asker of the same key: the ID
+ * set to id, the question name in q's case (same key, so the same length; names that point
+ * into it stay valid). *copy is the view of out that dns_msg_parse would give, so the copy
+ * is never parsed again. out must not overlap m's bytes. */
+void dns_msg_copy_for(const struct dns_msg *m, uint16_t id, const struct dns_question *q,
+		      uint8_t *out, struct dns_msg *copy);
+
+/* Names for logs: "AAAA", "NXDOMAIN"; "TYPE65280", "RCODE16" (in buf) for the others. */
+const char *dns_type_name(uint16_t t, char *buf, size_t len);
+const char *dns_rcode_name(unsigned rc, char *buf, size_t len);
+
 /* Case-insensitive (ASCII) equality of two wire-form names. */
 bool dns_name_eq(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
-/* Cache key of (name, type, class): equality ignores the name's case, and the hash is
- * SipHash with a caller-chosen secret key (against hash flooding) of the lowercased name. */
+/* The name with ASCII letters lowercased, into out[len]. */
+void dns_name_lower(const uint8_t *name, size_t len, uint8_t *out);
+/* Whether a and b are the same key (name, type, class): equality ignores the name's case. */
 bool dns_key_eq(const struct dns_question *a, const struct dns_question *b);
-uint64_t dns_key_hash(const uint8_t key[16], const struct dns_question *q);
+/* The same key as bytes, for a hash table (base/hash.h): the name lowercased, then type
+ * and class. Its length (at most DNS_KEY_MAX). */
+#define DNS_KEY_MAX (DNS_NAME_MAX + 4)
+size_t dns_key_make(const struct dns_question *q, uint8_t key[DNS_KEY_MAX]);
 
 /* "www.example.com" (trailing dot optional, "." is the root; \. \\ \DDD escapes) to wire
  * form in out[DNS_NAME_MAX]. 0 or -1 (empty label, label over 63, name over 255). */

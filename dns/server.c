@@ -1,5 +1,8 @@
-/* server.c -- the resolver (see server.h): local answers, cache, coalescing of queries in
- * flight, the split decision, the deadline, prefetch and the query log. */
+/* server.c -- the resolver (see server.h): the policy of one configuration (hosts, the
+ * block/bypass/proxy suffix sets, disabled qtypes, the domestic CIDR set) and the order a
+ * query goes through it -- local answers, fake-IP, the cache, the queries in flight
+ * (dns/inflight.c) -- then what an upstream answer becomes: cached, learned, fitted to
+ * each client; prefetch, the query log and the listeners' life cycle. */
 #include "dns/server.h"
 
 #include <arpa/inet.h>
@@ -19,30 +22,14 @@
 #include "dns/cache.h"
 #include "base/cidrset.h"
 #include "dns/fakeip.h"
+#include "dns/inflight.h"
 #include "dns/listen.h"
 #include "dns/msg.h"
 #include "dns/names.h"
 #include "dns/upstream.h"
 
-#define INFLIGHT_MAX 16384
-#define INFLIGHT_BUCKETS 4096 /* a power of two */
-
-enum side { DOM = 0, FOR = 1 };
-/* ROUTE_FAKE: fake-IP on, a name of no list: the domestic side alone decides -- a
- * domestic answer (addresses in the domestic set) is served, anything else becomes a
- * fake address. */
-enum route { ROUTE_SPLIT, ROUTE_DOMESTIC, ROUTE_FOREIGN, ROUTE_FAKE };
-
 #define FAKE_TTL 10 /* seconds: clients come back soon, the mapping lives longer */
 #define LEARN_MIN_TTL 60
-
-/* The upstreams of one configuration; queries in flight keep theirs across a reload. */
-struct upset {
-	unsigned refs;
-	struct dns_up **v[2];
-	size_t n[2];
-	size_t next[2]; /* round robin start */
-};
 
 /* What the policy of one configuration is made of; swapped whole on reload. */
 struct policy {
@@ -55,42 +42,6 @@ struct policy {
 	double timeout;
 };
 
-struct waiter {
-	struct waiter *next;
-	struct dns_msg q; /* the client's query; wire NULL (only header, question, EDNS used) */
-	struct dns_client c;
-	dns_reply_fn fn;
-	void *ctx;
-	double t0;
-};
-
-struct inflight;
-
-struct side_state {
-	struct inflight *f;
-	enum side which;
-	struct dns_upq *q; /* the query out now, or NULL */
-	struct dns_up *up; /* whom q went to */
-	size_t tried; /* servers asked so far */
-	bool done; /* answered or every server failed */
-	uint8_t *ans;
-	size_t len;
-	bool domestic_addrs; /* ans has addresses, all in the domestic set */
-};
-
-struct inflight {
-	struct dns_server *d;
-	struct inflight *hnext;
-	uint64_t hash;
-	struct dns_question q;
-	struct waiter *waiters;
-	struct upset *ups;
-	enum route route;
-	struct side_state side[2];
-	ev_timer deadline;
-	double t0;
-};
-
 struct dns_server {
 	struct ev_loop *loop;
 	struct resolver *res;
@@ -98,9 +49,8 @@ struct dns_server {
 	uint32_t fwmark;
 	struct dns_cache *cache;
 	struct policy pol;
-	struct upset *ups;
-	struct inflight *buckets[INFLIGHT_BUCKETS];
-	uint8_t hkey[16];
+	struct dns_upset *ups;
+	struct dns_inflights *inflight;
 	struct dns_listen *listen, *listen6;
 	/* gateway.enable in redirect mode with a loopback dns.listen: the wildcard addresses
 	 * (same port) for the LAN's queries the prerouting chain redirects, LAN only. */
@@ -114,33 +64,6 @@ struct dns_server {
 	struct dns_server_stats stats;
 	uint8_t buf[DNS_MSG_MAX], out[DNS_MSG_MAX], plain[DNS_MSG_MAX];
 };
-
-/* ---- names for logs ------------------------------------------------------ */
-
-static const char *type_name(uint16_t t, char *buf, size_t len)
-{
-	static const struct { uint16_t t; const char *n; } names[] = {
-		{ 1, "A" }, { 2, "NS" }, { 5, "CNAME" }, { 6, "SOA" }, { 12, "PTR" },
-		{ 13, "HINFO" }, { 15, "MX" }, { 16, "TXT" }, { 28, "AAAA" }, { 33, "SRV" },
-		{ 35, "NAPTR" }, { 43, "DS" }, { 46, "RRSIG" }, { 48, "DNSKEY" }, { 64, "SVCB" },
-		{ 65, "HTTPS" }, { 255, "ANY" }, { 257, "CAA" },
-	};
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-		if (names[i].t == t)
-			return names[i].n;
-	snprintf(buf, len, "TYPE%u", t);
-	return buf;
-}
-
-static const char *rcode_name(unsigned rc, char *buf, size_t len)
-{
-	static const char *const names[] = { "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
-					     "NOTIMP", "REFUSED" };
-	if (rc < ARRAY_SIZE(names))
-		return names[rc];
-	snprintf(buf, len, "RCODE%u", rc);
-	return buf;
-}
 
 /* One line per answered query: time, client, name, type, rcode, source, latency. */
 static void qlog_write(struct dns_server *d, const struct dns_client *c,
@@ -162,10 +85,10 @@ static void qlog_write(struct dns_server *d, const struct dns_client *c,
 	net_ntop(&c->peer, who, sizeof(who));
 	if (d->qlog)
 		fprintf(d->qlog, "%s.%03ldZ %s %s %s %s %s %.1fms\n", when, ts.tv_nsec / 1000000,
-			who, name, type_name(q->qtype, tb, sizeof(tb)), rcode_name(rc, rb, sizeof(rb)),
+			who, name, dns_type_name(q->qtype, tb, sizeof(tb)), dns_rcode_name(rc, rb, sizeof(rb)),
 			source, (ev_time() - t0) * 1000);
 	log_debug("dns: %s%s %s %s %s %s %.1fms", who, c->tcp ? "/tcp" : "", name,
-		  type_name(q->qtype, tb, sizeof(tb)), rcode_name(rc, rb, sizeof(rb)), source,
+		  dns_type_name(q->qtype, tb, sizeof(tb)), dns_rcode_name(rc, rb, sizeof(rb)), source,
 		  (ev_time() - t0) * 1000);
 }
 
@@ -195,13 +118,13 @@ static void send_error(struct dns_server *d, const struct dns_msg *q, const stru
 /* Sends ans (the client's ID and question already in it) fitted to the client; plain:
  * ans carries no OPT (it comes from the cache). */
 static void send_fitted(struct dns_server *d, const struct dns_msg *q, const struct dns_client *c,
-			const uint8_t *ans, size_t alen, bool plain, const char *source, double t0,
+			const struct dns_msg *ans, bool plain, const char *source, double t0,
 			dns_reply_fn fn, void *ctx)
 {
 	size_t len, max = dns_answer_max(q, c->tcp);
 
-	if ((plain ? dns_answer_fit_plain(ans, alen, q, max, d->out, &len)
-		   : dns_answer_fit(ans, alen, q, max, d->out, &len)) < 0) {
+	if ((plain ? dns_answer_fit_plain(ans, q, max, d->out, &len)
+		   : dns_answer_fit(ans, q, max, d->out, &len)) < 0) {
 		d->stats.failed++;
 		send_error(d, q, c, DNS_R_SERVFAIL, "failed", t0, fn, ctx);
 		return;
@@ -210,45 +133,6 @@ static void send_fitted(struct dns_server *d, const struct dns_msg *q, const str
 }
 
 /* ---- upstream sets and policy -------------------------------------------- */
-
-static void upset_put(struct upset *u)
-{
-	if (!u || --u->refs)
-		return;
-	for (int s = 0; s < 2; s++) {
-		for (size_t i = 0; i < u->n[s]; i++)
-			if (u->v[s][i])
-				u->v[s][i]->ops->free(u->v[s][i]);
-		free(u->v[s]);
-	}
-	free(u);
-}
-
-static struct upset *upset_new(struct dns_server *d, const struct config_dns *c)
-{
-	struct upset *u = calloc(1, sizeof(*u));
-	const struct host_port_list *l[2] = { &c->domestic, &c->foreign };
-
-	if (!u)
-		return NULL;
-	u->refs = 1;
-	for (int s = 0; s < 2; s++) {
-		u->v[s] = calloc(l[s]->n ? l[s]->n : 1, sizeof(*u->v[s]));
-		if (!u->v[s])
-			goto fail;
-		for (size_t i = 0; i < l[s]->n; i++) {
-			u->v[s][i] = s == DOM ? dns_up_direct_new(d->loop, d->res, &l[s]->v[i], d->fwmark)
-					      : dns_up_tunnel_new(d->loop, d->relay, &l[s]->v[i]);
-			if (!u->v[s][i])
-				goto fail;
-			u->n[s]++;
-		}
-	}
-	return u;
-fail:
-	upset_put(u);
-	return NULL;
-}
 
 static void policy_free(struct policy *p)
 {
@@ -329,16 +213,14 @@ static int qlog_open(struct dns_server *d, const char *path, FILE **out, char *e
 /* ---- learned addresses and fake answers ------------------------------------ */
 
 /* Tells the capture the addresses in ans when q's name is in proxy- or bypass-domains. */
-static void learn_from(struct dns_server *d, const struct dns_question *q, const uint8_t *ans,
-		       size_t len)
+static void learn_from(struct dns_server *d, const struct dns_question *q,
+		       const struct dns_msg *ans)
 {
 	struct dns_learned v[64];
 	struct dns_rr_iter it;
 	struct dns_rr rr;
-	struct dns_msg m;
 	bool proxy;
 	size_t n = 0;
-	char err[128];
 
 	if (!d->learn)
 		return;
@@ -348,9 +230,7 @@ static void learn_from(struct dns_server *d, const struct dns_question *q, const
 		proxy = false;
 	else
 		return;
-	if (dns_msg_parse(&m, ans, len, err, sizeof(err)) < 0)
-		return;
-	dns_rr_iter_init(&it, &m);
+	dns_rr_iter_init(&it, ans);
 	while (n < 64 && dns_rr_next(&it, &rr) && rr.section == DNS_SEC_ANSWER) {
 		if (!((rr.type == DNS_T_A && rr.rdlen == 4) || (rr.type == DNS_T_AAAA && rr.rdlen == 16)))
 			continue;
@@ -415,329 +295,75 @@ void dns_server_set_learn(struct dns_server *d, dns_learn_fn fn, void *ctx)
 	d->learn_ctx = ctx;
 }
 
-/* ---- queries in flight ------------------------------------------------------ */
-
-static void side_start(struct side_state *s);
-
-static struct inflight **inflight_slot(struct dns_server *d, const struct inflight *f)
+/* A query in flight ended (dns_inflight_done_fn): ans (NULL: none) is cached, told to the
+ * capture, and served to every waiter from the cache (so each gets its own ID, its
+ * question's case and the clamped TTLs). */
+static void inflight_done(void *ctx, const struct dns_question *q, struct dns_waiters *waiters,
+			  const struct dns_msg *ans, const char *source)
 {
-	struct inflight **pp = &d->buckets[f->hash & (INFLIGHT_BUCKETS - 1)];
-
-	while (*pp != f)
-		pp = &(*pp)->hnext;
-	return pp;
-}
-
-static struct inflight *inflight_find(struct dns_server *d, const struct dns_question *q,
-				      uint64_t hash)
-{
-	for (struct inflight *f = d->buckets[hash & (INFLIGHT_BUCKETS - 1)]; f; f = f->hnext)
-		if (f->hash == hash && dns_key_eq(&f->q, q))
-			return f;
-	return NULL;
-}
-
-static void inflight_free(struct inflight *f)
-{
-	struct dns_server *d = f->d;
-	struct waiter *w;
-
-	ev_timer_stop(d->loop, &f->deadline);
-	for (int s = 0; s < 2; s++) {
-		if (f->side[s].q)
-			f->side[s].up->ops->cancel(f->side[s].q);
-		free(f->side[s].ans);
-	}
-	while ((w = f->waiters)) {
-		f->waiters = w->next;
-		free(w);
-	}
-	upset_put(f->ups);
-	d->stats.inflight--;
-	free(f);
-}
-
-/* Ends f with ans (NULL: SERVFAIL): caches it, answers every waiter, frees f. */
-static void inflight_finish(struct inflight *f, const uint8_t *ans, size_t alen, const char *source)
-{
-	struct dns_server *d = f->d;
+	struct dns_server *d = ctx;
 	double now = ev_now(d->loop);
-	bool cached = false;
-	struct waiter *w;
+	bool cached = false, fake = !strcmp(source, "fake");
+	struct dns_waiter *w;
 
-	*inflight_slot(d, f) = f->hnext; /* a query a reply brings on starts afresh */
-	for (int s = 0; s < 2; s++) { /* the other side's answer is no longer wanted */
-		if (f->side[s].q) {
-			f->side[s].up->ops->cancel(f->side[s].q);
-			f->side[s].q = NULL;
-		}
-	}
 	if (ans) {
-		struct dns_msg m;
-		char err[128];
-		size_t plen;
+		struct dns_msg plain;
 		/* Kept without the upstream's OPT: a hit then needs no parse to be fitted. */
-		if (dns_answer_strip_opt(ans, alen, d->plain, &plen) == 0 &&
-		    dns_msg_parse(&m, d->plain, plen, err, sizeof(err)) == 0)
-			cached = dns_cache_put(d->cache, &m, now) == 1;
-		learn_from(d, &f->q, ans, alen);
+		if (dns_answer_strip_opt(ans, d->plain, &plain) == 0)
+			cached = dns_cache_put(d->cache, &plain, now) == 1;
+		learn_from(d, q, ans);
 	}
-	while ((w = f->waiters)) {
-		f->waiters = w->next;
-		if (!ans) {
+	while ((w = TAILQ_FIRST(waiters))) {
+		TAILQ_REMOVE(waiters, w, link);
+		if (fake) {
+			send_fake(d, &w->q, &w->c, w->t0, w->fn, w->ctx);
+		} else if (!ans) {
 			d->stats.failed++;
 			send_error(d, &w->q, &w->c, DNS_R_SERVFAIL, "failed", w->t0, w->fn, w->ctx);
 		} else {
-			size_t len;
+			struct dns_msg m;
 			bool plain = cached && dns_cache_peek(d->cache, &w->q.q, w->q.id, now, d->buf,
-							      sizeof(d->buf), &len) == 1;
-			if (!plain) {
-				/* Not cacheable: the answer with this client's ID and case. */
-				memcpy(d->buf, ans, alen);
-				d->buf[0] = (uint8_t)(w->q.id >> 8);
-				d->buf[1] = (uint8_t)w->q.id;
-				memcpy(d->buf + DNS_HEADER_LEN, w->q.q.name, w->q.q.name_len);
-				len = alen;
-			}
+							      sizeof(d->buf), &m) == 1;
+			if (!plain) /* not cacheable: the answer with this client's ID and case */
+				dns_msg_copy_for(ans, w->q.id, &w->q.q, d->buf, &m);
 			if (!strcmp(source, "domestic"))
 				d->stats.domestic++;
 			else
 				d->stats.foreign++;
-			send_fitted(d, &w->q, &w->c, d->buf, len, plain, source, w->t0, w->fn, w->ctx);
+			send_fitted(d, &w->q, &w->c, &m, plain, source, w->t0, w->fn, w->ctx);
 		}
 		free(w);
 	}
-	inflight_free(f);
 }
 
-/* Ends a ROUTE_FAKE query whose name is not domestic: every waiter gets a fake address. */
-static void inflight_finish_fake(struct inflight *f)
+/* Which sides a name is asked: bypass-domains the domestic side alone, proxy-domains and
+ * split: false the foreign side alone, the others both (or, with fake-IP, the domestic
+ * side deciding alone). */
+static enum dns_route route_for(const struct dns_server *d, const struct dns_question *q)
 {
-	struct dns_server *d = f->d;
-	struct waiter *w;
+	bool dom = d->ups->n[DNS_DOMESTIC] > 0;
 
-	*inflight_slot(d, f) = f->hnext;
-	while ((w = f->waiters)) {
-		f->waiters = w->next;
-		send_fake(d, &w->q, &w->c, w->t0, w->fn, w->ctx);
-		free(w);
-	}
-	inflight_free(f);
-}
-
-static bool addrs_domestic(const struct dns_server *d, const uint8_t *ans, size_t len)
-{
-	struct dns_rr_iter it;
-	struct dns_rr rr;
-	struct dns_msg m;
-	char err[128];
-	size_t n = 0;
-
-	if (dns_msg_parse(&m, ans, len, err, sizeof(err)) < 0)
-		return false;
-	dns_rr_iter_init(&it, &m);
-	while (dns_rr_next(&it, &rr) && rr.section == DNS_SEC_ANSWER) {
-		if (rr.type == DNS_T_A && rr.rdlen == 4) {
-			if (!cidrset_contains(d->pol.domestic_set, AF_INET, rr.rdata))
-				return false;
-			n++;
-		} else if (rr.type == DNS_T_AAAA && rr.rdlen == 16) {
-			if (!cidrset_contains(d->pol.domestic_set, AF_INET6, rr.rdata))
-				return false;
-			n++;
-		}
-	}
-	return n > 0;
-}
-
-/* Decides once something changed; may finish (free) f. */
-static void inflight_decide(struct inflight *f)
-{
-	struct side_state *dm = &f->side[DOM], *fr = &f->side[FOR];
-
-	switch (f->route) {
-	case ROUTE_DOMESTIC:
-		if (dm->done)
-			inflight_finish(f, dm->ans, dm->len, "domestic");
-		return;
-	case ROUTE_FOREIGN:
-		if (fr->done)
-			inflight_finish(f, fr->ans, fr->len, "foreign");
-		return;
-	case ROUTE_FAKE:
-		if (!dm->done)
-			return;
-		if (dm->ans && dm->domestic_addrs)
-			inflight_finish(f, dm->ans, dm->len, "domestic");
-		else
-			inflight_finish_fake(f);
-		return;
-	case ROUTE_SPLIT:
-		if (dm->ans && dm->domestic_addrs)
-			inflight_finish(f, dm->ans, dm->len, "domestic");
-		else if (dm->done && fr->ans)
-			inflight_finish(f, fr->ans, fr->len, "foreign");
-		else if (dm->done && fr->done) /* a non-domestic answer is no fallback */
-			inflight_finish(f, NULL, 0, "failed");
-		return;
-	}
-}
-
-static bool usable_rcode(const uint8_t *ans)
-{
-	unsigned rc = ans[3] & 0xF;
-	return rc == DNS_R_NOERROR || rc == DNS_R_NXDOMAIN;
-}
-
-static void side_done(void *arg, int ok, const uint8_t *ans, size_t len, const char *why)
-{
-	struct side_state *s = arg;
-	struct inflight *f = s->f;
-	struct upset *u = f->ups;
-
-	s->q = NULL;
-	if (ok == 0 && !usable_rcode(ans)) {
-		char rb[16];
-		log_debug("dns: %s answered %s", s->up->desc, rcode_name(ans[3] & 0xF, rb, sizeof(rb)));
-		ok = -1;
-	}
-	if (ok < 0) {
-		if (why && why[0])
-			log_info("dns: %s", why);
-		if (s->tried < u->n[s->which]) {
-			side_start(s); /* the next server of this side */
-			return;
-		}
-		s->done = true;
-		inflight_decide(f);
-		return;
-	}
-	s->ans = malloc(len);
-	if (!s->ans) {
-		s->done = true;
-		inflight_decide(f);
-		return;
-	}
-	memcpy(s->ans, ans, len);
-	s->len = len;
-	s->done = true;
-	if (s->which == DOM && (f->route == ROUTE_SPLIT || f->route == ROUTE_FAKE))
-		s->domestic_addrs = addrs_domestic(f->d, ans, len);
-	inflight_decide(f);
-}
-
-/* Asks the side's next server. On a synchronous failure moves on, then gives up. */
-static void side_start(struct side_state *s)
-{
-	struct inflight *f = s->f;
-	struct upset *u = f->ups;
-	size_t n = u->n[s->which];
-
-	while (s->tried < n) {
-		struct dns_up *up = u->v[s->which][(u->next[s->which] + s->tried) % n];
-		s->tried++;
-		s->up = up;
-		f->d->stats.upstream_queries++;
-		s->q = dns_up_query(up, &f->q, side_done, s);
-		if (s->q)
-			return;
-		log_warn("dns: %s: cannot send a query (out of memory or too many pending)",
-			 up->desc);
-	}
-	s->done = true;
-}
-
-static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct inflight *f = container_of(w, struct inflight, deadline);
-	struct side_state *dm = &f->side[DOM], *fr = &f->side[FOR];
-	char name[DNS_NAME_TEXT_MAX];
-
-	(void)loop;
-	(void)revents;
-	if (dns_name_to_text(f->q.name, f->q.name_len, name) < 0)
-		snprintf(name, sizeof(name), "?");
-	if (f->route == ROUTE_FAKE) {
-		if (dm->ans && dm->domestic_addrs)
-			inflight_finish(f, dm->ans, dm->len, "domestic");
-		else
-			inflight_finish_fake(f);
-		return;
-	}
-	if (fr->ans)
-		inflight_finish(f, fr->ans, fr->len, "foreign");
-	else if (dm->ans && (f->route == ROUTE_DOMESTIC || dm->domestic_addrs))
-		inflight_finish(f, dm->ans, dm->len, "domestic");
-	else {
-		log_info("dns: %s: no upstream answered within %.0f s", name, f->d->pol.timeout);
-		inflight_finish(f, NULL, 0, "failed");
-	}
-}
-
-static enum route route_for(const struct dns_server *d, const struct dns_question *q)
-{
 	if (dns_names_match(d->pol.proxy, q->name, q->name_len))
-		return ROUTE_FOREIGN;
-	if (d->ups->n[DOM] && dns_names_match(d->pol.bypass, q->name, q->name_len))
-		return ROUTE_DOMESTIC;
-	if (fake_eligible(d, q) && d->pol.split && d->ups->n[DOM])
-		return ROUTE_FAKE;
-	if (!d->pol.split || !d->ups->n[DOM])
-		return ROUTE_FOREIGN;
-	return ROUTE_SPLIT;
+		return DNS_ROUTE_FOREIGN;
+	if (dom && dns_names_match(d->pol.bypass, q->name, q->name_len))
+		return DNS_ROUTE_DOMESTIC;
+	if (fake_eligible(d, q) && d->pol.split && dom)
+		return DNS_ROUTE_FAKE;
+	if (!d->pol.split || !dom)
+		return DNS_ROUTE_FOREIGN;
+	return DNS_ROUTE_SPLIT;
 }
 
 /* Starts resolving q (w may be NULL: a prefetch). On failure to start, w gets SERVFAIL. */
-static void inflight_start(struct dns_server *d, const struct dns_question *q, uint64_t hash,
-			   struct waiter *w)
+static void resolve(struct dns_server *d, const struct dns_question *q, struct dns_waiter *w)
 {
-	struct inflight *f = NULL;
-
-	if (d->stats.inflight < INFLIGHT_MAX)
-		f = calloc(1, sizeof(*f));
-	if (!f) {
-		if (w) {
-			log_warn("dns: too many queries in flight (%llu): answering SERVFAIL",
-				 (unsigned long long)d->stats.inflight);
-			d->stats.failed++;
-			send_error(d, &w->q, &w->c, DNS_R_SERVFAIL, "failed", w->t0, w->fn, w->ctx);
-			free(w);
-		}
+	if (dns_inflights_start(d->inflight, q, route_for(d, q), d->ups, w) == 0 || !w)
 		return;
-	}
-	d->stats.inflight++;
-	f->d = d;
-	f->q = *q;
-	f->hash = hash;
-	f->waiters = w;
-	f->ups = d->ups;
-	f->ups->refs++;
-	f->route = route_for(d, q);
-	f->t0 = ev_now(d->loop);
-	for (int s = 0; s < 2; s++) {
-		f->side[s].f = f;
-		f->side[s].which = (enum side)s;
-	}
-	f->hnext = d->buckets[hash & (INFLIGHT_BUCKETS - 1)];
-	d->buckets[hash & (INFLIGHT_BUCKETS - 1)] = f;
-	ev_timer_init(&f->deadline, deadline_cb, d->pol.timeout, 0.);
-	ev_timer_start(d->loop, &f->deadline);
-	if (f->route != ROUTE_FOREIGN) {
-		side_start(&f->side[DOM]);
-		d->ups->next[DOM]++;
-	} else {
-		f->side[DOM].done = true;
-	}
-	if (f->route != ROUTE_DOMESTIC && f->route != ROUTE_FAKE) {
-		side_start(&f->side[FOR]);
-		d->ups->next[FOR]++;
-	} else {
-		f->side[FOR].done = true;
-	}
-	/* Queries never call back from inside dns_up_query, but both may have failed to
-	 * start at all. */
-	if (f->side[DOM].done && f->side[FOR].done)
-		inflight_decide(f);
+	log_warn("dns: too many queries in flight (%llu): answering SERVFAIL",
+		 (unsigned long long)dns_inflights_count(d->inflight));
+	d->stats.failed++;
+	send_error(d, &w->q, &w->c, DNS_R_SERVFAIL, "failed", w->t0, w->fn, w->ctx);
+	free(w);
 }
 
 /* ---- a query arrives ------------------------------------------------------ */
@@ -754,10 +380,8 @@ int dns_server_query(struct dns_server *d, const uint8_t *msg, size_t len,
 		     const struct dns_client *c, dns_reply_fn fn, void *ctx)
 {
 	double t0 = ev_time();
-	struct dns_msg q;
-	struct waiter *w;
-	struct inflight *f;
-	uint64_t hash;
+	struct dns_msg q, hit;
+	struct dns_waiter *w;
 	size_t olen;
 	bool prefetch = false;
 	char err[160];
@@ -812,21 +436,18 @@ int dns_server_query(struct dns_server *d, const uint8_t *msg, size_t len,
 	 * once they have one, or when nobody could tell they are domestic. */
 	if (fake_eligible(d, &q.q) &&
 	    (dns_names_match(d->pol.proxy, q.q.name, q.q.name_len) || !d->pol.split ||
-	     !d->ups->n[DOM] || fakeip_known(d->fake, q.q.name, q.q.name_len))) {
+	     !d->ups->n[DNS_DOMESTIC] || fakeip_known(d->fake, q.q.name, q.q.name_len))) {
 		send_fake(d, &q, c, t0, fn, ctx);
 		return 1;
 	}
-	if (dns_cache_get(d->cache, &q.q, q.id, ev_now(d->loop), d->buf, sizeof(d->buf), &olen,
+	if (dns_cache_get(d->cache, &q.q, q.id, ev_now(d->loop), d->buf, sizeof(d->buf), &hit,
 			  &prefetch) == 1) {
 		d->stats.cache_hits++;
-		learn_from(d, &q.q, d->buf, olen);
-		send_fitted(d, &q, c, d->buf, olen, true, "cache", t0, fn, ctx);
-		if (prefetch && d->pol.prefetch) {
-			hash = dns_key_hash(d->hkey, &q.q);
-			if (!inflight_find(d, &q.q, hash)) {
-				d->stats.prefetches++;
-				inflight_start(d, &q.q, hash, NULL);
-			}
+		learn_from(d, &q.q, &hit);
+		send_fitted(d, &q, c, &hit, true, "cache", t0, fn, ctx);
+		if (prefetch && d->pol.prefetch && !dns_inflights_join(d->inflight, &q.q, NULL)) {
+			d->stats.prefetches++;
+			resolve(d, &q.q, NULL);
 		}
 		return 1;
 	}
@@ -841,16 +462,19 @@ int dns_server_query(struct dns_server *d, const uint8_t *msg, size_t len,
 	w->fn = fn;
 	w->ctx = ctx;
 	w->t0 = t0;
-	hash = dns_key_hash(d->hkey, &q.q);
-	f = inflight_find(d, &q.q, hash);
-	if (f) {
+	if (dns_inflights_join(d->inflight, &q.q, w)) {
 		d->stats.coalesced++;
-		w->next = f->waiters;
-		f->waiters = w;
 		return 1;
 	}
-	inflight_start(d, &q.q, hash, w);
+	resolve(d, &q.q, w);
 	return 1;
+}
+
+/* What the listeners call for each query. */
+static int server_query(void *ctx, const uint8_t *msg, size_t len, const struct dns_client *c,
+			dns_reply_fn fn, void *fn_ctx)
+{
+	return dns_server_query(ctx, msg, len, c, fn, fn_ctx);
 }
 
 /* ---- life cycle ----------------------------------------------------------- */
@@ -880,7 +504,7 @@ static int gateway_listeners(struct dns_server *d, const struct config *cfg, cha
 
 	if (cfg->dns.listen.ss_family == AF_INET) {
 		net_pton("0.0.0.0", port, &a);
-		d->listen_gw = dns_listen_new(d->loop, d, &a, true, err, errlen);
+		d->listen_gw = dns_listen_new(d->loop, server_query, d, &a, true, err, errlen);
 		if (!d->listen_gw || dns_listen_restrict(d->listen_gw, lan->v, lan->n) < 0) {
 			if (d->listen_gw)
 				snprintf(err, errlen, "dns: out of memory");
@@ -889,7 +513,7 @@ static int gateway_listeners(struct dns_server *d, const struct config *cfg, cha
 	}
 	if (d->listen6 || cfg->dns.listen.ss_family == AF_INET6) {
 		net_pton("::", port, &a);
-		d->listen_gw6 = dns_listen_new(d->loop, d, &a, true, why, sizeof(why));
+		d->listen_gw6 = dns_listen_new(d->loop, server_query, d, &a, true, why, sizeof(why));
 		if (!d->listen_gw6) {
 			log_warn("%s; the LAN's IPv6 DNS queries are not redirected", why);
 		} else if (dns_listen_restrict(d->listen_gw6, lan->v, lan->n) < 0) {
@@ -922,15 +546,16 @@ struct dns_server *dns_server_new(struct ev_loop *loop, struct resolver *res,
 	d->res = res;
 	d->relay = relay;
 	d->fwmark = cfg->fwmark;
-	randombytes_buf(d->hkey, sizeof(d->hkey));
 	d->cache = dns_cache_new(cfg->dns.cache_size, cfg->dns.min_ttl, cfg->dns.max_ttl);
-	d->ups = upset_new(d, &cfg->dns);
-	if (!d->cache || !d->ups) {
+	d->ups = dns_upset_new(loop, res, relay, d->fwmark, &cfg->dns);
+	d->inflight = dns_inflights_new(loop, inflight_done, d);
+	if (!d->cache || !d->ups || !d->inflight) {
 		snprintf(err, errlen, "dns: out of memory");
 		goto fail;
 	}
 	if (policy_build(&d->pol, cfg, err, errlen) < 0)
 		goto fail;
+	dns_inflights_configure(d->inflight, d->pol.domestic_set, d->pol.timeout);
 	if (qlog_open(d, cfg->dns.query_log, &d->qlog, err, errlen) < 0)
 		goto fail;
 	if (cfg->dns.fake_ip.enable && cfg->proxy.type == PROXY_TYPE_DIRECT) {
@@ -944,7 +569,7 @@ struct dns_server *dns_server_new(struct ev_loop *loop, struct resolver *res,
 	}
 	snprintf(d->qlog_path, sizeof(d->qlog_path), "%s", cfg->dns.query_log);
 	d->listen_addr = cfg->dns.listen;
-	d->listen = dns_listen_new(loop, d, &cfg->dns.listen, gw, err, errlen);
+	d->listen = dns_listen_new(loop, server_query, d, &cfg->dns.listen, gw, err, errlen);
 	if (!d->listen)
 		goto fail;
 	if (cfg->mode == MODE_REDIRECT && cfg->redirect.install_rules &&
@@ -952,7 +577,7 @@ struct dns_server *dns_server_new(struct ev_loop *loop, struct resolver *res,
 		struct sockaddr_storage a6;
 		char why[256];
 		net_pton("::1", net_port(&cfg->dns.listen), &a6);
-		d->listen6 = dns_listen_new(loop, d, &a6, gw, why, sizeof(why));
+		d->listen6 = dns_listen_new(loop, server_query, d, &a6, gw, why, sizeof(why));
 		if (!d->listen6)
 			log_warn("%s; IPv6 DNS queries are not redirected to the resolver", why);
 	}
@@ -968,13 +593,13 @@ int dns_server_reconfigure(struct dns_server *d, const struct config *cfg, char 
 			   size_t errlen)
 {
 	struct policy pol;
-	struct upset *ups;
+	struct dns_upset *ups;
 	FILE *qlog = NULL;
 
 	if (policy_build(&pol, cfg, err, errlen) < 0)
 		return -1;
 	d->fwmark = cfg->fwmark;
-	ups = upset_new(d, &cfg->dns);
+	ups = dns_upset_new(d->loop, d->res, d->relay, d->fwmark, &cfg->dns);
 	if (!ups) {
 		snprintf(err, errlen, "dns: out of memory");
 		policy_free(&pol);
@@ -982,7 +607,7 @@ int dns_server_reconfigure(struct dns_server *d, const struct config *cfg, char 
 	}
 	if (strcmp(cfg->dns.query_log, d->qlog_path) || !d->qlog) {
 		if (qlog_open(d, cfg->dns.query_log, &qlog, err, errlen) < 0) {
-			upset_put(ups);
+			dns_upset_put(ups);
 			policy_free(&pol);
 			return -1;
 		}
@@ -994,7 +619,7 @@ int dns_server_reconfigure(struct dns_server *d, const struct config *cfg, char 
 	if (cfg->dns.fake_ip.enable && cfg->proxy.type == PROXY_TYPE_DIRECT) {
 		snprintf(err, errlen, "dns.fake-ip needs a proxy that connects by name (ss, http or "
 			 "socks5), not direct");
-		upset_put(ups);
+		dns_upset_put(ups);
 		policy_free(&pol);
 		return -1;
 	}
@@ -1005,7 +630,7 @@ int dns_server_reconfigure(struct dns_server *d, const struct config *cfg, char 
 		struct fakeip *nf = fakeip_new(&cfg->dns.fake_ip);
 		if (!nf) {
 			snprintf(err, errlen, "dns: fake-ip: out of memory");
-			upset_put(ups);
+			dns_upset_put(ups);
 			policy_free(&pol);
 			return -1;
 		}
@@ -1016,7 +641,8 @@ int dns_server_reconfigure(struct dns_server *d, const struct config *cfg, char 
 	}
 	policy_free(&d->pol);
 	d->pol = pol;
-	upset_put(d->ups); /* queries in flight keep the old set until they end */
+	dns_inflights_configure(d->inflight, d->pol.domestic_set, d->pol.timeout);
+	dns_upset_put(d->ups); /* queries in flight keep the old set until they end */
 	d->ups = ups;
 	if (!net_sockaddr_equal(&cfg->dns.listen, &d->listen_addr))
 		log_warn("reload: dns.listen takes effect only after a restart");
@@ -1038,20 +664,13 @@ void dns_server_free(struct dns_server *d)
 	dns_listen_free(d->listen6);
 	dns_listen_free(d->listen_gw);
 	dns_listen_free(d->listen_gw6);
-	for (size_t i = 0; i < INFLIGHT_BUCKETS; i++) {
-		struct inflight *f;
-		while ((f = d->buckets[i])) {
-			d->buckets[i] = f->hnext;
-			inflight_free(f);
-		}
-	}
-	upset_put(d->ups);
+	dns_inflights_free(d->inflight);
+	dns_upset_put(d->ups);
 	policy_free(&d->pol);
 	dns_cache_free(d->cache);
 	fakeip_free(d->fake);
 	if (d->qlog)
 		fclose(d->qlog);
-	sodium_memzero(d->hkey, sizeof(d->hkey));
 	free(d);
 }
 
@@ -1077,7 +696,9 @@ const struct sockaddr_storage *dns_server_listen_addr(const struct dns_server *d
 	return &d->listen_addr;
 }
 
-const struct dns_server_stats *dns_server_stats(const struct dns_server *d)
+const struct dns_server_stats *dns_server_stats(struct dns_server *d)
 {
+	d->stats.inflight = dns_inflights_count(d->inflight);
+	d->stats.upstream_queries = dns_inflights_sent(d->inflight);
 	return &d->stats;
 }

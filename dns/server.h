@@ -17,21 +17,13 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "dns/listen.h"
+
 struct config;
 struct ev_loop;
 struct relay;
 struct resolver;
 struct dns_server;
-
-/* Who asked, for the reply and the query log. */
-struct dns_client {
-	struct sockaddr_storage peer; /* the client */
-	struct sockaddr_storage local; /* the address it asked (the reply's source) */
-	bool tcp; /* no UDP size limit */
-};
-
-typedef void (*dns_reply_fn)(void *ctx, const struct dns_client *c, const uint8_t *msg,
-			     size_t len);
 
 struct dns_server_stats {
 	uint64_t queries, cache_hits, local, domestic, foreign, failed;
@@ -88,6 +80,6 @@ bool dns_server_has_ipv6(const struct dns_server *d);
 bool dns_server_has_gateway_ipv6(const struct dns_server *d);
 /* Where the listener is (tun mode relays intercepted TCP queries there). */
 const struct sockaddr_storage *dns_server_listen_addr(const struct dns_server *d);
-const struct dns_server_stats *dns_server_stats(const struct dns_server *d);
+const struct dns_server_stats *dns_server_stats(struct dns_server *d);
 
 #endif

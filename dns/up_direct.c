@@ -62,9 +62,9 @@ static void dq_free(struct dq *d)
 }
 
 /* Ends the query: calls back once, frees it. */
-static void dq_done(struct dq *d, int ok, const uint8_t *ans, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-static void dq_done(struct dq *d, int ok, const uint8_t *ans, size_t len, const char *fmt, ...)
+static void dq_done(struct dq *d, int ok, const struct dns_msg *ans, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void dq_done(struct dq *d, int ok, const struct dns_msg *ans, const char *fmt, ...)
 {
 	char why[256] = "";
 	va_list ap;
@@ -74,7 +74,7 @@ static void dq_done(struct dq *d, int ok, const uint8_t *ans, size_t len, const 
 		vsnprintf(why, sizeof(why), fmt, ap);
 		va_end(ap);
 	}
-	d->cb(d->arg, ok, ans, len, why);
+	d->cb(d->arg, ok, ans, why);
 	dq_free(d);
 }
 
@@ -98,7 +98,7 @@ static int open_socket(struct dq *d, int type)
 static void udp_send(struct dq *d)
 {
 	if (send(d->fd, d->query + 2, d->qlen, 0) < 0 && errno != EAGAIN) {
-		dq_done(d, -1, NULL, 0, "%s: send: %s", d->u->base.desc, strerror(errno));
+		dq_done(d, -1, NULL, "%s: send: %s", d->u->base.desc, strerror(errno));
 		return;
 	}
 	d->sends++;
@@ -109,7 +109,7 @@ static void udp_send(struct dq *d)
 static void start_tcp(struct dq *d)
 {
 	if (open_socket(d, SOCK_STREAM) < 0) {
-		dq_done(d, -1, NULL, 0, "%s: tcp: %s", d->u->base.desc, strerror(errno));
+		dq_done(d, -1, NULL, "%s: tcp: %s", d->u->base.desc, strerror(errno));
 		return;
 	}
 	d->tcp = true;
@@ -124,22 +124,23 @@ static void start_tcp(struct dq *d)
 static void udp_read(struct dq *d)
 {
 	uint8_t buf[DNS_MSG_MAX];
+	struct dns_msg m;
 
 	for (;;) {
 		ssize_t n = recv(d->fd, buf, sizeof(buf), 0);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return;
-			dq_done(d, -1, NULL, 0, "%s: %s", d->u->base.desc, strerror(errno));
+			dq_done(d, -1, NULL, "%s: %s", d->u->base.desc, strerror(errno));
 			return;
 		}
-		if (dns_up_match(buf, (size_t)n, d->id, &d->q) < 0)
+		if (dns_up_match(buf, (size_t)n, d->id, &d->q, &m) < 0)
 			continue; /* not our answer: a late or forged one */
-		if (buf[2] & (DNS_F_TC >> 8)) {
+		if (m.flags & DNS_F_TC) {
 			start_tcp(d);
 			return;
 		}
-		dq_done(d, 0, buf, (size_t)n, NULL);
+		dq_done(d, 0, &m, NULL);
 		return;
 	}
 }
@@ -150,7 +151,7 @@ static void tcp_io(struct dq *d, int revents)
 		size_t total = d->qlen + 2;
 		ssize_t n = send(d->fd, d->query + d->tcp_sent, total - d->tcp_sent, MSG_NOSIGNAL);
 		if (n < 0 && errno != EAGAIN && errno != EINTR && errno != ENOTCONN) {
-			dq_done(d, -1, NULL, 0, "%s: tcp: %s", d->u->base.desc, strerror(errno));
+			dq_done(d, -1, NULL, "%s: tcp: %s", d->u->base.desc, strerror(errno));
 			return;
 		}
 		if (n > 0)
@@ -164,6 +165,7 @@ static void tcp_io(struct dq *d, int revents)
 	}
 	for (;;) {
 		const uint8_t *msg;
+		struct dns_msg m;
 		size_t mlen;
 		ssize_t n;
 
@@ -174,7 +176,7 @@ static void tcp_io(struct dq *d, int revents)
 				cap = DNS_MSG_MAX + 2 + 4096;
 			p = realloc(d->in, cap);
 			if (!p) {
-				dq_done(d, -1, NULL, 0, "%s: out of memory", d->u->base.desc);
+				dq_done(d, -1, NULL, "%s: out of memory", d->u->base.desc);
 				return;
 			}
 			d->in = p;
@@ -184,7 +186,7 @@ static void tcp_io(struct dq *d, int revents)
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n <= 0) {
-			dq_done(d, -1, NULL, 0, "%s: tcp: %s", d->u->base.desc,
+			dq_done(d, -1, NULL, "%s: tcp: %s", d->u->base.desc,
 				n == 0 ? "closed before answering" : strerror(errno));
 			return;
 		}
@@ -192,20 +194,20 @@ static void tcp_io(struct dq *d, int revents)
 		switch (dns_tcp_frame(d->in, d->in_len, &msg, &mlen)) {
 		case DNS_NEED_MORE:
 			if (d->in_len >= DNS_MSG_MAX + 2) {
-				dq_done(d, -1, NULL, 0, "%s: tcp: frame too long", d->u->base.desc);
+				dq_done(d, -1, NULL, "%s: tcp: frame too long", d->u->base.desc);
 				return;
 			}
 			continue;
 		case DNS_OK:
-			if (dns_up_match(msg, mlen, d->id, &d->q) < 0) {
-				dq_done(d, -1, NULL, 0, "%s: tcp: answer does not match the query",
+			if (dns_up_match(msg, mlen, d->id, &d->q, &m) < 0) {
+				dq_done(d, -1, NULL, "%s: tcp: answer does not match the query",
 					d->u->base.desc);
 				return;
 			}
-			dq_done(d, 0, msg, mlen, NULL);
+			dq_done(d, 0, &m, NULL);
 			return;
 		default:
-			dq_done(d, -1, NULL, 0, "%s: tcp: bad frame", d->u->base.desc);
+			dq_done(d, -1, NULL, "%s: tcp: bad frame", d->u->base.desc);
 			return;
 		}
 	}
@@ -229,11 +231,11 @@ static void dq_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	if (d->tcp) {
-		dq_done(d, -1, NULL, 0, "%s: no TCP answer in %.0f s", d->u->base.desc, TCP_WAIT);
+		dq_done(d, -1, NULL, "%s: no TCP answer in %.0f s", d->u->base.desc, TCP_WAIT);
 		return;
 	}
 	if (d->sends >= UDP_SENDS) {
-		dq_done(d, -1, NULL, 0, "%s: no answer to %d sends", d->u->base.desc, d->sends);
+		dq_done(d, -1, NULL, "%s: no answer to %d sends", d->u->base.desc, d->sends);
 		return;
 	}
 	udp_send(d);
@@ -242,7 +244,7 @@ static void dq_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void dq_send_first(struct dq *d)
 {
 	if (open_socket(d, SOCK_DGRAM) < 0) {
-		dq_done(d, -1, NULL, 0, "%s: %s", d->u->base.desc, strerror(errno));
+		dq_done(d, -1, NULL, "%s: %s", d->u->base.desc, strerror(errno));
 		return;
 	}
 	ev_io_set(&d->io, d->fd, EV_READ);
@@ -256,7 +258,7 @@ static void dq_resolved(void *arg, int err, const struct sockaddr_storage *addr)
 
 	d->rreq = NULL;
 	if (err) {
-		dq_done(d, -1, NULL, 0, "%s: cannot resolve: %s", d->u->base.desc, gai_strerror(err));
+		dq_done(d, -1, NULL, "%s: cannot resolve: %s", d->u->base.desc, gai_strerror(err));
 		return;
 	}
 	d->addr = *addr;
@@ -275,7 +277,7 @@ static void dq_start_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			    &d->rreq);
 	ev_set_cb(&d->timer, dq_timer_cb);
 	if (rc < 0)
-		dq_done(d, -1, NULL, 0, "%s: cannot resolve: %s", d->u->base.desc, strerror(errno));
+		dq_done(d, -1, NULL, "%s: cannot resolve: %s", d->u->base.desc, strerror(errno));
 	else if (rc == 1)
 		dq_send_first(d);
 }

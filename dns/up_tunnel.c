@@ -65,10 +65,10 @@ static void tq_unlink(struct tq *q)
 	t->n_queries--;
 }
 
-static void tq_finish(struct tq *q, int ok, const uint8_t *ans, size_t len, const char *why)
+static void tq_finish(struct tq *q, int ok, const struct dns_msg *ans, const char *why)
 {
 	tq_unlink(q);
-	q->cb(q->arg, ok, ans, len, why);
+	q->cb(q->arg, ok, ans, why);
 	free(q);
 }
 
@@ -136,10 +136,11 @@ static ssize_t t_write(void *c, const void *p, size_t len)
 	while ((rc = dns_tcp_frame(buf_head(&t->in), buf_used(&t->in), &msg, &mlen)) == DNS_OK) {
 		uint16_t id = (uint16_t)(msg[0] << 8 | msg[1]);
 		struct tq *q = find(t, id);
+		struct dns_msg m;
 
 		/* An answer to a cancelled query, or garbage with a fitting frame: dropped. */
-		if (q && dns_up_match(msg, mlen, id, &q->q) == 0)
-			tq_finish(q, 0, msg, mlen, NULL);
+		if (q && dns_up_match(msg, mlen, id, &q->q, &m) == 0)
+			tq_finish(q, 0, &m, NULL);
 		buf_consume(&t->in, mlen + 2);
 	}
 	if (rc == DNS_ERROR) {
@@ -198,7 +199,7 @@ static void t_close(void *c, bool reset)
 		kick(t);
 	while ((q = failed)) {
 		failed = q->next;
-		q->cb(q->arg, -1, NULL, 0, "the connection through the proxy ended");
+		q->cb(q->arg, -1, NULL, "the connection through the proxy ended");
 		free(q);
 	}
 }

@@ -6,7 +6,7 @@
  *
  * A query is a question; the transport picks the ID, sends, matches the answer (ID,
  * question, QR) and calls back exactly once unless cancelled. The answer handed to the
- * callback has parsed cleanly; its rcode is the caller's business. */
+ * callback has parsed cleanly and comes parsed; its rcode is the caller's business. */
 #ifndef SNET_DNS_UPSTREAM_H
 #define SNET_DNS_UPSTREAM_H
 
@@ -15,6 +15,7 @@
 
 #include "dns/msg.h"
 
+struct config_dns;
 struct ev_loop;
 struct host_port;
 struct relay;
@@ -22,8 +23,10 @@ struct resolver;
 struct dns_up;
 struct dns_upq;
 
-/* ok: 0 with the answer, -1 (no answer: unreachable, timed out, refused); why says what. */
-typedef void (*dns_up_cb)(void *arg, int ok, const uint8_t *ans, size_t len, const char *why);
+/* ok: 0 with the answer, parsed once by dns_up_match where it arrived (it and the bytes it
+ * points into live only during the call: keep a copy); -1 and ans NULL (no answer:
+ * unreachable, timed out, refused); why says what. */
+typedef void (*dns_up_cb)(void *arg, int ok, const struct dns_msg *ans, const char *why);
 
 struct dns_up_ops {
 	const char *name; /* "domestic", "foreign" */
@@ -56,11 +59,28 @@ static inline struct dns_upq *dns_up_query(struct dns_up *u, const struct dns_qu
 /* Writes the query message for q with id: RD, EDNS with our UDP size. 0 or -1. */
 int dns_up_write_query(uint16_t id, const struct dns_question *q, uint8_t *out, size_t max,
 		       size_t *len);
-/* Whether ans is the answer to our query (id, q): parses, QR, opcode, same question. */
-int dns_up_match(const uint8_t *ans, size_t len, uint16_t id, const struct dns_question *q);
+/* Whether ans is the answer to our query (id, q): parses it into *m (pointing into ans),
+ * checks QR, opcode and the question. 0 (m is the parsed answer) or -1. */
+int dns_up_match(const uint8_t *ans, size_t len, uint16_t id, const struct dns_question *q,
+		 struct dns_msg *m);
 /* Writes "<ops name> host:port" ([v6]:port) into u->desc, for logs. */
 void dns_up_describe(struct dns_up *u, const struct host_port *hp);
 /* A random query ID. */
 uint16_t dns_up_random_id(void);
+
+/* The upstreams of one configuration, by side, reference-counted: queries in flight keep
+ * the set they started with across a reload. */
+enum dns_side { DNS_DOMESTIC = 0, DNS_FOREIGN = 1 };
+struct dns_upset {
+	unsigned refs;
+	struct dns_up **v[2]; /* by enum dns_side */
+	size_t n[2];
+	size_t next[2]; /* round robin start */
+};
+/* One reference; NULL when out of memory. */
+struct dns_upset *dns_upset_new(struct ev_loop *loop, struct resolver *res,
+				 struct relay *relay, uint32_t fwmark, const struct config_dns *c);
+/* Drops a reference; the last one frees the set. */
+void dns_upset_put(struct dns_upset *u);
 
 #endif

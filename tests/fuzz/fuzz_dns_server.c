@@ -4,8 +4,10 @@
  *         disable-qtypes and a cache; every reply it gives must parse, carry the query's
  *         ID, and have QR set. Queries that reach the upstreams stay in flight (the loop
  *         never runs) until the resolver is rebuilt every 4096 inputs.
- *   odd:  an upstream's answer, fitted to an EDNS and a plain client (dns/answer.c) and
- *         checked by dns_up_match; a fitted answer must parse and fit its size. */
+ *   odd:  an upstream's answer, checked by dns_up_match, parsed once and fitted to an EDNS
+ *         and a plain client (dns/answer.c), and stripped of its OPT as the cache keeps it
+ *         and fitted again without a parse; a fitted answer must parse and fit its size,
+ *         and the stripped one's view must be what the parser says of its bytes. */
 #include <ev.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -20,6 +22,7 @@
 #include "dns/msg.h"
 #include "dns/server.h"
 #include "dns/upstream.h"
+#include "tests/unit/dns_view.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -95,30 +98,41 @@ static void fuzz_query(const uint8_t *q, size_t len, bool tcp)
 
 static void fuzz_answer(const uint8_t *a, size_t len, uint16_t max)
 {
-	static uint8_t out[65535];
+	static uint8_t out[65535], plain[65535];
 	struct dns_question qq = { .qtype = DNS_T_A, .qclass = DNS_C_IN };
 	struct dns_edns e = { .present = true, .udp_size = 1232 };
 	uint8_t qb[512];
-	struct dns_msg q, m;
+	struct dns_msg q, m, ans, p;
 	size_t qn, n, olen;
 	char err[256];
+	int stripped;
 
 	if (dns_name_from_text("www.example.com", qq.name, &n) < 0)
 		abort();
 	qq.name_len = (uint8_t)n;
+	(void)dns_up_match(a, len, 0x4242, &qq, &m);
+	if (dns_msg_parse(&ans, a, len, err, sizeof(err)) < 0)
+		return;
+	stripped = dns_answer_strip_opt(&ans, plain, &p);
+	if (stripped == 0)
+		ASSERT(dns_view_is_parse(&p) && !p.edns.present);
 	for (int k = 0; k < 2; k++) {
 		size_t lim = max < 512 ? 512 : max;
 		if (dns_write_query(0x4242, DNS_F_RD, &qq, k ? &e : NULL, qb, sizeof(qb), &qn, err,
 				    sizeof(err)) < 0 ||
 		    dns_msg_parse(&q, qb, qn, err, sizeof(err)) < 0)
 			abort();
-		if (dns_answer_fit(a, len, &q, lim, out, &olen) == 0) {
+		if (dns_answer_fit(&ans, &q, lim, out, &olen) == 0) {
 			ASSERT(olen <= lim);
 			ASSERT(dns_msg_parse(&m, out, olen, err, sizeof(err)) == 0);
 			ASSERT(!k ? !m.edns.present : 1);
 		}
+		if (stripped == 0 && dns_answer_fit_plain(&p, &q, lim, out, &olen) == 0) {
+			ASSERT(olen <= lim);
+			ASSERT(dns_msg_parse(&m, out, olen, err, sizeof(err)) == 0);
+			ASSERT(k || !m.edns.present);
+		}
 	}
-	(void)dns_up_match(a, len, 0x4242, &qq);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

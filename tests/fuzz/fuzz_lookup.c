@@ -30,8 +30,9 @@ static void check_addrs(const struct sockaddr_storage *v, size_t n, uint16_t por
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sockaddr_storage out[4];
+	struct dns_msg m;
 	size_t n = 0, lo;
-	char name[64];
+	char name[64], err[128];
 	uint32_t ttl = 1000;
 	int rc;
 
@@ -56,10 +57,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_addrs(out, n, 53);
 		break;
 	default:
-		rc = lookup_parse_answer(data + 1, size - 1, DNS_T_A, out, 4, &n, &ttl);
-		ASSERT(rc >= -1 && rc <= 4095 && n <= 4);
-		rc = lookup_parse_answer(data + 1, size - 1, DNS_T_AAAA, out, 4, &n, &ttl);
-		ASSERT(rc >= -1 && rc <= 4095 && n <= 4 && ttl <= 1000);
+		if (dns_msg_parse(&m, data + 1, size - 1, err, sizeof(err)) < 0)
+			break;
+		rc = lookup_parse_answer(&m, DNS_T_A, out, 4, &n, &ttl);
+		ASSERT(rc >= 0 && rc <= 4095 && n <= 4);
+		rc = lookup_parse_answer(&m, DNS_T_AAAA, out, 4, &n, &ttl);
+		ASSERT(rc >= 0 && rc <= 4095 && n <= 4 && ttl <= 1000);
 		check_addrs(out, n, 0);
 		break;
 	}

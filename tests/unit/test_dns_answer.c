@@ -15,6 +15,7 @@
 #include "dns/names.h"
 #include "dns/upstream.h"
 #include "tests/unit/check.h"
+#include "tests/unit/dns_view.h"
 
 static struct cidr mk(const char *s)
 {
@@ -209,11 +210,22 @@ static size_t mkanswer(const struct query *q, unsigned count, bool opt, uint8_t 
 	return len;
 }
 
+/* The answer in ans[len], parsed as it is where it arrives. */
+static struct dns_msg parsed(const uint8_t *ans, size_t len)
+{
+	struct dns_msg m;
+	char err[128];
+
+	if (dns_msg_parse(&m, ans, len, err, sizeof(err)) < 0)
+		abort();
+	return m;
+}
+
 static void test_fit(void)
 {
 	struct query plain, edns;
 	uint8_t ans[65535], out[65535];
-	struct dns_msg m;
+	struct dns_msg m, a;
 	size_t alen, olen;
 	char err[128];
 
@@ -225,29 +237,35 @@ static void test_fit(void)
 
 	/* Small, with OPT: an EDNS client gets it byte for byte. */
 	alen = mkanswer(&edns, 3, true, ans, sizeof(ans));
-	CHECK(dns_answer_fit(ans, alen, &edns.m, 1232, out, &olen) == 0);
+	a = parsed(ans, alen);
+	CHECK(dns_answer_fit(&a, &edns.m, 1232, out, &olen) == 0);
 	CHECK(olen == alen && memcmp(out, ans, alen) == 0);
 	/* A client without EDNS gets no OPT. */
-	CHECK(dns_answer_fit(ans, alen, &plain.m, 512, out, &olen) == 0);
+	CHECK(dns_answer_fit(&a, &plain.m, 512, out, &olen) == 0);
 	CHECK(dns_msg_parse(&m, out, olen, err, sizeof(err)) == 0);
 	CHECK(!m.edns.present && m.ancount == 3 && m.arcount == 0);
 	/* 100 records do not fit 512 or 1232: TC, no records, question kept. */
 	alen = mkanswer(&edns, 100, true, ans, sizeof(ans));
 	CHECK(alen > 1232);
-	CHECK(dns_answer_fit(ans, alen, &plain.m, 512, out, &olen) == 0);
+	a = parsed(ans, alen);
+	CHECK(dns_answer_fit(&a, &plain.m, 512, out, &olen) == 0);
 	CHECK(dns_msg_parse(&m, out, olen, err, sizeof(err)) == 0);
 	CHECK((m.flags & DNS_F_TC) && m.ancount == 0 && m.qdcount == 1 && !m.edns.present);
 	CHECK(dns_key_eq(&m.q, &plain.m.q) && m.id == 0x1234);
-	CHECK(dns_answer_fit(ans, alen, &edns.m, 1232, out, &olen) == 0);
+	CHECK(dns_answer_fit(&a, &edns.m, 1232, out, &olen) == 0);
 	CHECK(dns_msg_parse(&m, out, olen, err, sizeof(err)) == 0);
 	CHECK((m.flags & DNS_F_TC) && m.ancount == 0 && m.edns.present);
 	/* Over TCP it all comes. */
-	CHECK(dns_answer_fit(ans, alen, &plain.m, 65535, out, &olen) == 0);
+	CHECK(dns_answer_fit(&a, &plain.m, 65535, out, &olen) == 0);
 	CHECK(dns_msg_parse(&m, out, olen, err, sizeof(err)) == 0);
 	CHECK(!(m.flags & DNS_F_TC) && m.ancount == 100 && !m.edns.present);
-	/* Garbage is refused, never sent. */
+	/* An extended rcode cannot be told to a client without EDNS. */
+	a.edns.ext_rcode = 1;
+	CHECK(dns_answer_fit(&a, &plain.m, 65535, out, &olen) < 0);
+	CHECK(dns_answer_fit(&a, &edns.m, 65535, out, &olen) == 0);
+	/* Garbage never gets that far: the parse where it arrives refuses it. */
 	memset(ans, 0xff, 40);
-	CHECK(dns_answer_fit(ans, 40, &plain.m, 512, out, &olen) < 0);
+	CHECK(dns_msg_parse(&m, ans, 40, err, sizeof(err)) < 0);
 }
 
 /* The cache's form (no OPT) and the parse-free fit of a hit. */
@@ -255,33 +273,37 @@ static void test_strip_and_fit_plain(void)
 {
 	struct query plain, edns;
 	uint8_t ans[65535], stripped[65535], out[65535];
-	struct dns_msg m;
+	struct dns_msg m, a, s, o;
 	size_t alen, slen, olen;
 	char err[128];
 
 	mkquery(&plain, "www.example.com", DNS_T_A, 0);
 	mkquery(&edns, "www.example.com", DNS_T_A, 1232);
 	alen = mkanswer(&edns, 3, true, ans, sizeof(ans));
-	CHECK(dns_answer_strip_opt(ans, alen, stripped, &slen) == 0);
-	CHECK(slen == alen - 11);
-	CHECK(dns_msg_parse(&m, stripped, slen, err, sizeof(err)) == 0);
-	CHECK(!m.edns.present && m.ancount == 3 && m.arcount == 0);
+	a = parsed(ans, alen);
+	CHECK(dns_answer_strip_opt(&a, stripped, &s) == 0);
+	slen = s.len;
+	CHECK(slen == alen - 11 && s.wire == stripped && dns_view_is_parse(&s));
+	CHECK(!s.edns.present && s.ancount == 3 && s.arcount == 0);
 	/* already without OPT: unchanged */
-	CHECK(dns_answer_strip_opt(stripped, slen, out, &olen) == 0 && olen == slen &&
-	      !memcmp(out, stripped, slen));
+	CHECK(dns_answer_strip_opt(&s, out, &o) == 0 && o.len == slen &&
+	      !memcmp(out, stripped, slen) && dns_view_is_parse(&o));
 	/* a plain client gets it as it is; an EDNS client with our OPT appended */
-	CHECK(dns_answer_fit_plain(stripped, slen, &plain.m, 512, out, &olen) == 0);
+	CHECK(dns_answer_fit_plain(&s, &plain.m, 512, out, &olen) == 0);
 	CHECK(olen == slen && !memcmp(out, stripped, slen));
-	CHECK(dns_answer_fit_plain(stripped, slen, &edns.m, 1232, out, &olen) == 0);
+	CHECK(dns_answer_fit_plain(&s, &edns.m, 1232, out, &olen) == 0);
 	CHECK(dns_msg_parse(&m, out, olen, err, sizeof(err)) == 0);
 	CHECK(m.edns.present && m.edns.udp_size == DNS_OUR_UDP_SIZE && m.ancount == 3 &&
 	      m.arcount == 1);
 	/* too big: truncated as dns_answer_fit does */
 	alen = mkanswer(&edns, 100, false, ans, sizeof(ans));
-	CHECK(dns_answer_fit_plain(ans, alen, &edns.m, 1232, out, &olen) == 0);
+	a = parsed(ans, alen);
+	CHECK(dns_answer_fit_plain(&a, &edns.m, 1232, out, &olen) == 0);
 	CHECK(dns_msg_parse(&m, out, olen, err, sizeof(err)) == 0);
 	CHECK((m.flags & DNS_F_TC) && m.ancount == 0 && m.edns.present);
-	CHECK(dns_answer_strip_opt(ans, 20, out, &olen) < 0);
+	/* no question: not an answer to keep */
+	a.qdcount = 0;
+	CHECK(dns_answer_strip_opt(&a, out, &o) < 0);
 }
 
 static void test_error_replies(void)
@@ -349,18 +371,20 @@ static void test_upstream_match(void)
 {
 	struct query q, other;
 	uint8_t ans[2048];
+	struct dns_msg m;
 	size_t alen;
 
 	mkquery(&q, "www.example.com", DNS_T_A, 1232);
 	mkquery(&other, "www.example.com", DNS_T_AAAA, 1232);
 	alen = mkanswer(&q, 2, true, ans, sizeof(ans));
-	CHECK(dns_up_match(ans, alen, 0x1234, &q.m.q) == 0);
-	CHECK(dns_up_match(ans, alen, 0x1235, &q.m.q) < 0); /* other ID */
-	CHECK(dns_up_match(ans, alen, 0x1234, &other.m.q) < 0); /* other qtype */
-	CHECK(dns_up_match(q.b, q.n, 0x1234, &q.m.q) < 0); /* a query, not an answer */
-	CHECK(dns_up_match(ans, alen - 1, 0x1234, &q.m.q) < 0); /* cut short */
+	CHECK(dns_up_match(ans, alen, 0x1234, &q.m.q, &m) == 0);
+	CHECK(m.wire == ans && m.len == alen && m.ancount == 2 && dns_view_is_parse(&m));
+	CHECK(dns_up_match(ans, alen, 0x1235, &q.m.q, &m) < 0); /* other ID */
+	CHECK(dns_up_match(ans, alen, 0x1234, &other.m.q, &m) < 0); /* other qtype */
+	CHECK(dns_up_match(q.b, q.n, 0x1234, &q.m.q, &m) < 0); /* a query, not an answer */
+	CHECK(dns_up_match(ans, alen - 1, 0x1234, &q.m.q, &m) < 0); /* cut short */
 	mkquery(&other, "WWW.Example.COM", DNS_T_A, 0);
-	CHECK(dns_up_match(ans, alen, 0x1234, &other.m.q) == 0); /* case does not matter */
+	CHECK(dns_up_match(ans, alen, 0x1234, &other.m.q, &m) == 0); /* case does not matter */
 }
 
 int main(void)

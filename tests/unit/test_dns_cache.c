@@ -9,6 +9,7 @@
 #include "dns/cache.h"
 #include "dns/msg.h"
 #include "tests/unit/check.h"
+#include "tests/unit/dns_view.h"
 
 /* An upstream answer to build. */
 struct spec {
@@ -138,7 +139,12 @@ static int get(struct dns_cache *c, const char *name, uint16_t qtype, uint16_t i
 	char err[256];
 	int hit;
 
-	hit = dns_cache_get(c, &q, id, now, a->b, sizeof(a->b), &a->n, prefetch);
+	hit = dns_cache_get(c, &q, id, now, a->b, sizeof(a->b), &a->m, prefetch);
+	if (hit && !dns_view_is_parse(&a->m)) {
+		printf("  the view of the served message is not its parse\n");
+		return -1;
+	}
+	a->n = hit ? a->m.len : 0;
 	if (hit && dns_msg_parse(&a->m, a->b, a->n, err, sizeof(err)) < 0) {
 		printf("  served message does not parse: %s\n", err);
 		return -1;
@@ -218,7 +224,7 @@ static void test_qtype_in_key(void)
 	/* another class is another key */
 	q = question("example.com", DNS_T_A);
 	q.qclass = 3;
-	CHECK(dns_cache_get(c, &q, 1, 1, out.b, sizeof(out.b), &out.n, NULL) == 0);
+	CHECK(dns_cache_get(c, &q, 1, 1, out.b, sizeof(out.b), &out.m, NULL) == 0);
 	/* and the reverse */
 	dns_cache_clear(c);
 	CHECK(dns_cache_stats(c)->entries == 0);
@@ -460,11 +466,11 @@ static void test_not_cacheable(void)
 	/* an out buffer too small for it is a miss, and the entry stays */
 	{
 		struct dns_question q = question("example.com", DNS_T_A);
-		size_t len = 0;
+		struct dns_msg m;
 
-		CHECK(dns_cache_get(c, &q, 1, 2, out.b, 20, &len, NULL) == 0);
-		CHECK(dns_cache_get(c, &q, 1, 2, out.b, sizeof(out.b), &len, NULL) == 1);
-		CHECK(dns_cache_get(c, &q, 1, 2, out.b, len, &len, NULL) == 1);
+		CHECK(dns_cache_get(c, &q, 1, 2, out.b, 20, &m, NULL) == 0);
+		CHECK(dns_cache_get(c, &q, 1, 2, out.b, sizeof(out.b), &m, NULL) == 1);
+		CHECK(dns_cache_get(c, &q, 1, 2, out.b, m.len, &m, NULL) == 1);
 	}
 	CHECK(dns_cache_stats(c)->entries == 1);
 	dns_cache_free(c);
@@ -567,12 +573,13 @@ static void test_prefetch(void)
 		struct dns_question q = question("Popular.Example", DNS_T_A);
 		uint64_t hits = dns_cache_stats(c)->hits;
 		CHECK(put(c, &s, 2000) == 1);
-		CHECK(dns_cache_peek(c, &q, 7, 2000, out.b, sizeof(out.b), &out.n) == 1);
+		CHECK(dns_cache_peek(c, &q, 7, 2000, out.b, sizeof(out.b), &out.m) == 1);
 		CHECK(out.b[0] == 0 && out.b[1] == 7 && !memcmp(out.b + 12, q.name, q.name_len));
+		CHECK(dns_view_is_parse(&out.m));
 		CHECK(dns_cache_stats(c)->hits == hits);
 		CHECK(get(c, "popular.example", DNS_T_A, 1, 2290, &out, &pf) == 1 && !pf);
 		CHECK(get(c, "popular.example", DNS_T_A, 1, 2291, &out, &pf) == 1 && pf);
-		CHECK(dns_cache_peek(c, &q, 7, 2300, out.b, sizeof(out.b), &out.n) == 0);
+		CHECK(dns_cache_peek(c, &q, 7, 2300, out.b, sizeof(out.b), &out.m) == 0);
 	}
 	dns_cache_free(c);
 }

@@ -122,6 +122,19 @@ static size_t answer(uint16_t qtype, unsigned rcode, uint8_t *out, size_t max)
 	return len;
 }
 
+/* lookup_parse_answer of msg[len], parsed first as lookup.c gets it; -1 when it does not
+ * parse. */
+static int parse_answer(const uint8_t *msg, size_t len, uint16_t qtype,
+			struct sockaddr_storage *out, size_t max, size_t *n, uint32_t *ttl)
+{
+	struct dns_msg m;
+	char err[128];
+
+	if (dns_msg_parse(&m, msg, len, err, sizeof(err)) < 0)
+		return -1;
+	return lookup_parse_answer(&m, qtype, out, max, n, ttl);
+}
+
 static void test_answer(void)
 {
 	uint8_t msg[1024];
@@ -131,26 +144,26 @@ static void test_answer(void)
 	uint32_t ttl = UINT32_MAX;
 
 	len = answer(DNS_T_A, 0, msg, sizeof(msg));
-	CHECK(lookup_parse_answer(msg, len, DNS_T_A, out, 8, &n, &ttl) == DNS_R_NOERROR);
+	CHECK(parse_answer(msg, len, DNS_T_A, out, 8, &n, &ttl) == DNS_R_NOERROR);
 	CHECK(n == 2 && ttl == 30);
 	CHECK(n == 2 && !strcmp(ip(&out[0], b), "198.18.0.2") && !strcmp(ip(&out[1], b), "198.18.0.3"));
 	/* AAAA: one address (a duplicate dropped), appended after the A ones */
 	len = answer(DNS_T_AAAA, 0, msg, sizeof(msg));
-	CHECK(lookup_parse_answer(msg, len, DNS_T_AAAA, out, 8, &n, &ttl) == DNS_R_NOERROR);
+	CHECK(parse_answer(msg, len, DNS_T_AAAA, out, 8, &n, &ttl) == DNS_R_NOERROR);
 	CHECK(n == 3 && !strcmp(ip(&out[2], b), "fd00::2"));
 	/* records of the other type are not taken */
 	n = 0;
 	len = answer(DNS_T_AAAA, 0, msg, sizeof(msg));
-	CHECK(lookup_parse_answer(msg, len, DNS_T_A, out, 8, &n, &ttl) == DNS_R_NOERROR && n == 0);
+	CHECK(parse_answer(msg, len, DNS_T_A, out, 8, &n, &ttl) == DNS_R_NOERROR && n == 0);
 	/* room for one */
 	n = 0;
 	len = answer(DNS_T_A, 0, msg, sizeof(msg));
-	CHECK(lookup_parse_answer(msg, len, DNS_T_A, out, 1, &n, &ttl) == 0 && n == 1);
+	CHECK(parse_answer(msg, len, DNS_T_A, out, 1, &n, &ttl) == 0 && n == 1);
 	n = 0;
 	len = answer(DNS_T_A, DNS_R_NXDOMAIN, msg, sizeof(msg));
-	CHECK(lookup_parse_answer(msg, len, DNS_T_A, out, 8, &n, &ttl) == DNS_R_NXDOMAIN && n == 0);
-	CHECK(lookup_parse_answer(msg, len - 1, DNS_T_A, out, 8, &n, &ttl) == -1);
-	CHECK(lookup_parse_answer(msg, 3, DNS_T_A, out, 8, &n, &ttl) == -1);
+	CHECK(parse_answer(msg, len, DNS_T_A, out, 8, &n, &ttl) == DNS_R_NXDOMAIN && n == 0);
+	CHECK(parse_answer(msg, len - 1, DNS_T_A, out, 8, &n, &ttl) == -1);
+	CHECK(parse_answer(msg, 3, DNS_T_A, out, 8, &n, &ttl) == -1);
 }
 
 static void test_ttl_clamp(void)
