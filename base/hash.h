@@ -32,16 +32,6 @@ extern bool hash_oom; /* set when uthash could not grow; see HASH_ADD_OK */
 		(ok) = !hash_oom;                                                              \
 	} while (0)
 
-/* The statement form of the same, the one that compiles: uthash's HASH_ADD* are do-while
- * statements, which cannot stand inside HASH_ADD_OK's comma expression. Runs stmt and sets
- * the bool lvalue ok to whether the element went in. */
-#define HASH_ADD_CHECK(stmt, ok)                                                               \
-	do {                                                                                   \
-		hash_oom = false;                                                              \
-		stmt;                                                                          \
-		(ok) = !hash_oom;                                                              \
-	} while (0)
-
 /* Moves elm to the front of a TAILQ kept in use order (most recent first). */
 #define LRU_TOUCH(head, elm, field)                                                            \
 	do {                                                                                   \

@@ -167,7 +167,7 @@ int dns_cache_put(struct dns_cache *c, const struct dns_msg *answer, double now)
 
 	HASH_FIND(hh, c->table, e->kbytes, e->klen, old);
 	/* In before the old one goes, so that out of memory leaves the cache as it was. */
-	HASH_ADD_CHECK(HASH_ADD_KEYPTR(hh, c->table, e->kbytes, e->klen, e), added);
+	HASH_ADD_OK(added, HASH_ADD_KEYPTR(hh, c->table, e->kbytes, e->klen, e));
 	if (!added) {
 		free(e);
 		return 0;

@@ -139,7 +139,7 @@ void fakeip_assign(struct fakeip *f, const uint8_t *name, size_t len, uint8_t a4
 		s->len = (uint8_t)len;
 		memcpy(s->name, key, len);
 		/* Out of memory: the name has these addresses now, just not the next time. */
-		HASH_ADD_CHECK(HASH_ADD(hh, f->table, name, len, s), s->hashed);
+		HASH_ADD_OK(s->hashed, HASH_ADD(hh, f->table, name, len, s));
 		TAILQ_INSERT_HEAD(&f->lru, s, lru);
 	} else {
 		LRU_TOUCH(&f->lru, s, lru);

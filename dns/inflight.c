@@ -257,7 +257,7 @@ int dns_inflights_start(struct dns_inflights *d, const struct dns_question *q,
 	if (!f)
 		return -1;
 	f->klen = dns_key_make(q, f->key);
-	HASH_ADD_CHECK(HASH_ADD(hh, d->table, key, f->klen, f), added);
+	HASH_ADD_OK(added, HASH_ADD(hh, d->table, key, f->klen, f));
 	if (!added) {
 		free(f);
 		return -1;
