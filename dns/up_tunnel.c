@@ -2,8 +2,9 @@
  * a relay session (core/relay.c) whose client side is this file: queries are the bytes
  * the relay reads from us, answers the bytes it writes to us. One connection carries
  * every query (pipelined, RFC 7766), each with its own ID; it is opened on the first
- * query, closed by the relay when idle, and opened again when needed. Queries sent on a
- * connection that ended before answering are sent once more on the next one. */
+ * query, closed here after TUNNEL_IDLE seconds with no query (the relay keeps idle
+ * sessions open), and opened again when needed. Queries sent on a connection that
+ * ended before answering are sent once more on the next one. */
 #include <errno.h>
 #include <ev.h>
 #include <stdio.h>
@@ -21,6 +22,11 @@
 #define TUNNEL_MAX_QUERIES 4096 /* outstanding on one tunnel */
 #define TUNNEL_TRIES 2 /* connections a query is sent on */
 #define QUERY_MAX 512
+/* Seconds without a query or an answer before the connection is closed: below common
+ * proxy and resolver idle timeouts (ss-server 60 s, unbound 30 s... so we close first
+ * rather than race their close with a query), and a long-silent connection through a
+ * proxy is the likeliest to have died unnoticed, costing a query its timeout. */
+#define TUNNEL_IDLE 25.
 
 struct tq {
 	struct up_tunnel *t;
@@ -50,6 +56,7 @@ struct up_tunnel {
 	 * any callback (a prepare watcher started from a prepare callback would wait for
 	 * the next event). */
 	ev_timer kick;
+	ev_timer idle; /* TUNNEL_IDLE, restarted by every query and answer */
 };
 
 static void tq_unlink(struct tq *q)
@@ -139,8 +146,10 @@ static ssize_t t_write(void *c, const void *p, size_t len)
 		struct dns_msg m;
 
 		/* An answer to a cancelled query, or garbage with a fitting frame: dropped. */
-		if (q && dns_up_match(msg, mlen, id, &q->q, &m) == 0)
+		if (q && dns_up_match(msg, mlen, id, &q->q, &m) == 0) {
+			ev_timer_again(t->loop, &t->idle);
 			tq_finish(q, 0, &m, NULL);
+		}
 		buf_consume(&t->in, mlen + 2);
 	}
 	if (rc == DNS_ERROR) {
@@ -179,6 +188,7 @@ static void t_close(void *c, bool reset)
 	t->s = NULL;
 	t->eof = false;
 	t->want_rd = false;
+	ev_timer_stop(t->loop, &t->idle);
 	buf_free(&t->out);
 	buf_free(&t->in);
 	if (t->freeing)
@@ -225,6 +235,27 @@ static void t_connect(struct up_tunnel *t)
 	/* The session is ours from here (t_close tells us when it ends); relay_open may
 	 * already end it (a failed resolve or connect): then it returns NULL. */
 	t->s = relay_open(t->relay, &tunnel_cops, t, &t->target, desc);
+	if (t->s)
+		ev_timer_again(t->loop, &t->idle);
+}
+
+/* Closes a connection that carried nothing for TUNNEL_IDLE seconds. While a query is
+ * outstanding it waits: the query ends with an answer or its own deadline. */
+static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct up_tunnel *t = container_of(w, struct up_tunnel, idle);
+
+	(void)revents;
+	if (!t->s) {
+		ev_timer_stop(loop, w);
+		return;
+	}
+	if (t->queries) {
+		ev_timer_again(loop, w);
+		return;
+	}
+	log_debug("%s: closing the connection, idle for %.0f s", t->base.desc, TUNNEL_IDLE);
+	relay_session_close(t->s); /* t_close clears t->s and stops this timer */
 }
 
 static void kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -276,6 +307,8 @@ static struct dns_upq *tunnel_query(struct dns_up *base, const struct dns_questi
 		free(q);
 		return NULL;
 	}
+	if (t->s)
+		ev_timer_again(t->loop, &t->idle);
 	kick(t);
 	return (struct dns_upq *)q;
 }
@@ -297,6 +330,7 @@ static void tunnel_free(struct dns_up *base)
 
 	t->freeing = true;
 	ev_timer_stop(t->loop, &t->kick);
+	ev_timer_stop(t->loop, &t->idle);
 	while ((q = t->queries)) {
 		tq_unlink(q);
 		free(q);
@@ -330,5 +364,7 @@ struct dns_up *dns_up_tunnel_new(struct ev_loop *loop, struct relay *relay,
 	t->target.port = hp->port;
 	dns_up_describe(&t->base, hp);
 	ev_timer_init(&t->kick, kick_cb, 0., 0.);
+	ev_init(&t->idle, idle_cb);
+	t->idle.repeat = TUNNEL_IDLE;
 	return &t->base;
 }

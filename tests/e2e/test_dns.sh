@@ -359,7 +359,8 @@ c_icpt_gone() {
 check dns-no-interception-after-exit c_icpt_gone
 
 # --- split off: everything goes to the foreign resolver ------------------------------
-dns_config nosplit false 198.18.3.53
+# (at debug level: the tunnel's own idle close is logged only there)
+LOG_LEVEL=debug dns_config nosplit false 198.18.3.53
 if start_snet nosplit; then
 	c_nosplit() {
 		local o d0
@@ -370,6 +371,16 @@ if start_snet nosplit; then
 		[ "$(grep -c 'query\[' "$DLOG")" = "$d0" ] || { echo "the domestic resolver was asked: $(tail -n 1 "$DLOG")"; return 1; }
 	}
 	check dns-nosplit-foreign-only c_nosplit
+	# The relay keeps idle sessions open (idle-timeout 0, the default); the tunnel closes
+	# its own connection after 25 s without a query, before unbound's 30 s would.
+	c_tunnel_idle_close() {
+		wait_log "$T/snet-nosplit.log" 'closing the connection, idle for' 40 ||
+			{ echo "the tunnel's connection was not closed by its idle timer within 40 s"; return 1; }
+		in_nc ss -Htn state established "dst 198.18.0.2 and dport = :8388" | grep -q . &&
+			{ echo "still an established connection to the proxy"; return 1; }
+		return 0
+	}
+	check dns-tunnel-idle-close c_tunnel_idle_close
 	check_exit dns-nosplit-sigterm-exit-0 nosplit
 else
 	fail dns-nosplit-ready "$(tail -n 3 "$T/snet-nosplit.log" | tr '\n' ' ')"

@@ -131,6 +131,7 @@ EOF
 	fi
 	if grep -q 'upstream vanished' "$LOG"; then
 		pass "$P-upstream-vanished-logged"
+		echo "  $(tail -n 1 "$T/vanish-up-$P.log"); $(grep -m 1 'upstream vanished' "$LOG")"
 	else
 		fail "$P-upstream-vanished-logged" "no 'upstream vanished' line: $(tail -n 2 "$LOG" | tr '\n' ' ')"
 	fi
@@ -152,6 +153,7 @@ if wait_log "$T/vanish-cl-$P.log" 'echo ok' 15; then
 	printf 'table inet ka_client {\n\t%s\n}\n' "$rule" | in_nc nft -f -
 	if wait_log "$LOG" 'client vanished' 20; then
 		pass "$P-client-vanished-logged"
+		echo "  $(grep -m 1 'client vanished' "$LOG")"
 	else
 		fail "$P-client-vanished-logged" "no 'client vanished' line within 20 s: $(tail -n 2 "$LOG" | tr '\n' ' ')"
 	fi
