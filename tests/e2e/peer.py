@@ -16,6 +16,10 @@ Clients (exit 0 on success, print one line saying what happened):
     idle HOST PORT SECONDS        ECHO: one line echoed, SECONDS idle, one more line echoed
     vanish HOST PORT SECONDS      ECHO: one line echoed, then waits up to SECONDS for the
                                   connection to be closed or reset (exit 0 when it is)
+    churn HOST PORT SECONDS WORKERS  WORKERS threads each opening short connections (WHO,
+                                  answer read) one after another for SECONDS, each within
+                                  5 s; prints the count and, per failure, its time since
+                                  the start and why (exit 0 whatever failed)
     spread HOSTS PORT-LAST n      one GET of n bytes to every host (comma-separated)
                                   and port pair, all at once, all checked
 udpecho ADDR PORT                echoes every UDP datagram back to its sender
@@ -321,6 +325,40 @@ def cmd_seq(host, port, count):
     return 1 if fails else 0
 
 
+def cmd_churn(host, port, seconds, workers):
+    t0 = time.monotonic()
+    end = t0 + float(seconds)
+    lock = threading.Lock()
+    stats = {"ok": 0, "fail": []}
+
+    def worker():
+        while time.monotonic() < end:
+            t = time.monotonic() - t0
+            try:
+                s = socket.create_connection((host, int(port)), timeout=5)
+                s.sendall(b"WHO\n")
+                line = readline(s)
+                s.close()
+                if not line:
+                    raise OSError("no answer")
+                with lock:
+                    stats["ok"] += 1
+            except OSError as e:
+                with lock:
+                    stats["fail"].append((t, str(e)))
+                time.sleep(0.05)
+
+    threads = [threading.Thread(target=worker) for _ in range(int(workers))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    print("churn: %d ok, %d failed" % (stats["ok"], len(stats["fail"])))
+    for t, why in sorted(stats["fail"]):
+        print("fail %.3f %s" % (t, why))
+    return 0
+
+
 def cmd_hold(host, port, count, seconds):
     socks = []
     for _ in range(int(count)):
@@ -378,7 +416,7 @@ def cmd_vanish(host, port, seconds):
 def main(argv):
     cmds = {"get": cmd_get, "put": cmd_put, "half": cmd_half, "who": cmd_who,
             "many": cmd_many, "hold": cmd_hold, "spread": cmd_spread, "udp": cmd_udp, "seq": cmd_seq,
-            "idle": cmd_idle, "vanish": cmd_vanish}
+            "idle": cmd_idle, "vanish": cmd_vanish, "churn": cmd_churn}
     if len(argv) >= 3 and argv[0] == "server":
         serve(argv[1], argv[2])
         return 0
