@@ -52,8 +52,8 @@ fo_config() { # NAME MODE
 	sed -i '/^proxy:$/,/^  type: direct$/d' "$T/$1.yaml"
 	cat >>"$T/$1.yaml" <<EOF2
 proxies:
-  - {name: a, type: ss, server: 198.18.0.2, port: 8388, password: "$PW", connect-timeout: 3}
-  - {name: b, type: ss, server: 198.18.0.2, port: 8389, password: "$PW", connect-timeout: 3}
+  - {name: a, type: ss, server: 198.18.0.2, port: 8388, password: "$PW"}
+  - {name: b, type: ss, server: 198.18.0.2, port: 8389, password: "$PW"}
 upstream:
   policy: failover
   check-url: http://198.18.1.2:9080/ok
