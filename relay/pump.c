@@ -12,6 +12,17 @@
 
 #include "relay/internal.h"
 
+/* A read or write on the upstream socket failed: before any byte came back another
+ * upstream may take the session (dial.c), after that the failure is passed on. */
+static void upstream_io_failed(struct session *s, enum log_level lvl, const char *what, int err)
+{
+	if (!s->bytes_down && err != ETIMEDOUT)
+		session_upstream_failed(s, UPSTREAM_EARLY_CLOSE, CLOSE_RESET_CLIENT, lvl,
+					"upstream %s failed: %s", what, strerror(err));
+	else
+		session_side_failed(s, CLOSE_RESET_CLIENT, lvl, "upstream", what, err);
+}
+
 static void io_set(struct ev_loop *loop, ev_io *w, int events)
 {
 	if (w->fd < 0)
@@ -64,13 +75,7 @@ int flush_to_up(struct session *s)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return 0;
-			if (!s->bytes_down && errno != ETIMEDOUT)
-				session_upstream_failed(s, UPSTREAM_EARLY_CLOSE, CLOSE_RESET_CLIENT,
-							LOG_WARN, "upstream write failed: %s",
-							strerror(errno));
-			else
-				session_side_failed(s, CLOSE_RESET_CLIENT, LOG_WARN, "upstream",
-						    "write", errno);
+			upstream_io_failed(s, LOG_WARN, "write", errno);
 			return -1;
 		}
 		buf_consume(&s->to_up, (size_t)n);
@@ -94,13 +99,7 @@ static int write_up(struct session *s, const uint8_t *p, size_t len)
 
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR) {
-			if (!s->bytes_down && errno != ETIMEDOUT)
-				session_upstream_failed(s, UPSTREAM_EARLY_CLOSE, CLOSE_RESET_CLIENT,
-							LOG_WARN, "upstream write failed: %s",
-							strerror(errno));
-			else
-				session_side_failed(s, CLOSE_RESET_CLIENT, LOG_WARN, "upstream",
-						    "write", errno);
+			upstream_io_failed(s, LOG_WARN, "write", errno);
 			return -1;
 		}
 		n = 0;
@@ -234,13 +233,7 @@ void pump_down(struct session *s)
 				break;
 			/* A RST from the upstream is passed on as a RST, unless nothing came
 			 * back yet and another upstream can take the session. */
-			if (!s->bytes_down && errno != ETIMEDOUT)
-				session_upstream_failed(s, UPSTREAM_EARLY_CLOSE, CLOSE_RESET_CLIENT,
-							LOG_INFO, "upstream read failed: %s",
-							strerror(errno));
-			else
-				session_side_failed(s, CLOSE_RESET_CLIENT, LOG_INFO, "upstream",
-						    "read", errno);
+			upstream_io_failed(s, LOG_INFO, "read", errno);
 			return;
 		}
 		if (n == 0) {
