@@ -448,6 +448,8 @@ static int app_run(struct app *a)
 		 upstream);
 	ev_run(a->loop, 0);
 	rc = 0;
+	if (a->capture->failed && a->capture->failed(a->cap))
+		rc = 1; /* it said why */
 out:
 	/* Rules first: from here on, new connections must go straight out again. */
 	if (a->cap && a->capture->stop_capture(a->cap, err, sizeof(err)) < 0) {

@@ -1,7 +1,7 @@
 /* capture.h -- the two capture modes behind one ops table: how traffic reaches the relay.
  *
- * redirect: nftables REDIRECT to a listener (core/capture_redirect.c);
- * tun: a tun device, policy routes into it, lwIP (core/capture_tun.c).
+ * redirect: nftables REDIRECT to a listener (capture/capture_redirect.c);
+ * tun: a tun device, policy routes into it, lwIP (capture/capture_tun.c).
  * main.c drives either through these calls, in this order: start; (reload)*;
  * stop_capture (rules/routes go first, so nothing new is captured); relay_free;
  * free. cleanup removes what a killed instance left behind.
@@ -36,6 +36,9 @@ struct capture_ops {
 	const char *(*describe)(void *priv, char *buf, size_t len);
 	/* Removes rules/routes (first step of shutdown). 0 or -1. */
 	int (*stop_capture)(void *priv, char *err, size_t errlen);
+	/* Optional: why the capture stopped on its own (it broke the loop), or NULL while it
+	 * works; the process then exits 1 after the usual shutdown. */
+	const char *(*failed)(void *priv);
 	/* Frees the rest, after the relay closed its sessions. NULL is fine. */
 	void (*free)(void *priv);
 	/* --cleanup: removes what an instance with cfg may have left. 0 or -1. */

@@ -63,6 +63,7 @@ struct capture_tun {
 	bool masquerade; /* the LAN's masquerade (nft table inet snet_tun) is installed */
 	struct gateway_fwd fwd; /* forwarding we turned on, restored at exit */
 	struct dns_server *dns; /* answers every query sent into the tun */
+	char gone[192]; /* the device is gone: why (the loop was stopped) */
 };
 
 static void spec_free(struct capture_tun *c)
@@ -458,6 +459,25 @@ static void dns_tcp(void *ctx, struct target *t)
 	t->direct = true;
 }
 
+/* The device was deleted from under us: nothing can be captured any more, so the
+ * process shuts down as on SIGTERM (routes and rules removed) and exits 1. */
+static void tun_gone(void *ctx, const char *why)
+{
+	struct capture_tun *c = ctx;
+
+	snprintf(c->gone, sizeof(c->gone), "tun %s is gone (%s)", tun_name(c->tun), why);
+	log_error("%s: shutting down", c->gone);
+	c->kept = false; /* nothing left to keep */
+	ev_break(c->loop, EVBREAK_ALL);
+}
+
+static const char *ct_failed(void *priv)
+{
+	struct capture_tun *c = priv;
+
+	return c->gone[0] ? c->gone : NULL;
+}
+
 static void *ct_start(struct ev_loop *loop, struct relay *relay, struct dns_server *dns,
 		      const struct config *cfg,
 		      char *err, size_t errlen)
@@ -506,6 +526,7 @@ static void *ct_start(struct ev_loop *loop, struct relay *relay, struct dns_serv
 			     cfg->tun.udp_max_flows, err, errlen);
 	if (!c->ns)
 		goto fail;
+	netstack_on_gone(c->ns, tun_gone, c);
 	if (cfg->tun.auto_route) {
 		uint32_t in_use = 0;
 		bool present;
@@ -726,6 +747,7 @@ const struct capture_ops capture_tun_ops = {
 	.learn = ct_learn,
 	.describe = ct_describe,
 	.stop_capture = ct_stop_capture,
+	.failed = ct_failed,
 	.free = ct_free,
 	.cleanup = ct_cleanup,
 };

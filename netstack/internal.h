@@ -35,6 +35,8 @@ struct netstack {
 	struct udp_pcb **udp_pcbs; /* by port */
 	struct udp_relay *udp;
 	struct netstack_intercept icpt; /* what the capture takes (DNS) */
+	void (*on_gone)(void *ctx, const char *why); /* the tun cannot be read any more */
+	void *gone_ctx;
 	uint8_t *udp_buf;
 	LIST_HEAD(, ns_tcp) conns; /* every connection the glue holds */
 	LIST_HEAD(, ns_tcp) pending; /* to open or notify at the next flush (tcp.c) */

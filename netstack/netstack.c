@@ -106,6 +106,12 @@ static void udp_reply(void *ctx, const struct sockaddr_storage *client,
 	pbuf_free(p);
 }
 
+void netstack_on_gone(struct netstack *ns, void (*fn)(void *ctx, const char *why), void *ctx)
+{
+	ns->on_gone = fn;
+	ns->gone_ctx = ctx;
+}
+
 void netstack_udp_reply(struct netstack *ns, const struct sockaddr_storage *to,
 			const struct sockaddr_storage *from, const uint8_t *data, size_t len)
 {
@@ -203,8 +209,17 @@ static void tun_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 		n = read(ns->fd, ns->inbuf, TUN_VNET_HDR_LEN + IN_MAX);
 		if (n <= 0) {
-			if (n < 0 && errno != EAGAIN && errno != EINTR)
-				log_warn("tun: read: %s", strerror(errno));
+			if (n < 0 && errno != EAGAIN && errno != EINTR && errno != ENOBUFS &&
+			    errno != ENOMEM) {
+				/* EBADFD: the device was deleted. Reading on would spin. */
+				char why[128];
+
+				snprintf(why, sizeof(why), "read: %s", strerror(errno));
+				ev_io_stop(ns->loop, &ns->io);
+				if (ns->on_gone)
+					ns->on_gone(ns->gone_ctx, why);
+				return;
+			}
 			break;
 		}
 		n -= TUN_VNET_HDR_LEN;

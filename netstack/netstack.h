@@ -48,6 +48,9 @@ struct netstack_stats {
 struct netstack *netstack_new(struct ev_loop *loop, int tun_fd, unsigned mtu, struct relay *relay,
 			      const struct netstack_intercept *icpt, unsigned udp_timeout,
 			      unsigned udp_max_flows, char *err, size_t errlen);
+/* Called once when the tun cannot be read any more (the device was deleted: EBADFD, or
+ * another error that is not a transient one); the netstack has stopped reading it. */
+void netstack_on_gone(struct netstack *ns, void (*fn)(void *ctx, const char *why), void *ctx);
 /* Sends a datagram into the tun to `to`, from `from` (a port intercepted or relayed). */
 void netstack_udp_reply(struct netstack *ns, const struct sockaddr_storage *to,
 			const struct sockaddr_storage *from, const uint8_t *data, size_t len);
