@@ -45,4 +45,107 @@ else
 	fail tun-deleted-ready "no ready line: $(tail -n 3 "$T/snet-fl-del.log" | tr '\n' ' ')"
 	stop_pid "$SNET_PID"
 fi
+
+# ---- 100 SIGHUPs during 50 transfers ----------------------------------------------------
+hup_storm() { # MODE
+	local m=$1 n=fl-hup-$1 many sent=0 i
+	cfg "$n" "$m"
+	if ! start_snet "$n"; then
+		fail "$m-hup-ready" "no ready line: $(tail -n 3 "$T/snet-$n.log" | tr '\n' ' ')"
+		stop_pid "$SNET_PID"
+		return
+	fi
+	in_nc timeout 120 $PEER many $TARGET4 $TPORT 50 10000000 >"$T/many-$m.out" 2>&1 &
+	many=$!
+	PIDS+=("$many")
+	for i in $(seq 100); do
+		kill -0 "$many" 2>/dev/null || break
+		kill -HUP "$SNET_PID" && sent=$((sent + 1))
+		sleep 0.02
+	done
+	if wait "$many"; then
+		pass "$m-hup-50-transfers-intact ($sent SIGHUPs during them, $(grep -c 'reloaded' "$T/snet-$n.log") reloads; $(tail -n 1 "$T/many-$m.out"))"
+	else
+		fail "$m-hup-50-transfers-intact" "$sent SIGHUPs: $(tail -n 2 "$T/many-$m.out" | tr '\n' ' ')"
+	fi
+	[ "$sent" -ge 10 ] || fail "$m-hup-enough-signals" "only $sent SIGHUPs reached it before the transfers ended"
+	check "$m-hup-still-serving" reached_via_proxy $TARGET4
+	check_exit "$m-hup-sigterm-exit-0" "$n"
+}
+hup_storm redirect
+hup_storm tun
+
+# ---- an impaired path to the upstream ---------------------------------------------------
+# 5 % of the packets between the namespaces dropped each way (nft numgen in the server
+# namespace) and the server's side of the link limited by tbf (40 Mbit/s: a queue, its
+# delay and its tail drops).
+impair_on() {
+	in_ns nft -f - <<EOF2 || return 1
+table inet snet_faults {
+	chain in { type filter hook input priority 0; ip saddr 198.18.0.1 numgen random mod 100 < 5 counter drop; }
+	chain out { type filter hook output priority 0; ip daddr 198.18.0.1 numgen random mod 100 < 5 counter drop; }
+}
+EOF2
+	in_ns tc qdisc add dev "vs$ID" root tbf rate 40mbit burst 32kbit latency 200ms
+}
+impair_off() {
+	in_ns nft delete table inet snet_faults 2>/dev/null
+	in_ns tc qdisc del dev "vs$ID" root 2>/dev/null
+}
+trap '[ -n "${KEEP_LOGS:-}" ] && mkdir -p "$KEEP_LOGS" && cp -r "$T/." "$KEEP_LOGS/"; impair_off; cleanup; rm -rf "/etc/netns/$NS"' EXIT
+impaired() { # MODE
+	local m=$1 n=fl-imp-$1 t0
+	cfg "$n" "$m"
+	if ! start_snet "$n"; then
+		fail "$m-impaired-ready" "no ready line: $(tail -n 3 "$T/snet-$n.log" | tr '\n' ' ')"
+		stop_pid "$SNET_PID"
+		return
+	fi
+	if impair_on >"$T/impair.out" 2>&1; then
+		t0=$SECONDS
+		check "$m-impaired-20MB-sha256" in_nc timeout 180 $PEER get $TARGET4 $TPORT 20000000
+		echo "# $m: 20 MB over 5 % loss each way and 40 Mbit/s in $((SECONDS - t0)) s; dropped by nft: $(in_ns nft list table inet snet_faults | grep -o 'packets [0-9]*' | tr '\n' ' ')"
+		check "$m-impaired-put-5MB-sha256" in_nc timeout 180 $PEER put $TARGET4 $TPORT 5000000
+	else
+		fail "$m-impair-on" "$(tail -n 2 "$T/impair.out" | tr '\n' ' ')"
+	fi
+	impair_off
+	check_exit "$m-impaired-sigterm-exit-0" "$n"
+}
+impaired redirect
+impaired tun
+
+# ---- the descriptor limit ---------------------------------------------------------------
+fd_limit() { # MODE
+	local m=$1 n=fl-fd-$1 idle hold
+	cfg "$n" "$m"
+	bg "snet-$n" nc prlimit --nofile=96:96 "$BIN" -c "$T/$n.yaml"
+	SNET_PID=$LAST_PID
+	if ! wait_log "$T/snet-$n.log" ready 15; then
+		fail "$m-fd-ready" "no ready line: $(tail -n 3 "$T/snet-$n.log" | tr '\n' ' ')"
+		stop_pid "$SNET_PID"
+		return
+	fi
+	# An established connection (echo, 8 s idle, echo), then 150 clients held for 5 s.
+	in_nc timeout 30 $PEER idle $TARGET4 $TPORT 8 >"$T/idle-$m.out" 2>&1 &
+	idle=$!
+	PIDS+=("$idle")
+	sleep 0.5
+	in_nc timeout 30 $PEER hold $TARGET4 $TPORT 150 5 >"$T/hold-$m.out" 2>&1 &
+	hold=$!
+	PIDS+=("$hold")
+	wait "$hold"
+	if wait "$idle"; then
+		pass "$m-fd-established-keeps-flowing ($(tail -n 1 "$T/idle-$m.out"))"
+	else
+		fail "$m-fd-established-keeps-flowing" "$(tail -n 2 "$T/idle-$m.out" | tr '\n' ' ')"
+	fi
+	check "$m-fd-limit-was-hit" grep -q "Too many open files" "$T/snet-$n.log"
+	check "$m-fd-still-running" kill -0 "$SNET_PID"
+	check "$m-fd-recovers" reached_via_proxy $TARGET4
+	check_exit "$m-fd-sigterm-exit-0" "$n"
+}
+fd_limit redirect
+fd_limit tun
+
 finish
