@@ -139,6 +139,7 @@ static void redirect_accept_one(struct redirect *rd, struct listener *l, int fd,
 	struct sockaddr_storage dst;
 	char pa[NET_ADDRSTRLEN], da[NET_ADDRSTRLEN], la[NET_ADDRSTRLEN], desc[200];
 	struct sock_client *sc;
+	struct session *s;
 	struct target t;
 
 	net_ntop(peer, pa, sizeof(pa));
@@ -175,7 +176,10 @@ static void redirect_accept_one(struct redirect *rd, struct listener *l, int fd,
 	sc->fd = fd;
 	ev_io_init(&sc->io, sock_io_cb, fd, 0);
 	log_debug("%s: accepted", desc);
-	sc->s = relay_open(rd->relay, &sock_client_ops, sc, &t, desc);
+	/* NULL: it ended at once, and sock_close freed sc already. */
+	s = relay_open(rd->relay, &sock_client_ops, sc, &t, desc);
+	if (s)
+		sc->s = s;
 }
 
 static void redirect_resume(struct ev_loop *loop, ev_timer *w, int revents)
