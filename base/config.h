@@ -49,7 +49,13 @@ struct host_port_list {
 };
 
 enum run_mode { MODE_TUN = 0, MODE_REDIRECT };
-enum proxy_type { PROXY_TYPE_SS = 0, PROXY_TYPE_HTTP, PROXY_TYPE_SOCKS5, PROXY_TYPE_DIRECT };
+enum proxy_type {
+	PROXY_TYPE_SS = 0,
+	PROXY_TYPE_HTTP,
+	PROXY_TYPE_SOCKS5,
+	PROXY_TYPE_DIRECT,
+	PROXY_TYPE_HTTPS, /* HTTP CONNECT over TLS */
+};
 enum rules_scope { SCOPE_GLOBAL = 0, SCOPE_BYPASS_CN };
 
 struct config_proxy {
@@ -64,6 +70,8 @@ struct config_proxy {
 	unsigned connect_timeout; /* seconds, 1..3600, default 10 */
 	unsigned idle_timeout; /* seconds, 0 = never (the default) */
 	unsigned keepalive; /* seconds of silence before TCP keepalive probes, 0 = off, default 60 */
+	char ca_file[CONFIG_PATH_MAX]; /* https: CAs to verify the server with; "" = the system's */
+	bool insecure; /* https: no certificate verification (warned about) */
 };
 
 #define CONFIG_PROXIES_MAX 16

@@ -62,10 +62,10 @@ static int config_walk_method(struct walk *w, const struct walk_key *k, void *ba
 			 config_quote(s, len, q));
 }
 
-static const char *const proxy_type_names[] = { "ss", "http", "socks5", "direct", NULL };
+static const char *const proxy_type_names[] = { "ss", "http", "socks5", "direct", "https", NULL };
 
 enum { PK_NAME, PK_TYPE, PK_SERVER, PK_PORT, PK_METHOD, PK_PASSWORD, PK_USERNAME, PK_UDP, PK_CONNECT,
-       PK_IDLE, PK_KEEPALIVE };
+       PK_IDLE, PK_KEEPALIVE, PK_CA_FILE, PK_INSECURE };
 
 static int proxy_check(struct walk *w, const struct walk_seen *seen, bool present,
 		       yaml_mark_t owner, void *base)
@@ -90,6 +90,12 @@ static int proxy_check(struct walk *w, const struct walk_seen *seen, bool presen
 	if (p->type == PROXY_TYPE_SS && !p->password[0])
 		return walk_fail_plain(w, seen[PK_PASSWORD].value,
 				       "%s.password: must not be empty for type ss", w->path);
+	/* Their defaults may stand anywhere (the annotated config lists them); a value
+	 * only means something for https. */
+	if (p->type != PROXY_TYPE_HTTPS && (p->ca_file[0] || p->insecure))
+		return walk_fail_plain(w, p->ca_file[0] ? seen[PK_CA_FILE].key :
+				       seen[PK_INSECURE].key, "%s: ca-file and insecure are for "
+				       "type https", w->path);
 	if (p->type == PROXY_TYPE_SOCKS5 && p->password[0] && !p->username[0])
 		return walk_fail_plain(w, seen[PK_PASSWORD].value,
 				       "%s.password: socks5 authentication (RFC 1929) needs "
@@ -130,6 +136,8 @@ static const struct walk_key proxy_keys[] = {
 	[PK_IDLE] = K_UINT("idle-timeout", struct config_proxy, idle_timeout, 0, 604800, 0),
 	/* Linux takes TCP_KEEPIDLE up to 32767 s. */
 	[PK_KEEPALIVE] = K_UINT("keepalive", struct config_proxy, keepalive, 0, 32767, 0),
+	[PK_CA_FILE] = K_FN("ca-file", struct config_proxy, ca_file, config_walk_path),
+	[PK_INSECURE] = K_BOOL("insecure", struct config_proxy, insecure),
 };
 const struct walk_table config_proxy_table = TABLE(proxy_keys, proxy_check);
 

@@ -10,6 +10,7 @@ const struct proxy_ops *proxy_ops_for(const struct config_proxy *cfg)
 		[PROXY_TYPE_HTTP] = &proxy_http_ops,
 		[PROXY_TYPE_SOCKS5] = &proxy_socks5_ops,
 		[PROXY_TYPE_DIRECT] = &proxy_direct_ops,
+		[PROXY_TYPE_HTTPS] = &proxy_https_ops,
 	};
 	return table[cfg->type];
 }

@@ -20,7 +20,7 @@
 
 struct config_proxy;
 
-enum { PROXY_OK = 0, PROXY_NEED_MORE = 1, PROXY_ERROR = -1 };
+enum { PROXY_OK = 0, PROXY_NEED_MORE = 1, PROXY_ERROR = -1, PROXY_EOF = 2 };
 
 /* Extra room, beyond the input length, that `decode` may need in its output. */
 #define PROXY_DECODE_SLACK (16 * 1024 + 64)
@@ -77,7 +77,9 @@ struct proxy_ops {
 	int (*encode)(void *conn, const uint8_t *in, size_t len, uint8_t *out, size_t *outlen);
 	/* upstream->client transform; consumes all of `in` (keeping partial units
 	 * internally) and writes at most len + PROXY_DECODE_SLACK bytes to out.
-	 * PROXY_OK or PROXY_ERROR (err set: authentication failure, bad framing). */
+	 * PROXY_OK, PROXY_EOF (the stream ended inside the protocol, e.g. TLS close_notify:
+	 * what is in out is the last of it), or PROXY_ERROR (err set: authentication
+	 * failure, bad framing). */
 	int (*decode)(void *conn, const uint8_t *in, size_t len, uint8_t *out, size_t *outlen,
 		      char *err, size_t errlen);
 
@@ -106,5 +108,6 @@ extern const struct proxy_ops proxy_ss_ops;
 extern const struct proxy_ops proxy_http_ops;
 extern const struct proxy_ops proxy_socks5_ops;
 extern const struct proxy_ops proxy_direct_ops;
+extern const struct proxy_ops proxy_https_ops;
 
 #endif

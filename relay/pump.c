@@ -199,7 +199,11 @@ static int deliver_down(struct session *s, const uint8_t *p, size_t len)
 
 	if (ops->decode) {
 		size_t out = 0;
-		if (ops->decode(s->pconn, p, len, r->scratch_out, &out, err, sizeof(err)) != PROXY_OK) {
+		int rc = ops->decode(s->pconn, p, len, r->scratch_out, &out, err, sizeof(err));
+
+		if (rc == PROXY_EOF)
+			s->upstream_eof = true; /* the FIN goes to the client once this is out */
+		else if (rc != PROXY_OK) {
 			if (!s->bytes_down)
 				session_upstream_failed(s, UPSTREAM_FAILED, CLOSE_RESET_BOTH, LOG_WARN,
 							"%s", err);
@@ -337,7 +341,14 @@ void session_start_relay(struct session *s)
 		if (rc < 0)
 			return;
 	} else {
+		static const uint8_t none[1];
+
 		buf_free(&s->hs_in);
+		/* A proxy that transforms may hold bytes that came with its reply (https:
+		 * decrypted already, inside TLS): decode with nothing new gives them. */
+		if (s->proxy->ops->decode && s->proxy->ops->handshake &&
+		    deliver_down(s, none, 0) < 0)
+			return;
 	}
 	pump_up(s);
 	if (s->state != S_CLOSED)

@@ -325,6 +325,12 @@ static void check_one_upstream(const struct config *c, const char *want)
 	CHECK(!strcmp(c->upstream.check_host, "www.gstatic.com") && c->upstream.check_port == 80);
 }
 
+static void check_https(const struct config *c, const char *want)
+{
+	(void)want;
+	CHECK(c->proxy.type == PROXY_TYPE_HTTPS && c->proxy.insecure && !c->proxy.ca_file[0]);
+}
+
 #define PROXIES "mode: redirect\nproxies:\n  - {name: hk, type: ss, server: 198.18.0.2, " \
 		"port: 8388, password: x}\n  - {type: socks5, server: 198.18.0.2, port: 1080}\n"
 
@@ -395,6 +401,10 @@ static const struct config_case cases[] = {
 	    "invalid port in check URL", NULL),
 	ERR(PROXIES "upstream:\n  check-timeout: 0\n", 6, 18, "out of range 1..300", NULL),
 	ERR(PROXIES "  - {name: 'a b', type: direct}\n", 5, 12, "invalid name 'a b'", NULL),
+	/* https: ca-file and insecure mean something there only */
+	OK("mode: redirect\nproxy: {type: https, server: proxy.example, port: 443, insecure: true}\n",
+	   check_https, NULL),
+	ERR(MINIMAL "  insecure: true\n", 7, 3, "proxy: ca-file and insecure are for type https", NULL),
 
 	/* ---- unknown keys ---- */
 	ERR(MINIMAL "bogus: 1\n", 7, 1, "unknown key 'bogus' in top level", NULL),
