@@ -39,7 +39,10 @@ void member_down(struct relay *r, struct upstreams *g, int i)
 
 static void session_report(struct session *s, enum upstream_outcome o, const char *why)
 {
-	if (s->member >= 0 && upstreams_report(s->group, s->member, o, why, ev_now(s->relay->loop)))
+	/* A group of one has nowhere else to go: its health changes nothing. */
+	if (s->member < 0 || upstreams_count(s->group) < 2)
+		return;
+	if (upstreams_report(s->group, s->member, o, why, ev_now(s->relay->loop)))
 		member_down(s->relay, s->group, s->member);
 }
 
@@ -101,7 +104,10 @@ void session_upstream_failed(struct session *s, enum upstream_outcome o, enum cl
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	session_report(s, o, why);
+	/* A close after more than could be sent again (a long upload reset at its end) says
+	 * nothing about the upstream's health. */
+	if (o != UPSTREAM_EARLY_CLOSE || !s->replay_off)
+		session_report(s, o, why);
 	if (s->member >= 0 && !s->replay_off && !s->bytes_down && !s->client_shut)
 		next = upstreams_pick(s->group, s->tried, ev_now(s->relay->loop));
 	if (next < 0)

@@ -241,10 +241,11 @@ void pump_down(struct session *s)
 			return;
 		}
 		if (n == 0) {
-			/* Closed before any answer while the client still talks: that
-			 * upstream (or its way to the target) failed. After the client's FIN
-			 * it may be the answer, and is passed on. */
-			if (!s->bytes_down && !s->client_eof && s->member >= 0) {
+			/* Closed before any answer while the client still talks, and another
+			 * upstream could take what it sent: that upstream (or its way to the
+			 * target) failed. Otherwise (one upstream, more sent than kept, or
+			 * after the client's FIN) the close is the answer, passed on. */
+			if (!s->bytes_down && !s->client_eof && !s->replay_off) {
 				session_upstream_failed(s, UPSTREAM_EARLY_CLOSE, CLOSE_RESET_CLIENT,
 							LOG_INFO, "upstream closed before any answer");
 				return;

@@ -18,6 +18,8 @@ net_up || { fail faults-netns "cannot create namespaces"; exit 1; }
 start_target || { fail faults-target "peer.py did not listen"; exit 1; }
 default_routes || { fail faults-routes "cannot add the default routes"; exit 1; }
 start_ss >"$T/ss.out" 2>&1 || { fail faults-ss "$(cat "$T/ss.out")"; exit 1; }
+bg iperf3 ns iperf3 -s -B $TARGET4 -p 5201
+wait_port ns $TARGET4 5201 || { fail faults-iperf3 "iperf3 did not listen"; exit 1; }
 
 cfg() { # NAME MODE
 	if [ "$2" = tun ]; then write_tun_config "$1" "$(ss_proxy)"; else write_config "$1" "$(ss_proxy)"; fi
@@ -55,6 +57,9 @@ hup_storm() { # MODE
 		stop_pid "$SNET_PID"
 		return
 	fi
+	# 8 uploads the server resets at their end (iperf3 -P 8) must not take the one
+	# upstream down with the control connection (a regression the bench found).
+	check "$m-iperf3-8-uploads" in_nc timeout 30 iperf3 -c $TARGET4 -p 5201 -P 8 -t 2
 	in_nc timeout 120 $PEER many $TARGET4 $TPORT 50 10000000 >"$T/many-$m.out" 2>&1 &
 	many=$!
 	PIDS+=("$many")
