@@ -370,6 +370,28 @@ struct proxy_inst *relay_proxy_get(struct relay *r)
 	return p;
 }
 
+struct proxy_inst *relay_proxy_instead(struct relay *r, const struct proxy_inst *p)
+{
+	struct upstreams *g = r->group;
+	size_t n = upstreams_count(g);
+	struct proxy_inst *q;
+	int i, pick;
+
+	if (n < 2)
+		return NULL;
+	for (i = 0; i < (int)n; i++)
+		if (strcmp(upstreams_name(g, i), p->cfg.name) == 0)
+			break;
+	if (i == (int)n || upstreams_state(g, i) != UPSTREAM_DOWN)
+		return NULL;
+	pick = upstreams_pick(g, 1u << i, ev_now(r->loop));
+	if (pick < 0)
+		return NULL;
+	q = upstreams_proxy(g, pick);
+	q->refs++;
+	return q;
+}
+
 struct resolver *relay_resolver(const struct relay *r)
 {
 	return r->resolver;

@@ -115,6 +115,10 @@ struct proxy_inst *proxy_inst_new(const struct config_proxy *cfg, char *err, siz
 /* The upstream a new flow takes now (by the policy), with a reference the caller drops
  * with proxy_inst_put; NULL when none is up. */
 struct proxy_inst *relay_proxy_get(struct relay *r);
+/* For a flow that took p earlier: the upstream it should move to, because p's member
+ * (by name) is down now and the policy picks another (a reference, as relay_proxy_get);
+ * NULL when it should stay (p is not down, it is alone, or nothing better is up). */
+struct proxy_inst *relay_proxy_instead(struct relay *r, const struct proxy_inst *p);
 void proxy_inst_put(struct proxy_inst *p);
 struct resolver *relay_resolver(const struct relay *r);
 uint32_t relay_fwmark(const struct relay *r);

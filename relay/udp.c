@@ -393,16 +393,15 @@ static void flow_resolved(void *arg, int err, const struct sockaddr_storage *add
 	flow_begin(f, addr);
 }
 
+/* A flow through p (its reference becomes the flow's; dropped when NULL is returned). */
 static struct flow *flow_new(struct udp_relay *u, const struct flow_key *key,
-			     const struct sockaddr_storage *client, const struct sockaddr_storage *dst)
+			     const struct sockaddr_storage *client, const struct sockaddr_storage *dst,
+			     struct proxy_inst *p)
 {
-	struct proxy_inst *p = relay_proxy_get(u->relay);
 	struct flow *f;
 	char a[64], b[64];
 	bool ok;
 
-	if (!p)
-		return NULL; /* no upstream is up */
 	if (u->stats.flows_active >= u->max_flows && !TAILQ_EMPTY(&u->lru)) {
 		u->stats.flows_evicted++;
 		flow_free(TAILQ_LAST(&u->lru, flow_lru), "evicted (udp-max-flows reached)");
@@ -440,12 +439,20 @@ void udp_relay_send(struct udp_relay *u, const struct sockaddr_storage *client,
 		    const struct sockaddr_storage *dst, const uint8_t *data, size_t len)
 {
 	struct sockaddr_storage addr;
+	struct proxy_inst *p = NULL;
 	struct flow_key key;
 	struct flow *f;
 	int rc;
 
 	flow_key_set(&key, client, dst);
 	HASH_FIND(hh, u->flows, &key, sizeof(key), f);
+	/* A flow whose upstream went down moves with the client's next datagram. */
+	if (f && (p = relay_proxy_instead(u->relay, f->proxy))) {
+		log_info("%s: udp flow moves from %s (down) to %s", f->desc, f->proxy->cfg.name,
+			 p->cfg.name);
+		flow_free(f, "its upstream is down");
+		f = NULL;
+	}
 	if (f) {
 		flow_touch(f);
 		if (f->fd >= 0)
@@ -455,7 +462,9 @@ void udp_relay_send(struct udp_relay *u, const struct sockaddr_storage *client,
 			flow_drop(f, "upstream not ready", NULL);
 		return;
 	}
-	f = flow_new(u, &key, client, dst);
+	if (!p)
+		p = relay_proxy_get(u->relay);
+	f = p ? flow_new(u, &key, client, dst, p) : NULL;
 	if (!f) {
 		u->stats.dropped++;
 		log_debug("udp: no flow opened (no upstream is up, or out of memory)");

@@ -26,6 +26,9 @@ udpecho ADDR PORT                echoes every UDP datagram back to its sender
     udp HOST PORT COUNT MAXSIZE MAXLOSS%  sends COUNT datagrams of mixed sizes (8..MAXSIZE),
                                   at most 32 unanswered at a time; checks each echo's
                                   bytes, reports the loss, fails above MAXLOSS percent
+    udpflow HOST PORT SECONDS RATE  one socket (one flow) sending RATE datagrams a second
+                                  for SECONDS; prints "sec SENT ECHOED" per second, then
+                                  the seconds without any echo (exit 0 whatever was lost)
 The stream is 1 MiB of seeded random bytes, each repetition stamped with its index, so
 loss, duplication and reordering all change the SHA-256.
 """
@@ -189,6 +192,43 @@ def cmd_udp(host, port, count, maxsize, maxloss):
     print("udp: %d datagrams (8..%d bytes), %d echoed intact, %d corrupted, loss %.2f%% in %.1f s"
           % (count, maxsize, got, bad, loss, dt))
     return 0 if bad == 0 and loss <= maxloss else 1
+
+
+def cmd_udpflow(host, port, seconds, rate):
+    seconds, rate = int(seconds), int(rate)
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.connect((host, int(port)))
+    sent = [0] * seconds
+    echoed = [0] * seconds
+    t0 = time.monotonic()
+    seq = 0
+    end = t0 + seconds + 1  # a last second for late echoes
+    while True:
+        now = time.monotonic()
+        if now >= end:
+            break
+        sec = int(now - t0)
+        if sec < seconds and seq < (now - t0) * rate:
+            s.send(seq.to_bytes(4, "big") + b"udpflow" * 8)
+            sent[sec] += 1
+            seq += 1
+        s.settimeout(max(0.001, min(1.0 / rate, end - now)))
+        try:
+            d = s.recv(65535)
+        except socket.timeout:
+            continue
+        except ConnectionRefusedError:
+            continue
+        k = int.from_bytes(d[:4], "big")
+        when = int(k / rate)  # the second it was sent in
+        if 0 <= when < seconds:
+            echoed[when] += 1
+    for i in range(seconds):
+        print("sec %d %d %d" % (i, sent[i], echoed[i]))
+    print("udpflow: %d sent, %d echoed, %d s without an echo"
+          % (sum(sent), sum(echoed), sum(1 for e in echoed if e == 0)))
+    return 0
 
 
 def connect(host, port):
@@ -416,7 +456,8 @@ def cmd_vanish(host, port, seconds):
 def main(argv):
     cmds = {"get": cmd_get, "put": cmd_put, "half": cmd_half, "who": cmd_who,
             "many": cmd_many, "hold": cmd_hold, "spread": cmd_spread, "udp": cmd_udp, "seq": cmd_seq,
-            "idle": cmd_idle, "vanish": cmd_vanish, "churn": cmd_churn}
+            "idle": cmd_idle, "vanish": cmd_vanish, "churn": cmd_churn,
+            "udpflow": cmd_udpflow}
     if len(argv) >= 3 and argv[0] == "server":
         serve(argv[1], argv[2])
         return 0
