@@ -304,6 +304,22 @@ static int https_decode(void *conn, const uint8_t *in, size_t len, uint8_t *out,
 	return rc > 0 ? PROXY_EOF : PROXY_OK;
 }
 
+/* The client ended its stream: close_notify, so the server sees a TLS end, not a cut. */
+static void https_finish(void *conn, uint8_t *out, size_t *outlen)
+{
+	struct https_conn *c = conn;
+	int n;
+
+	*outlen = 0;
+	if (!c->ssl || !SSL_is_init_finished(c->ssl))
+		return;
+	SSL_shutdown(c->ssl); /* 0: ours is sent, the server's not yet read; reads go on */
+	while (*outlen < PROXY_FINISH_MAX &&
+	       (n = BIO_read(c->wbio, out + *outlen, (int)(PROXY_FINISH_MAX - *outlen))) > 0)
+		*outlen += (size_t)n;
+	ERR_clear_error();
+}
+
 static void https_conn_fini(void *conn)
 {
 	struct https_conn *c = conn;
@@ -327,6 +343,7 @@ const struct proxy_ops proxy_https_ops = {
 	.encode_bound = https_encode_bound,
 	.encode = https_encode,
 	.decode = https_decode,
+	.finish = https_finish,
 	.conn_fini = https_conn_fini,
 	.udp = PROXY_UDP_NONE,
 };

@@ -24,6 +24,8 @@ enum { PROXY_OK = 0, PROXY_NEED_MORE = 1, PROXY_ERROR = -1, PROXY_EOF = 2 };
 
 /* Extra room, beyond the input length, that `decode` may need in its output. */
 #define PROXY_DECODE_SLACK (16 * 1024 + 64)
+/* The most a proxy's finish op writes (a TLS alert record is 24..31 bytes). */
+#define PROXY_FINISH_MAX 256
 
 /* What udp_wrap adds at most: salt, tag, and the longest address header. */
 #define PROXY_UDP_OVERHEAD 512
@@ -82,6 +84,10 @@ struct proxy_ops {
 	 * failure, bad framing). */
 	int (*decode)(void *conn, const uint8_t *in, size_t len, uint8_t *out, size_t *outlen,
 		      char *err, size_t errlen);
+
+	/* The client ended its stream: writes what must reach the upstream before its
+	 * FIN (TLS: close_notify), at most PROXY_FINISH_MAX bytes. NULL: nothing. */
+	void (*finish)(void *conn, uint8_t *out, size_t *outlen);
 
 	/* Frees what conn holds (never the conn memory itself); wipes secrets. */
 	void (*conn_fini)(void *conn);

@@ -82,7 +82,7 @@ static void session_retry(struct session *s, int next, const char *why)
 	buf_free(&s->to_up);
 	buf_free(&s->to_client);
 	buf_free(&s->hs_in);
-	s->upstream_eof = s->up_shut = false;
+	s->upstream_eof = s->up_shut = s->up_finished = false;
 	s->connect_tries = 0;
 	s->state = S_RESOLVING;
 	ev_timer_set(&s->timer, p->cfg.connect_timeout, 0.);

@@ -67,6 +67,7 @@ struct session {
 
 	bool client_eof, upstream_eof; /* FIN read from that side */
 	bool up_shut, client_shut; /* FIN sent to that side */
+	bool up_finished; /* the proxy's end of stream (finish op) is written */
 	uint64_t bytes_up, bytes_down;
 	ev_tstamp started;
 

@@ -115,6 +115,7 @@ void pump_up(struct session *s)
 {
 	struct relay *r = s->relay;
 	const struct proxy_ops *ops = s->proxy->ops;
+	size_t len0 = 0;
 
 	for (int round = 0; round < PUMP_ROUNDS; round++) {
 		const uint8_t *data = r->scratch_in;
@@ -150,6 +151,15 @@ void pump_up(struct session *s)
 			return;
 	}
 	s->last_active = ev_now(r->loop);
+	/* The client's end goes up the way the protocol ends a stream, then as a FIN. */
+	if (s->client_eof && !s->up_finished) {
+		s->up_finished = true;
+		if (ops->finish) {
+			ops->finish(s->pconn, r->scratch_out, &len0);
+			if (len0 && write_up(s, r->scratch_out, len0) < 0)
+				return;
+		}
+	}
 	if (s->client_eof && buf_used(&s->to_up) == 0) {
 		send_fin_up(s);
 		if (s->state == S_CLOSED)
