@@ -3,11 +3,16 @@
 goal check, from the raw numbers one run collected.
 
 report.py RAW META GOALS OUTDIR [--check]
-  RAW    lines "PEER|METRIC|VALUE" (VALUE a number)
+  RAW    lines "PEER|METRIC|VALUE|ROUND" (VALUE a number; ROUND 1.. when the cases ran
+         several rounds, 1 when left out)
   META   JSON object: method, seconds, mtu, kernel, date, counts, notes, ...
   GOALS  bench/goals.yaml
 Writes OUTDIR/results.json, OUTDIR/table.txt, OUTDIR/chart.png (gnuplot) and prints the
 table and the goals. With --check, exits 1 when a goal that could be evaluated failed.
+
+Several rounds: a value is the median of its rounds; a ratio is taken in each round that
+measured both numbers (value / baseline of that round), and the median of those is what
+the table shows (with the min and max) and what a goal is judged on.
 """
 import json
 import os
@@ -39,6 +44,20 @@ DNS_METRICS = [("qps", "queries/s", True), ("ms", "mean ms", True),
 
 VARIANTS = [("tcp1-up", "TCP 1 stream upload"), ("tcp1-down", "TCP 1 stream download"),
             ("tcp8-up", "TCP 8 streams upload"), ("tcp8-down", "TCP 8 streams download")]
+# Under loss (per mille of the packets into the tun or veth dropped) and with many flows:
+# each compared with the same peer's lossless 1-stream run of the same direction.
+LOSS = [("loss5-up", "tcp1-up", "0.5 % loss into the tun, 1 stream upload"),
+        ("loss5-down", "tcp1-down", "0.5 % loss into the tun, 1 stream download"),
+        ("loss20-up", "tcp1-up", "2 % loss into the tun, 1 stream upload"),
+        ("loss20-down", "tcp1-down", "2 % loss into the tun, 1 stream download"),
+        ("tcp200-up", "tcp1-up", "TCP 200 streams upload (vs 1 stream)")]
+LOSS_PEERS = ["tun-ss", "tun-direct", "hev", "bare"]
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
 def baseline_peer(peer, group, m):
@@ -63,18 +82,50 @@ def baseline_peer(peer, group, m):
 
 
 def load_raw(path):
-    m = {}
+    """{round: {peer: {metric: value}}}"""
+    runs = {}
     with open(path) as f:
         for line in f:
             line = line.strip()
             if not line:
                 continue
-            peer, metric, value = line.split("|")
+            parts = line.split("|")
+            peer, metric, value = parts[:3]
+            rnd = int(parts[3]) if len(parts) > 3 and parts[3] else 1
             try:
-                m.setdefault(peer, {})[metric] = float(value)
+                runs.setdefault(rnd, {}).setdefault(peer, {})[metric] = float(value)
             except ValueError:
                 pass
-    return m
+    return runs
+
+
+def medians(runs):
+    """{peer: {metric: median over the rounds that measured it}}"""
+    vals = {}
+    for r in runs.values():
+        for p, ms in r.items():
+            for k, v in ms.items():
+                vals.setdefault(p, {}).setdefault(k, []).append(v)
+    return {p: {k: median(v) for k, v in ms.items()} for p, ms in vals.items()}
+
+
+def spread(runs, key):
+    """(median, min, max, rounds) of PEER/METRIC over the rounds, or None."""
+    peer, metric = key.split("/", 1)
+    xs = [r[peer][metric] for r in runs.values() if metric in r.get(peer, {})]
+    return (median(xs), min(xs), max(xs), len(xs)) if xs else None
+
+
+def ratios(runs, key, bkey):
+    """(median, min, max, rounds) of value / baseline, each taken within one round."""
+    vp, vm = key.split("/", 1)
+    bp, bm = bkey.split("/", 1)
+    xs = []
+    for r in runs.values():
+        v, b = r.get(vp, {}).get(vm), r.get(bp, {}).get(bm)
+        if v is not None and b not in (None, 0):
+            xs.append(v / b)
+    return (median(xs), min(xs), max(xs), len(xs)) if xs else None
 
 
 def parse_goals(path):
@@ -117,10 +168,13 @@ def fmt(v, unit=""):
     return "%.2f%s" % (v, unit)
 
 
-def build_rows(m, meta):
-    rows = []  # (case, peer, metric, value, baseline label, baseline value, ratio)
+def build_rows(m, meta, runs):
+    # (case, peer, metric, value, baseline label, baseline value, ratio spread or None);
+    # values are medians over the rounds, the ratio spread (median, min, max, rounds)
+    # comes from the per-round ratios.
+    rows = []
 
-    def add(case, peer, metric_key, metric_name, group, bp=None):
+    def add(case, peer, metric_key, metric_name, group, bp=None, bkey=None):
         v = m.get(peer, {}).get(metric_key)
         if callable(metric_name):
             metric_name = metric_name(peer)
@@ -128,10 +182,13 @@ def build_rows(m, meta):
             return
         if group is not None:
             bp = baseline_peer(peer, group, m)
-        bv = m.get(bp, {}).get(metric_key) if bp else None
-        ratio = v / bv if (bv not in (None, 0)) else None
-        rows.append((case, LABEL[peer], metric_name, v, LABEL[bp] if bv is not None else "",
-                     bv, ratio))
+        bkey = bkey or metric_key
+        bv = m.get(bp, {}).get(bkey) if bp else None
+        st = ratios(runs, peer + "/" + metric_key, bp + "/" + bkey) if bv not in (None, 0) else None
+        bl = ""
+        if bv is not None:
+            bl = LABEL[bp] if bkey == metric_key else "%s, %s" % (LABEL[bp], bkey)
+        rows.append((case, LABEL[peer], metric_name, v, bl, bv, st))
 
     for vk, vname in VARIANTS:
         for p in ORDER:
@@ -141,12 +198,14 @@ def build_rows(m, meta):
     # Fraction of the ceiling: the lower of the cipher's one-core seal+open rate and the
     # bare veth of the same direction.
     for vk, vname in VARIANTS[:2]:
-        c = m.get("ceiling", {}).get(vk + "-gbps")
         for p in ("tun-ss", "redir-ss", "ss-redir", "hev"):
-            v = m.get(p, {}).get(vk + "-gbps")
-            if v is not None and c:
-                rows.append(("cipher ceiling, " + vname[4:], LABEL[p], "Gbit/s", v,
-                             LABEL["ceiling"], c, v / c))
+            add("cipher ceiling, " + vname[4:], p, vk + "-gbps", "Gbit/s", None, "ceiling")
+    for lk, base, lname in LOSS:
+        for p in LOSS_PEERS:
+            add(lname, p, lk + "-gbps", "Gbit/s (vs its own lossless)", None, p, base + "-gbps")
+            if lk == "tcp200-up":
+                add(lname, p, lk + "-cpu-client", "client cpu s/GB", None, p, base + "-cpu-client")
+        add(lname, "tun-ss", lk + "-gbps", "Gbit/s (vs hev)", None, "hev")
     cc = meta.get("connsetup", {})
     cname = "connection setup (%s conns, %s at a time)" % (cc.get("count", "?"), cc.get("concurrency", "?"))
     for p in ORDER:
@@ -193,29 +252,40 @@ def table_text(rows, meta):
     line = "%-*s  %-*s  %-*s  %*s  %-*s  %*s"
     out.append(line % (w[0], head[0], w[1], head[1], w[2], head[2], w[3], head[3], w[4], head[4], w[5], head[5]))
     prev = None
-    for case, peer, metric, v, bl, bv, ratio in rows:
+    for case, peer, metric, v, bl, bv, st in rows:
         if prev is not None and case != prev:
             out.append("")
         prev = case
         base = "%s (%s)" % (fmt(bv), bl) if bl else "-"
         out.append(line % (w[0], case, w[1], peer, w[2], metric, w[3], fmt(v), w[4], base,
-                           w[5], "%.2fx" % ratio if ratio is not None else "-"))
+                           w[5], ratio_text(st)))
     return "\n".join(out)
 
 
-def check_goals(goals, m):
+def ratio_text(st):
+    """median ratio, and [min-max] when several rounds gave one"""
+    if st is None:
+        return "-"
+    med, lo, hi, n = st
+    return "%.2fx" % med if n < 2 else "%.2fx [%.2f-%.2f]" % (med, lo, hi)
+
+
+def check_goals(goals, m, runs):
     res = []
     for g in goals:
         v = get(m, g["value"])
         b = get(m, g["baseline"]) if g.get("baseline") else 1.0
         r = {"id": g.get("id"), "what": g.get("what", ""), "value": v,
              "baseline": b if g.get("baseline") else None, "min": g.get("min"), "max": g.get("max")}
-        if v is None or b in (None, 0):
+        st = (ratios(runs, g["value"], g["baseline"]) if g.get("baseline") else
+              spread(runs, g["value"]))
+        if v is None or b in (None, 0) or st is None:
             r["status"] = "skip"
             r["why"] = "not measured: %s" % (g["value"] if v is None else g["baseline"])
         else:
-            ratio = v / b
+            ratio = st[0]  # the median of the rounds
             r["ratio"] = ratio
+            r["ratio_min"], r["ratio_max"], r["rounds"] = st[1], st[2], st[3]
             ok = True
             if "min" in g and ratio < g["min"]:
                 ok = False
@@ -234,11 +304,13 @@ def goals_text(res):
             out.append("  %-4s  %-34s %s  (%s)" % ("skip", r["id"], r["what"], r["why"]))
         else:
             got = ("%.3fx" % r["ratio"]) if r["baseline"] is not None else fmt(r["ratio"])
+            if r.get("rounds", 1) > 1:
+                got += " (median of %d; %s-%s)" % (r["rounds"], fmt(r["ratio_min"]), fmt(r["ratio_max"]))
             out.append("  %-4s  %-34s %s: %s, goal %s" % (r["status"], r["id"], r["what"], got, bound))
     return "\n".join(out)
 
 
-def chart(m, meta, outdir):
+def chart(m, meta, outdir, runs):
     gp = shutil.which("gnuplot")
     if not gp:
         return "gnuplot not found: no chart"
@@ -253,12 +325,19 @@ def chart(m, meta, outdir):
     def having(key):
         return [p for p in present if key in m[p]]
 
-    def write(name, peers, keys):
+    def val3(p, k):  # median, min and max over the rounds
+        st = spread(runs, p + "/" + k)
+        return "- - -" if st is None else "%.6g %.6g %.6g" % st[:3]
+
+    def write(name, peers, keys, fn=val):
         with open(os.path.join(d, name), "w") as f:
             for p in peers:
                 f.write('"%s" %s\n' % (LABEL[p].replace(" -> ", "\\n-> ").replace(" + ", "\\n+ "),
-                                       " ".join(val(p, k) for k in keys)))
+                                       " ".join(fn(p, k) for k in keys)))
         return os.path.join(d, name)
+
+    nruns = len(runs)
+    bars = "; median of %d rounds, whiskers min..max" % nruns if nruns > 1 else ""
 
     ceil = meta.get("cipher", {}).get("sealopen_gbps")
     mem = meta.get("memory", {})
@@ -270,18 +349,35 @@ def chart(m, meta, outdir):
     # The bare veth is 5-10x any proxied path: left out of the bars, given in the title.
     tput_peers = [p for p in present if p != "bare" and any(v + "-gbps" in m[p] for v, _ in VARIANTS)]
     if tput_peers:
-        tput = write("tput.dat", tput_peers, [v + "-gbps" for v, _ in VARIANTS])
-        ymax = 1.15 * max([ceil or 0] + [m[p].get(v + "-gbps") or 0 for p in tput_peers for v, _ in VARIANTS] + [0.1])
+        tput = write("tput.dat", tput_peers, [v + "-gbps" for v, _ in VARIANTS], val3)
+        top = [spread(runs, "%s/%s-gbps" % (p, v)) for p in tput_peers for v, _ in VARIANTS]
+        ymax = 1.15 * max([ceil or 0] + [t[2] for t in top if t] + [0.1])
         panels.append((True, """
-set title "TCP throughput, iperf3 (Gbit/s). Bare veth (not drawn): %s / %s / %s / %s. Dashed: cipher one-core seal+open ceiling %s"
+set title "TCP throughput, iperf3 (Gbit/s%s). Bare veth (not drawn): %s / %s / %s / %s. Dashed: cipher one-core seal+open ceiling %s"
 set ylabel "Gbit/s"
 set yrange [0:%.2f]
 set key outside right top
-plot "%s" using 2:xtic(1) title "1 stream up", "" using 3 title "1 stream down", \\
-     "" using 4 title "8 streams up", "" using 5 title "8 streams down", \\
+set style histogram errorbars gap 1 lw 1
+plot "%s" using 2:3:4:xtic(1) title "1 stream up", "" using 5:6:7 title "1 stream down", \\
+     "" using 8:9:10 title "8 streams up", "" using 11:12:13 title "8 streams down", \\
      %s with lines dashtype 2 lw 2 lc rgb "black" title "cipher ceiling"
-""" % (fmt(bare.get("tcp1-up-gbps")), fmt(bare.get("tcp1-down-gbps")), fmt(bare.get("tcp8-up-gbps")),
+set style histogram clustered gap 1
+""" % (bars, fmt(bare.get("tcp1-up-gbps")), fmt(bare.get("tcp1-down-gbps")), fmt(bare.get("tcp8-up-gbps")),
        fmt(bare.get("tcp8-down-gbps")), fmt(ceil), ymax, tput, ceil or 0)))
+    loss_keys = [lk + "-gbps" for lk, _, _ in LOSS]
+    loss_peers = [p for p in present if any(k in m[p] for k in loss_keys)]
+    if loss_peers:
+        loss = write("loss.dat", loss_peers, loss_keys, val3)
+        panels.append((True, """
+set title "Under loss into the tun (bare: into the veth), 1 stream, and 200 upload streams without loss (Gbit/s%s; lossless 1 stream: see above)"
+set ylabel "Gbit/s"
+set key outside right top
+set style histogram errorbars gap 1 lw 1
+plot "%s" using 2:3:4:xtic(1) title "0.5 %% up", "" using 5:6:7 title "0.5 %% down", \\
+     "" using 8:9:10 title "2 %% up", "" using 11:12:13 title "2 %% down", \\
+     "" using 14:15:16 title "200 streams up"
+set style histogram clustered gap 1
+""" % (bars, loss)))
     cpu_keys = ["tcp1-up-cpu-client", "tcp1-down-cpu-client", "tcp1-up-cpu-server", "tcp1-down-cpu-server"]
     cpu_peers = [p for p in present if p != "bare" and any(k in m[p] for k in cpu_keys)]
     if cpu_peers:
@@ -393,20 +489,22 @@ def main(argv):
         return 2
     raw, metaf, goalsf, outdir = argv[:4]
     check = "--check" in argv[4:]
-    m = load_raw(raw)
+    runs = load_raw(raw)
     with open(metaf) as f:
         meta = json.load(f)
     # The ceiling a ss path could reach: the cipher's seal+open rate on one core, or the
-    # bare veth of the same direction, whichever is lower.
+    # bare veth of the same direction (of the same round), whichever is lower.
     cg = meta.get("cipher", {}).get("sealopen_gbps")
-    for vk, _ in VARIANTS:
-        veth = m.get("bare", {}).get(vk + "-gbps")
-        cands = [x for x in (cg, veth) if x]
-        if cands:
-            m.setdefault("ceiling", {})[vk + "-gbps"] = min(cands)
-    rows = build_rows(m, meta)
+    for r in runs.values():
+        for vk, _ in VARIANTS:
+            veth = r.get("bare", {}).get(vk + "-gbps")
+            cands = [x for x in (cg, veth) if x]
+            if cands:
+                r.setdefault("ceiling", {})[vk + "-gbps"] = min(cands)
+    m = medians(runs)
+    rows = build_rows(m, meta, runs)
     text = table_text(rows, meta)
-    goals = check_goals(parse_goals(goalsf), m)
+    goals = check_goals(parse_goals(goalsf), m, runs)
     gtext = goals_text(goals)
     c = meta.get("cipher", {})
     header = ("ratio = value / baseline, same run; for cpu, ms, KiB and lost % lower is better." if not c else
@@ -418,7 +516,7 @@ def main(argv):
               "  and loss/lost %% lower is better." % (meta.get("method"), fmt(c.get("seal_mbs")), fmt(c.get("open_mbs")),
                                                     fmt(c.get("sealopen_mbs")), fmt(c.get("sealopen_gbps"))))
     notes = meta.get("notes", [])
-    err = chart(m, meta, outdir)
+    err = chart(m, meta, outdir, runs)
     if err:
         notes.append(err)
     print(header)
@@ -436,9 +534,15 @@ def main(argv):
         if notes:
             f.write("\nnotes:\n" + "".join("  - %s\n" % n for n in notes))
     out = {"meta": meta, "peers": {p: LABEL.get(p, p) for p in m},
+           "rounds": len(runs),
            "metrics": m,
+           "metrics_by_round": {str(k): v for k, v in sorted(runs.items())},
            "table": [{"case": r[0], "peer": r[1], "metric": r[2], "value": r[3],
-                      "baseline_peer": r[4] or None, "baseline": r[5], "ratio": r[6]} for r in rows],
+                      "baseline_peer": r[4] or None, "baseline": r[5],
+                      "ratio": r[6][0] if r[6] else None,
+                      "ratio_min": r[6][1] if r[6] else None,
+                      "ratio_max": r[6][2] if r[6] else None,
+                      "ratio_rounds": r[6][3] if r[6] else 0} for r in rows],
            "goals": goals}
     with open(os.path.join(outdir, "results.json"), "w") as f:
         json.dump(out, f, indent=1)
