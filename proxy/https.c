@@ -45,11 +45,14 @@ struct https_conn {
 	void *http_conn; /* http.c's per-connection state */
 };
 
-/* The first queued OpenSSL error (or what the verification said), for err. */
+/* The first queued OpenSSL error (or what the verification said), for err. With
+ * insecure: true the verification result is what it found all the same (a self-signed
+ * certificate...), though it failed nothing: not named then. */
 static void tls_error(SSL *ssl, const char *what, char *err, size_t errlen)
 {
 	unsigned long e = ERR_get_error();
-	long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+	long v = ssl && SSL_get_verify_mode(ssl) != SSL_VERIFY_NONE ? SSL_get_verify_result(ssl)
+								      : X509_V_OK;
 
 	if (v != X509_V_OK)
 		snprintf(err, errlen, "https proxy: %s: certificate: %s", what,
