@@ -35,16 +35,24 @@ struct https_conn {
 	SSL *ssl;
 	BIO *rbio, *wbio; /* owned by ssl */
 	bool tls_up, connect_sent;
+	/* Where the handshake is in the server's record stream: it feeds TLS one record at
+	 * a time, so nothing past the record the CONNECT reply ends in is inside TLS when
+	 * it says OK (see feed_record). */
+	uint8_t rec_hdr[5];
+	size_t rec_hdr_got, rec_body_left;
 	struct buf plain_in; /* decrypted reply bytes for http.c's parser */
 	struct target target;
 	void *http_conn; /* http.c's per-connection state */
 };
 
-/* The first queued OpenSSL error (or what the verification said), for err. */
+/* The first queued OpenSSL error (or what the verification said), for err. With
+ * insecure: true the verification result is what it found all the same (a self-signed
+ * certificate...), though it failed nothing: not named then. */
 static void tls_error(SSL *ssl, const char *what, char *err, size_t errlen)
 {
 	unsigned long e = ERR_get_error();
-	long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+	long v = ssl && SSL_get_verify_mode(ssl) != SSL_VERIFY_NONE ? SSL_get_verify_result(ssl)
+								      : X509_V_OK;
 
 	if (v != X509_V_OK)
 		snprintf(err, errlen, "https proxy: %s: certificate: %s", what,
@@ -205,20 +213,50 @@ static int open_records(struct https_conn *c, uint8_t *out, size_t cap, size_t *
 	return 0;
 }
 
-static int https_handshake(void *priv, void *conn, struct buf *in, struct buf *out, char *err,
-			   size_t errlen)
+/* Moves the server's bytes from in into TLS, up to the end of the TLS record they are in
+ * and no further (the 5-byte header gives its length). Once the CONNECT reply is read,
+ * what follows it must reach decode, whose output is bounded by its input plus one record:
+ * had the handshake put more records into TLS, their plaintext beyond that bound would
+ * wait inside TLS for bytes that may never come (the server ends the stream). 0 or -1. */
+static int feed_record(struct https_conn *c, struct buf *in)
 {
-	struct https_priv *hp = priv;
-	struct https_conn *c = conn;
+	size_t avail = buf_used(in), take = 0;
+	const uint8_t *p;
+
+	if (!avail)
+		return 0;
+	p = buf_head(in);
+	while (take < avail) {
+		if (c->rec_hdr_got < sizeof(c->rec_hdr)) {
+			c->rec_hdr[c->rec_hdr_got++] = p[take++];
+			if (c->rec_hdr_got < sizeof(c->rec_hdr))
+				continue;
+			c->rec_body_left = (size_t)c->rec_hdr[3] << 8 | c->rec_hdr[4];
+		} else {
+			size_t n = avail - take < c->rec_body_left ? avail - take : c->rec_body_left;
+
+			take += n;
+			c->rec_body_left -= n;
+		}
+		if (!c->rec_body_left) {
+			c->rec_hdr_got = 0; /* the record is complete */
+			break;
+		}
+	}
+	if (BIO_write(c->rbio, p, (int)take) != (int)take)
+		return -1;
+	buf_consume(in, take);
+	return 0;
+}
+
+/* Runs the handshake on what TLS holds: TLS, then the CONNECT request, then its reply. */
+static int advance(struct https_priv *hp, struct https_conn *c, struct buf *out, char *err,
+		   size_t errlen)
+{
 	uint8_t tmp[4096];
 	size_t n;
 	int rc;
 
-	if (buf_used(in) && BIO_write(c->rbio, buf_head(in), (int)buf_used(in)) <= 0) {
-		snprintf(err, errlen, "https proxy: out of memory");
-		return PROXY_ERROR;
-	}
-	buf_consume(in, buf_used(in));
 	if (!c->tls_up) {
 		rc = SSL_do_handshake(c->ssl);
 		if (rc <= 0) {
@@ -264,6 +302,23 @@ static int https_handshake(void *priv, void *conn, struct buf *in, struct buf *o
 		}
 	}
 	return drain(c, out) < 0 ? PROXY_ERROR : PROXY_NEED_MORE;
+}
+
+static int https_handshake(void *priv, void *conn, struct buf *in, struct buf *out, char *err,
+			   size_t errlen)
+{
+	struct https_conn *c = conn;
+	int rc;
+
+	/* A record at a time; what follows the reply's record stays in `in` as stream data. */
+	do {
+		if (feed_record(c, in) < 0) {
+			snprintf(err, errlen, "https proxy: out of memory");
+			return PROXY_ERROR;
+		}
+		rc = advance(priv, c, out, err, errlen);
+	} while (rc == PROXY_NEED_MORE && buf_used(in));
+	return rc;
 }
 
 static size_t https_encode_bound(size_t len)
