@@ -286,7 +286,7 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (!LIST_EMPTY(&ns->pending))
+	if (!TAILQ_EMPTY(&ns->pending))
 		tcpglue_flush(ns);
 	gso_flush(ns); /* what relay-side writes produced since */
 }
@@ -325,6 +325,7 @@ struct netstack *netstack_new(struct ev_loop *loop, int tun_fd, unsigned mtu, st
 		goto oom;
 	ns->loop = loop;
 	ns->relay = relay;
+	TAILQ_INIT(&ns->pending);
 	if (icpt)
 		ns->icpt = *icpt;
 	ns->fd = tun_fd;
