@@ -207,7 +207,7 @@ static void ns_close(void *cp, bool reset)
 	conn_free(cp, reset);
 }
 
-/* lwIP's own keepalive (Debian builds it with LWIP_TCP_KEEPALIVE): when the probes go
+/* lwIP's own keepalive (LWIP_TCP_KEEPALIVE in both builds): when the probes go
  * unanswered, its slow timer resets and frees the pcb and reports ERR_ABRT. */
 static int ns_keepalive(void *cp, const struct keepalive *ka)
 {
