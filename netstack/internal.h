@@ -39,7 +39,7 @@ struct netstack {
 	void *gone_ctx;
 	uint8_t *udp_buf;
 	LIST_HEAD(, ns_tcp) conns; /* every connection the glue holds */
-	LIST_HEAD(, ns_tcp) pending; /* to open or notify at the next flush (tcp.c) */
+	TAILQ_HEAD(, ns_tcp) pending; /* to open or notify at the next flush (tcp.c), in order */
 	uint8_t *outbuf; /* for the rare chained pbuf */
 	uint8_t *inbuf; /* one packet read from the tun (vnet header + mtu bytes) */
 	/* Outgoing TCP segments of one flow, contiguous, coalesced into one GSO packet

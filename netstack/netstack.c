@@ -24,6 +24,7 @@
 #include <lwip/init.h>
 #include <lwip/ip4_frag.h>
 #include <lwip/ip6_frag.h>
+#include <lwip/priv/tcp_priv.h>
 #include <lwip/timeouts.h>
 #include <lwip/udp.h>
 
@@ -34,7 +35,9 @@
 #include "tun/tun.h"
 
 #define READ_BATCH 64 /* packets per tun readiness callback */
-#define TIMER_INTERVAL 0.1 /* seconds between lwIP timer runs (TCP's fast timer is 250 ms) */
+/* Seconds between lwIP timer runs: 100 ms, or TCP's fast timer when it is finer (Debian's
+ * build: 250 ms; the build from source sets its own, see netstack/lwip/lwipopts.h). */
+#define TIMER_INTERVAL ((TCP_TMR_INTERVAL < 100 ? TCP_TMR_INTERVAL : 100) / 1000.0)
 
 static struct netstack *the_ns; /* lwIP is global; so is its one glue */
 
@@ -286,7 +289,7 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (!LIST_EMPTY(&ns->pending))
+	if (!TAILQ_EMPTY(&ns->pending))
 		tcpglue_flush(ns);
 	gso_flush(ns); /* what relay-side writes produced since */
 }
@@ -325,6 +328,7 @@ struct netstack *netstack_new(struct ev_loop *loop, int tun_fd, unsigned mtu, st
 		goto oom;
 	ns->loop = loop;
 	ns->relay = relay;
+	TAILQ_INIT(&ns->pending);
 	if (icpt)
 		ns->icpt = *icpt;
 	ns->fd = tun_fd;

@@ -24,23 +24,25 @@
 #include "netstack/packet.h"
 #include "relay/relay.h"
 
-#define RXQ_MAX 64 /* chains queued per connection before they are concatenated */
+#define RXQ_MIN 16 /* the ring's first size; it doubles when full */
 
 struct ns_tcp {
 	struct netstack *ns;
 	struct tcp_pcb *pcb; /* NULL once lwIP freed it (error) or we closed it */
 	struct session *s; /* relay_open's: NULL until it returned */
 	/* Received, not yet read by the relay (its window is not reopened): a ring of the
-	 * chains lwIP delivered, so queueing is O(1) (pbuf_cat walks the whole chain). */
-	struct pbuf *rxq[RXQ_MAX];
-	unsigned rx_head, rx_count;
+	 * chains lwIP delivered, so queueing is O(1) (pbuf_cat walks the whole chain, and a
+	 * chain's tot_len is 16 bits while the window may be larger). Allocated at the
+	 * first data, it grows to what the window lets the client send unread. */
+	struct pbuf **rxq;
+	unsigned rx_cap, rx_head, rx_count; /* rx_cap: 0 or a power of 2 */
 	u16_t rx_off; /* bytes of rxq[rx_head] already read */
 	int err; /* errno after lwIP reported an error */
 	bool rx_fin; /* the client's FIN arrived */
 	bool want_rd, want_wr;
 	bool ev_rd, ev_wr; /* what to tell the relay at the next flush */
 	bool opened; /* relay_open was called */
-	LIST_ENTRY(ns_tcp) plink; /* on ns->pending while `pending` */
+	TAILQ_ENTRY(ns_tcp) plink; /* on ns->pending while `pending` */
 	bool pending;
 	LIST_ENTRY(ns_tcp) link; /* on ns->conns */
 	char desc[120];
@@ -53,14 +55,14 @@ static void pending_add(struct ns_tcp *c)
 	if (c->pending)
 		return;
 	c->pending = true;
-	LIST_INSERT_HEAD(&ns->pending, c, plink);
+	TAILQ_INSERT_TAIL(&ns->pending, c, plink);
 }
 
 static void pending_del(struct ns_tcp *c)
 {
 	if (!c->pending)
 		return;
-	LIST_REMOVE(c, plink);
+	TAILQ_REMOVE(&c->ns->pending, c, plink);
 	c->pending = false;
 }
 
@@ -96,9 +98,10 @@ static void conn_free(struct ns_tcp *c, bool reset)
 	}
 	while (c->rx_count) {
 		pbuf_free(c->rxq[c->rx_head]);
-		c->rx_head = (c->rx_head + 1) % RXQ_MAX;
+		c->rx_head = (c->rx_head + 1) & (c->rx_cap - 1);
 		c->rx_count--;
 	}
+	free(c->rxq);
 	LIST_REMOVE(c, link);
 	ns->stats.tcp_active--;
 	free(c);
@@ -122,13 +125,18 @@ static ssize_t ns_read(void *cp, void *buf, size_t cap)
 			c->rx_off = (u16_t)(c->rx_off + want);
 			if (c->rx_off == h->tot_len) {
 				pbuf_free(h);
-				c->rx_head = (c->rx_head + 1) % RXQ_MAX;
+				c->rx_head = (c->rx_head + 1) & (c->rx_cap - 1);
 				c->rx_count--;
 				c->rx_off = 0;
 			}
 		}
 		if (c->pcb)
 			tcp_recved(c->pcb, (u16_t)n); /* reopens the client's window */
+		/* The relay reads a bounded amount per event, as from a socket, and expects
+		 * to hear again while data is left (level-triggered): the window may let
+		 * more arrive than it reads at once, and no new segment may follow. */
+		if (c->rx_count)
+			notify(c, true, false);
 		return (ssize_t)n;
 	}
 	if (c->err) {
@@ -154,6 +162,8 @@ static ssize_t ns_write(void *cp, const void *buf, size_t len)
 	n = tcp_sndbuf(c->pcb);
 	if (n > len)
 		n = len;
+	if (n > 0xFFFF) /* tcp_write's length is 16 bits; the send buffer may be larger */
+		n = 0xFFFF;
 	while (n > 0) {
 		e = tcp_write(c->pcb, buf, (u16_t)n, TCP_WRITE_FLAG_COPY);
 		if (e == ERR_OK)
@@ -197,7 +207,7 @@ static void ns_close(void *cp, bool reset)
 	conn_free(cp, reset);
 }
 
-/* lwIP's own keepalive (Debian builds it with LWIP_TCP_KEEPALIVE): when the probes go
+/* lwIP's own keepalive (LWIP_TCP_KEEPALIVE in both builds): when the probes go
  * unanswered, its slow timer resets and frees the pcb and reports ERR_ABRT. */
 static int ns_keepalive(void *cp, const struct keepalive *ka)
 {
@@ -221,6 +231,23 @@ static const struct client_ops ns_client_ops = {
 	.keepalive = ns_keepalive,
 };
 
+/* Doubles the receive ring (or makes the first one), keeping the chains in order. */
+static bool rxq_grow(struct ns_tcp *c)
+{
+	unsigned cap = c->rx_cap ? c->rx_cap * 2 : RXQ_MIN;
+	struct pbuf **q = malloc(cap * sizeof(*q));
+
+	if (!q)
+		return false;
+	for (unsigned i = 0; i < c->rx_count; i++)
+		q[i] = c->rxq[(c->rx_head + i) & (c->rx_cap - 1)];
+	free(c->rxq);
+	c->rxq = q;
+	c->rx_cap = cap;
+	c->rx_head = 0;
+	return true;
+}
+
 static err_t tcp_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 {
 	struct ns_tcp *c = arg;
@@ -229,12 +256,18 @@ static err_t tcp_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t e
 	(void)err;
 	if (!p) {
 		c->rx_fin = true;
-	} else if (c->rx_count < RXQ_MAX) {
-		c->rxq[(c->rx_head + c->rx_count++) % RXQ_MAX] = p;
+	} else if (c->rx_count < c->rx_cap || rxq_grow(c)) {
+		c->rxq[(c->rx_head + c->rx_count++) & (c->rx_cap - 1)] = p;
 	} else {
-		/* Full ring (many tiny segments): chain onto the newest. tot_len stays
-		 * under 64 KiB because the window is. */
-		pbuf_cat(c->rxq[(c->rx_head + c->rx_count - 1) % RXQ_MAX], p);
+		/* Out of memory: chain onto the newest if its 16-bit length allows, else
+		 * lwIP keeps the chain and offers it again from its timer. */
+		struct pbuf *last = c->rx_count ? c->rxq[(c->rx_head + c->rx_count - 1) &
+							 (c->rx_cap - 1)]
+					       : NULL;
+
+		if (!last || last->tot_len + p->tot_len > 0xFFFF)
+			return ERR_MEM;
+		pbuf_cat(last, p);
 	}
 	notify(c, true, false);
 	return ERR_OK;
@@ -318,7 +351,7 @@ void tcpglue_flush(struct netstack *ns)
 
 	/* Each round takes the first again: the calls below add to the list and free
 	 * connections (c itself among them). */
-	while ((c = LIST_FIRST(&ns->pending))) {
+	while ((c = TAILQ_FIRST(&ns->pending))) {
 		bool rd = c->ev_rd, wr = c->ev_wr;
 
 		pending_del(c);
