@@ -35,9 +35,10 @@
 #include "tun/tun.h"
 
 #define READ_BATCH 64 /* packets per tun readiness callback */
-/* Seconds between lwIP timer runs: 100 ms, or TCP's fast timer when it is finer (Debian's
- * build: 250 ms; the build from source sets its own, see netstack/lwip/lwipopts.h). */
-#define TIMER_INTERVAL ((TCP_TMR_INTERVAL < 100 ? TCP_TMR_INTERVAL : 100) / 1000.0)
+/* The lwIP timer fires at lwIP's next deadline (sys_timeouts_sleeptime): every
+ * TCP_TMR_INTERVAL while TCP pcbs need their timer (25 ms with the build from source, see
+ * netstack/lwip/lwipopts.h), seldom when idle; IDLE_MAX when nothing is due. */
+#define IDLE_MAX 60.0
 
 static struct netstack *the_ns; /* lwIP is global; so is its one glue */
 
@@ -272,6 +273,24 @@ static err_t netif_init_cb(struct netif *netif)
 
 /* ---- timers ---------------------------------------------------------- */
 
+/* Seconds until lwIP's next timeout (at least 1 ms). */
+static ev_tstamp next_timeout(void)
+{
+	u32_t ms = sys_timeouts_sleeptime();
+
+	if (ms == SYS_TIMEOUTS_SLEEPTIME_INFINITE)
+		return IDLE_MAX;
+	return ms ? ms / 1000.0 : 0.001;
+}
+
+/* The timer stays active (repeating), only its period changes: the loop's reference
+ * count is left alone (it was dropped once at the start). */
+static void timer_rearm(struct netstack *ns, ev_tstamp after)
+{
+	ns->timer.repeat = after;
+	ev_timer_again(ns->loop, &ns->timer);
+}
+
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct netstack *ns = w->data;
@@ -281,17 +300,21 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	sys_check_timeouts();
 	tcpglue_flush(ns);
 	gso_flush(ns);
+	timer_rearm(ns, next_timeout());
 }
 
 static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct netstack *ns = w->data;
 
-	(void)loop;
 	(void)revents;
 	if (!TAILQ_EMPTY(&ns->pending))
 		tcpglue_flush(ns);
 	gso_flush(ns); /* what relay-side writes produced since */
+	/* A timeout added since (a new pcb starts TCP's timer) may be due sooner. */
+	ev_tstamp next = next_timeout();
+	if (ev_timer_remaining(loop, &ns->timer) > next + 0.0005)
+		timer_rearm(ns, next);
 }
 
 /* ---- lifetime -------------------------------------------------------- */
@@ -351,7 +374,7 @@ struct netstack *netstack_new(struct ev_loop *loop, int tun_fd, unsigned mtu, st
 	ev_io_init(&ns->io, tun_read_cb, tun_fd, EV_READ);
 	ns->io.data = ns;
 	ev_io_start(loop, &ns->io);
-	ev_timer_init(&ns->timer, timer_cb, TIMER_INTERVAL, TIMER_INTERVAL);
+	ev_timer_init(&ns->timer, timer_cb, 0.001, next_timeout());
 	ns->timer.data = ns;
 	ev_timer_start(loop, &ns->timer);
 	ev_unref(loop); /* the timer alone does not keep the loop running */
