@@ -423,6 +423,18 @@ void tcpglue_end_time_wait(const struct pkt_info *pi)
 	}
 }
 
+void tcpglue_count(struct netstack *ns)
+{
+	uint64_t n = 0, tw = 0;
+
+	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
+		n++;
+	for (struct tcp_pcb *pcb = tcp_tw_pcbs; pcb; pcb = pcb->next)
+		tw++;
+	ns->stats.tcp_pcbs = n;
+	ns->stats.tcp_time_wait = tw;
+}
+
 void tcpglue_free_all(struct netstack *ns)
 {
 	struct ns_tcp *c;
