@@ -661,7 +661,12 @@ def cmd_soakclient(host, port, count, seconds, per_second):
             for fd, c in list(conns.items()):
                 if c.state == "echo" and now > c.deadline:
                     st["echo_late"] += 1
-                    bad.append("no echo within 10 s (%d of %d bytes back)" % (len(c.got), len(c.expect)))
+                    try:
+                        port = c.sock.getsockname()[1]
+                    except OSError:
+                        port = 0
+                    bad.append("no echo within 10 s (%d of %d bytes back), local port %d, sent %.1f s after the start"
+                               % (len(c.got), len(c.expect), port, c.sent_at - t0))
                     close(fd, True)
             pick = rng.sample(sorted(idle), min(per_second, len(idle)))
             for fd in pick:
