@@ -485,10 +485,12 @@ static void ct_stats(void *priv, char *buf, size_t len)
 
 	snprintf(buf, len,
 		 "tcp-pcbs %llu tcp-time-wait %llu tcp-conns %llu tcp-listeners %llu "
+		 "tcp-unsent %llu tcp-unacked %llu tcp-persist %llu "
 		 "udp-flows %llu learned %zu tun-dropped-in %llu tun-dropped-out %llu",
 		 (unsigned long long)st->tcp_pcbs, (unsigned long long)st->tcp_time_wait,
 		 (unsigned long long)st->tcp_active, (unsigned long long)st->listeners,
-		 (unsigned long long)st->udp_flows, learned_count(c->learned),
+		 (unsigned long long)st->tcp_unsent, (unsigned long long)st->tcp_unacked,
+		 (unsigned long long)st->tcp_persist, (unsigned long long)st->udp_flows, learned_count(c->learned),
 		 (unsigned long long)st->dropped_in, (unsigned long long)st->dropped_out);
 }
 

@@ -44,6 +44,9 @@ struct netstack_stats {
 	 * (every state from SYN_RCVD to LAST_ACK, whether a session holds it or not), in
 	 * TIME_WAIT, and the UDP flows held now. */
 	uint64_t tcp_pcbs, tcp_time_wait, udp_flows;
+	/* Of the active pcbs: with bytes queued not yet sent, with bytes in flight, with the
+	 * persist timer running (the client's window too small). */
+	uint64_t tcp_unsent, tcp_unacked, tcp_persist;
 };
 
 /* Takes packets from tun_fd (non-blocking, IFF_NO_PI) of at most mtu bytes; icpt (NULL:
