@@ -37,7 +37,7 @@ struct app {
 	void *cap; /* the capture's state */
 	uid_t start_uid; /* getuid() at start, before any `user:` switch */
 	bool unmarked; /* no CAP_NET_ADMIN: upstream sockets carry no SO_MARK */
-	ev_signal sig_term, sig_int, sig_hup;
+	ev_signal sig_term, sig_int, sig_hup, sig_usr1;
 };
 
 static void usage(FILE *f)
@@ -52,7 +52,8 @@ static void usage(FILE *f)
 		   "                     with its routes, so that user can run without privileges\n"
 		   "  -V, --version      print the version\n"
 		   "  -h, --help         this text\n\n"
-		   "Signals: TERM/INT stop and remove everything added; HUP reloads FILE.\n");
+		   "Signals: TERM/INT stop and remove everything added; HUP reloads FILE;\n"
+		   "USR1 logs one line of counters (stats: sessions N ...).\n");
 }
 
 /* Tun mode, tun.uids empty: a process that is not root captures only its own user's
@@ -323,6 +324,35 @@ static void raise_fd_limit(void)
 	}
 }
 
+/* SIGUSR1: one line of counters, whatever the log level. Each is a "key value" pair:
+ * the relay's sessions (live now, opened since start, failed connects), the capture's
+ * own (tun: lwIP's pcbs, the glue's connections and listeners, UDP flows; both: learned
+ * addresses), the DNS cache, and the upstreams' health. Counting walks lwIP's pcb
+ * lists once: cheap enough for a request, not done otherwise. */
+static void app_stats(struct app *a)
+{
+	const struct relay_stats *rs;
+	char cap[256] = "", dns[96] = "", ups[CONFIG_PROXIES_MAX * 80];
+
+	if (!a->relay || !a->cap) {
+		log_always("stats: not started yet");
+		return;
+	}
+	rs = relay_stats(a->relay);
+	if (a->capture->stats)
+		a->capture->stats(a->cap, cap, sizeof(cap));
+	if (a->dns) {
+		const struct dns_server_stats *ds = dns_server_stats(a->dns);
+		snprintf(dns, sizeof(dns), " dns-cache %llu dns-inflight %llu",
+			 (unsigned long long)ds->cache_entries, (unsigned long long)ds->inflight);
+	}
+	relay_describe_upstreams(a->relay, ups, sizeof(ups));
+	log_always("stats: sessions %llu sessions-total %llu connect-failures %llu%s%s%s "
+		   "upstreams %s",
+		   (unsigned long long)rs->sessions_active, (unsigned long long)rs->sessions_total,
+		   (unsigned long long)rs->connect_failures, cap[0] ? " " : "", cap, dns, ups);
+}
+
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct app *a = w->data;
@@ -330,6 +360,10 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)revents;
 	if (w->signum == SIGHUP) {
 		app_reload(a);
+		return;
+	}
+	if (w->signum == SIGUSR1) {
+		app_stats(a);
 		return;
 	}
 	log_info("%s: shutting down", strsignal(w->signum));
@@ -364,10 +398,12 @@ static int app_run(struct app *a)
 	ev_signal_init(&a->sig_term, on_signal, SIGTERM);
 	ev_signal_init(&a->sig_int, on_signal, SIGINT);
 	ev_signal_init(&a->sig_hup, on_signal, SIGHUP);
-	a->sig_term.data = a->sig_int.data = a->sig_hup.data = a;
+	ev_signal_init(&a->sig_usr1, on_signal, SIGUSR1);
+	a->sig_term.data = a->sig_int.data = a->sig_hup.data = a->sig_usr1.data = a;
 	ev_signal_start(a->loop, &a->sig_term);
 	ev_signal_start(a->loop, &a->sig_int);
 	ev_signal_start(a->loop, &a->sig_hup);
+	ev_signal_start(a->loop, &a->sig_usr1);
 
 	a->resolver = resolver_new(a->loop);
 	if (!a->resolver) {
@@ -470,6 +506,7 @@ out:
 	ev_signal_stop(a->loop, &a->sig_term);
 	ev_signal_stop(a->loop, &a->sig_int);
 	ev_signal_stop(a->loop, &a->sig_hup);
+	ev_signal_stop(a->loop, &a->sig_usr1);
 	ev_loop_destroy(a->loop);
 	return rc;
 }

@@ -34,6 +34,9 @@ struct capture_ops {
 	void (*learn)(void *priv, bool proxy, const struct dns_learned *v, size_t n);
 	/* What is running, for the ready line. */
 	const char *(*describe)(void *priv, char *buf, size_t len);
+	/* Optional: the mode's own counters for the stats line (SIGUSR1), as "key value"
+	 * pairs separated by spaces, into buf (empty when there are none). */
+	void (*stats)(void *priv, char *buf, size_t len);
 	/* Removes rules/routes (first step of shutdown). 0 or -1. */
 	int (*stop_capture)(void *priv, char *err, size_t errlen);
 	/* Optional: why the capture stopped on its own (it broke the loop), or NULL while it

@@ -145,6 +145,13 @@ static const char *cr_describe(void *priv, char *buf, size_t len)
 	return buf;
 }
 
+static void cr_stats(void *priv, char *buf, size_t len)
+{
+	struct capture_redirect *c = priv;
+
+	snprintf(buf, len, "learned %zu", learned_count(c->learned));
+}
+
 static int cr_stop_capture(void *priv, char *err, size_t errlen)
 {
 	struct capture_redirect *c = priv;
@@ -209,6 +216,7 @@ const struct capture_ops capture_redirect_ops = {
 	.reload = cr_reload,
 	.learn = cr_learn,
 	.describe = cr_describe,
+	.stats = cr_stats,
 	.stop_capture = cr_stop_capture,
 	.free = cr_free,
 	.cleanup = cr_cleanup,

@@ -478,6 +478,22 @@ static const char *ct_failed(void *priv)
 	return c->gone[0] ? c->gone : NULL;
 }
 
+static void ct_stats(void *priv, char *buf, size_t len)
+{
+	struct capture_tun *c = priv;
+	const struct netstack_stats *st = netstack_stats(c->ns);
+
+	snprintf(buf, len,
+		 "tcp-pcbs %llu tcp-time-wait %llu tcp-conns %llu tcp-listeners %llu "
+		 "tcp-unsent %llu tcp-unacked %llu tcp-persist %llu "
+		 "udp-flows %llu learned %zu tun-dropped-in %llu tun-dropped-out %llu",
+		 (unsigned long long)st->tcp_pcbs, (unsigned long long)st->tcp_time_wait,
+		 (unsigned long long)st->tcp_active, (unsigned long long)st->listeners,
+		 (unsigned long long)st->tcp_unsent, (unsigned long long)st->tcp_unacked,
+		 (unsigned long long)st->tcp_persist, (unsigned long long)st->udp_flows, learned_count(c->learned),
+		 (unsigned long long)st->dropped_in, (unsigned long long)st->dropped_out);
+}
+
 static void *ct_start(struct ev_loop *loop, struct relay *relay, struct dns_server *dns,
 		      const struct config *cfg,
 		      char *err, size_t errlen)
@@ -746,6 +762,7 @@ const struct capture_ops capture_tun_ops = {
 	.reload = ct_reload,
 	.learn = ct_learn,
 	.describe = ct_describe,
+	.stats = ct_stats,
 	.stop_capture = ct_stop_capture,
 	.failed = ct_failed,
 	.free = ct_free,

@@ -700,5 +700,6 @@ const struct dns_server_stats *dns_server_stats(struct dns_server *d)
 {
 	d->stats.inflight = dns_inflights_count(d->inflight);
 	d->stats.upstream_queries = dns_inflights_sent(d->inflight);
+	d->stats.cache_entries = dns_cache_stats(d->cache)->entries;
 	return &d->stats;
 }

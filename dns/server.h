@@ -33,6 +33,7 @@ struct dns_server_stats {
 	uint64_t fake; /* answered from the fake-IP pool */
 	uint64_t learned; /* addresses told to the capture */
 	uint64_t inflight;
+	uint64_t cache_entries; /* answers held in the cache now */
 };
 
 /* Builds the resolver for cfg->dns and opens its listeners (UDP and TCP at dns.listen;

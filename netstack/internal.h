@@ -66,6 +66,8 @@ bool tcpglue_listen(struct netstack *ns, u16_t port);
 bool tcpglue_seq_sane(const struct pkt_info *pi);
 /* A SYN for a connection lwIP holds in TIME_WAIT ends the TIME_WAIT. */
 void tcpglue_end_time_wait(const struct pkt_info *pi);
+/* Counts lwIP's active and TIME_WAIT pcbs into ns->stats. */
+void tcpglue_count(struct netstack *ns);
 /* Resets every connection the glue and lwIP still hold; closes the listeners. */
 void tcpglue_free_all(struct netstack *ns);
 void ns_addr_to_sockaddr(const ip_addr_t *a, u16_t port, struct sockaddr_storage *ss);

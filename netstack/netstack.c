@@ -431,7 +431,9 @@ void netstack_free(struct netstack *ns)
 	the_ns = NULL;
 }
 
-const struct netstack_stats *netstack_stats(const struct netstack *ns)
+const struct netstack_stats *netstack_stats(struct netstack *ns)
 {
+	tcpglue_count(ns);
+	ns->stats.udp_flows = udp_relay_stats(ns->udp)->flows_active;
 	return &ns->stats;
 }

@@ -40,6 +40,13 @@ struct netstack_stats {
 	uint64_t dropped_in; /* malformed, unsupported or not for us */
 	uint64_t dropped_out; /* the tun queue was full */
 	uint64_t tcp_accepted, tcp_active, listeners;
+	/* Counted when asked (netstack_stats walks lwIP's lists): pcbs in lwIP's active list
+	 * (every state from SYN_RCVD to LAST_ACK, whether a session holds it or not), in
+	 * TIME_WAIT, and the UDP flows held now. */
+	uint64_t tcp_pcbs, tcp_time_wait, udp_flows;
+	/* Of the active pcbs: with bytes queued not yet sent, with bytes in flight, with the
+	 * persist timer running (the client's window too small). */
+	uint64_t tcp_unsent, tcp_unacked, tcp_persist;
 };
 
 /* Takes packets from tun_fd (non-blocking, IFF_NO_PI) of at most mtu bytes; icpt (NULL:
@@ -57,6 +64,8 @@ void netstack_udp_reply(struct netstack *ns, const struct sockaddr_storage *to,
 /* Resets every connection lwIP still holds and frees everything. Call after relay_free
  * (which closes the sessions). NULL is fine. */
 void netstack_free(struct netstack *ns);
-const struct netstack_stats *netstack_stats(const struct netstack *ns);
+/* The counters, with the pcbs and flows counted now (a walk of lwIP's lists: for a
+ * stats request, not for every packet). */
+const struct netstack_stats *netstack_stats(struct netstack *ns);
 
 #endif

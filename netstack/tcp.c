@@ -456,6 +456,25 @@ void tcpglue_end_time_wait(const struct pkt_info *pi)
 	}
 }
 
+void tcpglue_count(struct netstack *ns)
+{
+	uint64_t n = 0, tw = 0, unsent = 0, unacked = 0, persist = 0;
+
+	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
+		n++;
+		unsent += pcb->unsent != NULL;
+		unacked += pcb->unacked != NULL;
+		persist += pcb->persist_backoff > 0;
+	}
+	for (struct tcp_pcb *pcb = tcp_tw_pcbs; pcb; pcb = pcb->next)
+		tw++;
+	ns->stats.tcp_pcbs = n;
+	ns->stats.tcp_time_wait = tw;
+	ns->stats.tcp_unsent = unsent;
+	ns->stats.tcp_unacked = unacked;
+	ns->stats.tcp_persist = persist;
+}
+
 void tcpglue_free_all(struct netstack *ns)
 {
 	struct ns_tcp *c;

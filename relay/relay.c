@@ -406,3 +406,19 @@ const struct relay_stats *relay_stats(const struct relay *r)
 {
 	return &r->stats;
 }
+
+void relay_describe_upstreams(const struct relay *r, char *buf, size_t len)
+{
+	size_t n = upstreams_count(r->group), off = 0;
+
+	if (len)
+		buf[0] = 0;
+	for (size_t i = 0; i < n && off < len; i++) {
+		int w = snprintf(buf + off, len - off, "%s%s:%s", i ? "," : "",
+				 upstreams_name(r->group, (int)i),
+				 upstream_state_name(upstreams_state(r->group, (int)i)));
+		if (w < 0)
+			break;
+		off += (size_t)w;
+	}
+}

@@ -76,6 +76,9 @@ int relay_reconfigure(struct relay *r, const struct config *cfg, char *err, size
 /* Closes every session and frees the relay. */
 void relay_free(struct relay *r);
 const struct relay_stats *relay_stats(const struct relay *r);
+/* The upstreams for new sessions and their health, "a:up,b:down" (names as configured),
+ * into buf (cut short when it does not fit). */
+void relay_describe_upstreams(const struct relay *r, char *buf, size_t len);
 
 /* Starts relaying the client side c (through ops) to target, with the current proxy (or
  * the direct one for t->direct). The session takes c: when it ends, or cannot start,

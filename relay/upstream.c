@@ -105,6 +105,11 @@ struct proxy_inst *upstreams_proxy(const struct upstreams *g, int i)
 	return g->m[i].p;
 }
 
+const char *upstream_state_name(enum upstream_state st)
+{
+	return (unsigned)st < sizeof(state_names) / sizeof(state_names[0]) ? state_names[st] : "?";
+}
+
 enum upstream_state upstreams_state(const struct upstreams *g, int i)
 {
 	return g->m[i].state;

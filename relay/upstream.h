@@ -41,6 +41,8 @@ const char *upstreams_name(const struct upstreams *g, int i);
 /* Member i's proxy instance (no reference taken). */
 struct proxy_inst *upstreams_proxy(const struct upstreams *g, int i);
 enum upstream_state upstreams_state(const struct upstreams *g, int i);
+/* "unknown", "up" or "down". */
+const char *upstream_state_name(enum upstream_state st);
 
 /* The member for a new connection, none of those in `tried` (bit i: member i), by the
  * group's policy; -1 when no member may be used now (all down and backing off, or all

@@ -245,6 +245,23 @@ fds_back_to() {
 	return 1
 }
 
+# snet_stats NAME: SIGUSR1 to snet-tun, then prints the stats line it logged (within 5 s).
+snet_stats() {
+	local log=$T/snet-$1.log n i
+	n=$(grep -c 'stats: ' "$log")
+	kill -USR1 "$SNET_PID" 2>/dev/null || return 1
+	for i in $(seq 50); do
+		if [ "$(grep -c 'stats: ' "$log")" -gt "$n" ]; then
+			grep 'stats: ' "$log" | tail -n 1
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+# stat_of LINE KEY: the value after KEY in a stats line (empty when absent).
+stat_of() { printf '%s\n' "$1" | sed -n "s/.* $2 \([^ ]*\).*/\1/p"; }
+
 rules_present() { in_nc nft list table inet snet_tun >/dev/null 2>&1; }
 
 # via_proxy HOST: the target saw a connection from the server namespace, not from us.

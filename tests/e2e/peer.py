@@ -22,6 +22,19 @@ Clients (exit 0 on success, print one line saying what happened):
                                   the start and why (exit 0 whatever failed)
     spread HOSTS PORT-LAST n      one GET of n bytes to every host (comma-separated)
                                   and port pair, all at once, all checked
+soakserver ADDR PORT             one epoll thread for any number of connections: the
+                                 first line must be ECHO, then every byte is echoed back
+    soakclient HOST PORT COUNT SECONDS PER_SECOND
+                                  holds COUNT connections (ECHO, at most 200 connecting at
+                                  a time) for SECONDS from the start; every second
+                                  PER_SECOND of the open ones, chosen at random, send one
+                                  line and must get it back within 10 s. A connection that
+                                  ends (EOF, reset) is counted as broken and opened again,
+                                  so is one whose connect fails. Prints a status line each
+                                  second ("soak t ... open ... broken ..."), closes all at
+                                  the end, prints "soakclient: ..." and exits 1 when an
+                                  echo came back wrong or late, 0 otherwise. SIGTERM ends
+                                  it early, the same way.
 udpecho ADDR PORT                echoes every UDP datagram back to its sender
     udp HOST PORT COUNT MAXSIZE MAXLOSS%  sends COUNT datagrams of mixed sizes (8..MAXSIZE),
                                   at most 32 unanswered at a time; checks each echo's
@@ -32,8 +45,11 @@ udpecho ADDR PORT                echoes every UDP datagram back to its sender
 The stream is 1 MiB of seeded random bytes, each repetition stamped with its index, so
 loss, duplication and reordering all change the SHA-256.
 """
+import errno
 import hashlib
 import random
+import select
+import signal
 import socket
 import sys
 import threading
@@ -453,13 +469,291 @@ def cmd_vanish(host, port, seconds):
     return 0
 
 
+def soakserver(addr, port):
+    """The ECHO command for any number of connections on one epoll thread."""
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    ls = socket.socket(fam, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((addr, int(port)))
+    ls.listen(4096)
+    ls.setblocking(False)
+    ep = select.epoll()
+    ep.register(ls.fileno(), select.EPOLLIN)
+    conns = {}  # fd -> [socket, command line so far or None once echoing, bytes to send]
+
+    def drop(fd):
+        st = conns.pop(fd)
+        ep.unregister(fd)
+        st[0].close()
+
+    while True:
+        for fd, ev in ep.poll(1.0, 1024):
+            if fd == ls.fileno():
+                for _ in range(256):
+                    try:
+                        c, _a = ls.accept()
+                    except OSError:
+                        break
+                    c.setblocking(False)
+                    conns[c.fileno()] = [c, b"", b""]
+                    ep.register(c.fileno(), select.EPOLLIN)
+                continue
+            st = conns.get(fd)
+            if st is None:
+                continue
+            c = st[0]
+            if ev & select.EPOLLOUT and st[2]:
+                try:
+                    n = c.send(st[2])
+                    st[2] = st[2][n:]
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError:
+                    drop(fd)
+                    continue
+                if not st[2]:
+                    ep.modify(fd, select.EPOLLIN)
+            if not ev & (select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP) or st[2]:
+                continue
+            try:
+                d = c.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                d = b""
+            if not d:
+                drop(fd)
+                continue
+            if st[1] is not None:
+                st[1] += d
+                if b"\n" not in st[1]:
+                    if len(st[1]) > 200:
+                        drop(fd)
+                    continue
+                line, _, d = st[1].partition(b"\n")
+                if line.strip() != b"ECHO":
+                    drop(fd)
+                    continue
+                st[1] = None
+                if not d:
+                    continue
+            try:
+                n = c.send(d)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError:
+                drop(fd)
+                continue
+            if n < len(d):
+                st[2] = d[n:]
+                ep.modify(fd, select.EPOLLOUT)
+
+
+class SoakConn:
+    __slots__ = ("sock", "state", "expect", "got", "deadline", "sent_at", "opened")
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.state = "connecting"  # connecting, open, echo
+        self.expect = b""
+        self.got = b""
+        self.deadline = 0.0
+        self.sent_at = 0.0
+        self.opened = 0.0
+
+
+def cmd_soakclient(host, port, count, seconds, per_second):
+    """COUNT connections held, a rotating subset echoing, broken ones opened again."""
+    count, seconds, per_second = int(count), float(seconds), int(per_second)
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    addr = (host, int(port))
+    rng = random.Random(20261126)
+    ep = select.epoll()
+    conns = {}  # fd -> SoakConn
+    idle = set()  # fds open and not echoing: the pool the echoes are drawn from
+    st = dict(opened=0, open=0, connecting=0, reopened=0, broken=0, broken_in_echo=0,
+              connect_failed=0, echo_ok=0, echo_bad=0, echo_late=0, echo_bytes=0)
+    rtt_max = [0.0]
+    first_full = [None]
+    stop = [False]
+    bad = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
+    t0 = time.monotonic()
+    owed = [count]  # connections to open (new, or again after a break)
+    retry_at = [0.0]  # after a failed connect, wait a little before the next ones
+
+    def close(fd, again, why_broken=None):
+        c = conns.pop(fd)
+        ep.unregister(fd)
+        idle.discard(fd)
+        if c.state == "connecting":
+            st["connecting"] -= 1
+        else:
+            st["open"] -= 1
+        try:
+            c.sock.close()
+        except OSError:
+            pass
+        if why_broken == "connect":
+            st["connect_failed"] += 1
+            retry_at[0] = time.monotonic() + 0.2
+        elif why_broken:
+            st["broken"] += 1
+            if c.state == "echo":
+                st["broken_in_echo"] += 1
+        if again:
+            owed[0] += 1
+            if why_broken != "connect":
+                st["reopened"] += 1
+
+    def open_some(now):
+        while owed[0] > 0 and st["connecting"] < 200 and now >= retry_at[0]:
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            s.setblocking(False)
+            err = s.connect_ex(addr)
+            if err not in (0, errno.EINPROGRESS):
+                s.close()
+                st["connect_failed"] += 1
+                retry_at[0] = now + 0.2
+                return
+            owed[0] -= 1
+            c = SoakConn(s)
+            conns[s.fileno()] = c
+            st["connecting"] += 1
+            ep.register(s.fileno(), select.EPOLLOUT)
+
+    def status(now):
+        print("soak t %.1f open %d connecting %d opened %d broken %d broken_in_echo %d "
+              "reopened %d connect_failed %d echo_ok %d echo_bad %d echo_late %d rtt_max_ms %.0f"
+              % (now - t0, st["open"], st["connecting"], st["opened"], st["broken"],
+                 st["broken_in_echo"], st["reopened"], st["connect_failed"], st["echo_ok"],
+                 st["echo_bad"], st["echo_late"], rtt_max[0] * 1000), flush=True)
+        rtt_max[0] = 0.0
+
+    next_tick = t0 + 1.0
+    seq = 0
+    while not stop[0]:
+        now = time.monotonic()
+        if now - t0 >= seconds:
+            break
+        open_some(now)
+        for fd, ev in ep.poll(max(0.0, min(0.05, next_tick - now)), 4096):
+            c = conns.get(fd)
+            if c is None:
+                continue
+            if c.state == "connecting":
+                err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err or ev & (select.EPOLLERR | select.EPOLLHUP):
+                    close(fd, True, "connect")
+                    continue
+                try:
+                    c.sock.send(b"ECHO\n")
+                except OSError:
+                    close(fd, True, "connect")
+                    continue
+                c.state = "open"
+                c.opened = time.monotonic()
+                st["connecting"] -= 1
+                st["open"] += 1
+                st["opened"] += 1
+                idle.add(fd)
+                ep.modify(fd, select.EPOLLIN)
+                if first_full[0] is None and st["open"] >= count:
+                    first_full[0] = time.monotonic() - t0
+                    print("soak: all %d open after %.1f s" % (count, first_full[0]), flush=True)
+                continue
+            try:
+                d = c.sock.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                d = b""
+            if not d:
+                close(fd, True, "broken")
+                continue
+            if c.state != "echo":
+                st["echo_bad"] += 1
+                bad.append("unexpected %d bytes on an idle connection" % len(d))
+                close(fd, True)
+                continue
+            c.got += d
+            if len(c.got) < len(c.expect):
+                if not c.expect.startswith(c.got):
+                    st["echo_bad"] += 1
+                    bad.append("echo differs after %d bytes" % len(c.got))
+                    close(fd, True)
+                continue
+            if c.got != c.expect:
+                st["echo_bad"] += 1
+                bad.append("echo differs: %d bytes back for %d" % (len(c.got), len(c.expect)))
+                close(fd, True)
+                continue
+            rtt = time.monotonic() - c.sent_at
+            rtt_max[0] = max(rtt_max[0], rtt)
+            st["echo_ok"] += 1
+            st["echo_bytes"] += len(c.expect)
+            c.state = "open"
+            c.got = b""
+            idle.add(fd)
+        now = time.monotonic()
+        if now >= next_tick:
+            next_tick += 1.0
+            for fd, c in list(conns.items()):
+                if c.state == "echo" and now > c.deadline:
+                    st["echo_late"] += 1
+                    try:
+                        port = c.sock.getsockname()[1]
+                    except OSError:
+                        port = 0
+                    bad.append("no echo within 10 s (%d of %d bytes back), local port %d, sent %.1f s after the start"
+                               % (len(c.got), len(c.expect), port, c.sent_at - t0))
+                    close(fd, True)
+            pick = rng.sample(sorted(idle), min(per_second, len(idle)))
+            for fd in pick:
+                c = conns[fd]
+                seq += 1
+                line = b"%d %s\n" % (seq, rng.randbytes(rng.randint(8, 600)).hex().encode())
+                try:
+                    n = c.sock.send(line)
+                except OSError:
+                    close(fd, True, "broken")
+                    continue
+                if n < len(line):  # never with a few hundred bytes on an idle socket
+                    st["echo_bad"] += 1
+                    bad.append("short send")
+                    close(fd, True)
+                    continue
+                c.state = "echo"
+                c.expect = line
+                c.got = b""
+                c.sent_at = now
+                c.deadline = now + 10.0
+                idle.discard(fd)
+            status(now)
+    status(time.monotonic())
+    for fd in list(conns):
+        close(fd, False)
+    print("soakclient: %d wanted, all open after %s s, %d opened, %d broken (%d during an "
+          "echo), %d reopened, %d connects failed, %d echoes ok (%d bytes), %d wrong, %d late"
+          % (count, "%.1f" % first_full[0] if first_full[0] is not None else "never",
+             st["opened"], st["broken"], st["broken_in_echo"], st["reopened"],
+             st["connect_failed"], st["echo_ok"], st["echo_bytes"], st["echo_bad"],
+             st["echo_late"]), flush=True)
+    for why in bad[:10]:
+        print("soakclient: bad: %s" % why)
+    return 1 if st["echo_bad"] or st["echo_late"] else 0
+
+
 def main(argv):
     cmds = {"get": cmd_get, "put": cmd_put, "half": cmd_half, "who": cmd_who,
             "many": cmd_many, "hold": cmd_hold, "spread": cmd_spread, "udp": cmd_udp, "seq": cmd_seq,
             "idle": cmd_idle, "vanish": cmd_vanish, "churn": cmd_churn,
-            "udpflow": cmd_udpflow}
+            "udpflow": cmd_udpflow, "soakclient": cmd_soakclient}
     if len(argv) >= 3 and argv[0] == "server":
         serve(argv[1], argv[2])
+        return 0
+    if len(argv) >= 3 and argv[0] == "soakserver":
+        soakserver(argv[1], argv[2])
         return 0
     if len(argv) >= 3 and argv[0] == "udpecho":
         udpecho(argv[1], argv[2])

@@ -42,6 +42,18 @@ if start_snet many; then
 	holdpid=$!
 	for _ in $(seq 100); do [ "$(fd_count)" -gt 2100 ] && break; sleep 0.1; done
 	if [ "$(fd_count)" -gt 2100 ]; then pass many-conns-open; else fail many-conns-open "only $(fd_count) descriptors"; fi
+	# SIGUSR1: one stats line counting the sessions held, the process goes on.
+	if line=$(snet_stats many); then
+		n=$(stat_of "$line" sessions)
+		if [ "${n:-0}" -ge 1100 ] && [ "$(stat_of "$line" upstreams)" = proxy:unknown ]; then
+			pass "many-conns-sigusr1-stats ($n sessions)"
+		else
+			fail many-conns-sigusr1-stats "$line"
+		fi
+	else
+		fail many-conns-sigusr1-stats "no stats line: $(tail -n 2 "$T/snet-many.log" | tr '\n' ' ')"
+	fi
+	check many-conns-alive-after-sigusr1 kill -0 "$SNET_PID"
 	check_exit many-conns-sigterm-exit-0 many
 	if rules_present; then fail many-conns-rules-removed "table still there"; else pass many-conns-rules-removed; fi
 	wait "$holdpid" 2>/dev/null
@@ -65,7 +77,12 @@ fi
 # The ready line is printed whatever log-level says (scripts wait for it).
 write_config quiet "$(printf '  type: direct\n')"
 sed -i 's/^log-level: .*/log-level: error/' "$T/quiet.yaml"
-if start_snet quiet; then pass ready-at-log-level-error; check_exit quiet-exit-0 quiet
+if start_snet quiet; then
+	pass ready-at-log-level-error
+	kill -USR1 "$SNET_PID"
+	if wait_log "$T/snet-quiet.log" "stats: sessions 0 " 5; then pass sigusr1-stats-at-log-level-error
+	else fail sigusr1-stats-at-log-level-error "$(tail -n 2 "$T/snet-quiet.log" | tr '\n' ' ')"; fi
+	check_exit quiet-exit-0 quiet
 else fail ready-at-log-level-error "no ready line with log-level: error"; stop_pid "$SNET_PID"; fi
 
 # Command line.

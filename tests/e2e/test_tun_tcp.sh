@@ -62,6 +62,30 @@ if tun_suite tun-ss nohalf; then
 	out=$(in_nc timeout 20 $PEER get $TARGET4 9999 10)
 	rc=$?
 	[ $rc -ne 124 ] && [ "${out#*sha256 ok}" = "$out" ] && pass tun-ss-closed-port || fail tun-ss-closed-port "rc $rc: $out"
+	# SIGUSR1 counts lwIP's pcbs: 300 held connections are there, and gone once closed.
+	in_nc timeout 60 $PEER hold $TARGET4 $TPORT 300 4 >"$T/hold-tun.out" 2>&1 &
+	holdpid=$!
+	for _ in $(seq 100); do [ "$(fd_count)" -gt 300 ] && break; sleep 0.1; done
+	sleep 1
+	line=$(snet_stats tun-ss)
+	if [ "$(stat_of "$line" tcp-pcbs)" -ge 300 ] 2>/dev/null && [ "$(stat_of "$line" tcp-conns)" -ge 300 ] &&
+		[ "$(stat_of "$line" sessions)" -ge 300 ]; then
+		pass "tun-ss-sigusr1-stats-held ($line)"
+	else
+		fail tun-ss-sigusr1-stats-held "${line:-no stats line}"
+	fi
+	wait "$holdpid"
+	for _ in $(seq 50); do
+		line=$(snet_stats tun-ss)
+		[ "$(stat_of "$line" tcp-pcbs)" = 0 ] && [ "$(stat_of "$line" sessions)" = 0 ] && break
+		sleep 0.1
+	done
+	if [ "$(stat_of "$line" tcp-pcbs)" = 0 ] && [ "$(stat_of "$line" tcp-conns)" = 0 ] &&
+		[ "$(stat_of "$line" sessions)" = 0 ]; then
+		pass tun-ss-sigusr1-stats-closed
+	else
+		fail tun-ss-sigusr1-stats-closed "${line:-no stats line}"
+	fi
 	tun_stop tun-ss
 fi
 
