@@ -5,7 +5,8 @@
 #   - 100 SIGHUPs during 50 transfers (both modes): none of them broken;
 #   - an impaired path to the upstream (5 % random loss by nft, a tbf rate limit with
 #     its queueing delay and tail drops): a 20 MB transfer arrives whole (SHA-256) in
-#     both modes;
+#     both modes, and 10 names asked of the resolver (foreign, through the tunnel to
+#     unbound at 198.18.3.53 behind ss-server) are answered within dns.timeout;
 #   - the descriptor limit hit (RLIMIT_NOFILE 96, 150 clients held open): a transfer
 #     started before keeps flowing, snet-tun stays up, and once the clients are gone new
 #     connections work again.
@@ -20,6 +21,8 @@ default_routes || { fail faults-routes "cannot add the default routes"; exit 1; 
 start_ss >"$T/ss.out" 2>&1 || { fail faults-ss "$(cat "$T/ss.out")"; exit 1; }
 bg iperf3 ns iperf3 -s -B $TARGET4 -p 5201
 wait_port ns $TARGET4 5201 || { fail faults-iperf3 "iperf3 did not listen"; exit 1; }
+in_ns ip addr add 198.18.3.53/32 dev lo && dom_unbound foreign 198.18.3.53 ||
+	{ fail faults-resolver "unbound did not start: $(tail -n 3 "$T/foreign.log")"; exit 1; }
 
 cfg() { # NAME MODE
 	if [ "$2" = tun ]; then write_tun_config "$1" "$(ss_proxy)"; else write_config "$1" "$(ss_proxy)"; fi
@@ -99,8 +102,19 @@ impair_off() {
 }
 trap '[ -n "${KEEP_LOGS:-}" ] && mkdir -p "$KEEP_LOGS" && cp -r "$T/." "$KEEP_LOGS/"; impair_off; cleanup; rm -rf "/etc/netns/$NS"' EXIT
 impaired() { # MODE
-	local m=$1 n=fl-imp-$1 t0
+	local m=$1 n=fl-imp-$1 t0 i o late=0 slow=0
 	cfg "$n" "$m"
+	sed -i '/^dns:$/,$d' "$T/$n.yaml"
+	cat >>"$T/$n.yaml" <<EOF2
+dns:
+  enable: true
+  listen: 127.0.0.1:1153
+  foreign: [198.18.3.53]
+  split: false
+  prefetch: false
+  cache-size: 0
+  timeout: 5
+EOF2
 	if ! start_snet "$n"; then
 		fail "$m-impaired-ready" "no ready line: $(tail -n 3 "$T/snet-$n.log" | tr '\n' ' ')"
 		stop_pid "$SNET_PID"
@@ -111,6 +125,17 @@ impaired() { # MODE
 		check "$m-impaired-20MB-sha256" in_nc timeout 180 $PEER get $TARGET4 $TPORT 20000000
 		echo "# $m: 20 MB over 5 % loss each way and 40 Mbit/s in $((SECONDS - t0)) s; dropped by nft: $(in_ns nft list table inet snet_faults | grep -o 'packets [0-9]*' | tr '\n' ' ')"
 		check "$m-impaired-put-5MB-sha256" in_nc timeout 180 $PEER put $TARGET4 $TPORT 5000000
+		# No cache: each query goes through the tunnel. dig waits longer than
+		# dns.timeout (5 s): an answer that is not NOERROR with the address (a
+		# SERVFAIL at the deadline, or none) fails.
+		for i in 1 2 3 4 5 6 7 8 9 10; do
+			t0=$(date +%s%N)
+			o=$(DT=8 Q web.far.test A)
+			[ "$(st_of "$o")" = NOERROR ] && [ -n "$(rrs_of "$o")" ] || late=$((late + 1))
+			[ $((($(date +%s%N) - t0) / 1000000)) -gt "$slow" ] && slow=$((($(date +%s%N) - t0) / 1000000))
+		done
+		[ $late = 0 ] && pass "$m-impaired-dns-answers (10 of 10, slowest ${slow} ms)" ||
+			fail "$m-impaired-dns-answers" "$late of 10 not answered with the address within dns.timeout (slowest ${slow} ms)"
 	else
 		fail "$m-impair-on" "$(tail -n 2 "$T/impair.out" | tr '\n' ' ')"
 	fi
