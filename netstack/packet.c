@@ -190,11 +190,16 @@ void pkt_raise_synack_mss(uint8_t *pkt, size_t len, unsigned mtu)
 		if (kind == 2 && t[i + 1] == 4) {
 			unsigned old = (unsigned)t[i + 2] << 8 | t[i + 3];
 			uint32_t sum = (uint32_t)(~((unsigned)t[16] << 8 | t[17]) & 0xffff);
+			unsigned o, m;
 			if (mss > 65535)
 				mss = 65535;
 			if (mss <= old)
 				return;
-			sum = (uint16_t)~pkt_fold(sum + (~old & 0xffff) + mss);
+			/* RFC 1624 update. After an odd number of NOPs the value sits across two
+			 * of the checksum's 16-bit words: it counts byte-swapped (RFC 1071 2(B)). */
+			o = (i & 1) ? ((old & 0xff) << 8 | old >> 8) : old;
+			m = (i & 1) ? ((mss & 0xff) << 8 | mss >> 8) : mss;
+			sum = (uint16_t)~pkt_fold(sum + (~o & 0xffff) + m);
 			t[i + 2] = (uint8_t)(mss >> 8);
 			t[i + 3] = (uint8_t)mss;
 			t[16] = (uint8_t)(sum >> 8);
