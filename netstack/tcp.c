@@ -312,6 +312,20 @@ void ns_addr_to_sockaddr(const ip_addr_t *a, u16_t port, struct sockaddr_storage
 	}
 }
 
+/* lwIP starts every connection with a 3 s retransmission timeout (and a deviation that
+ * keeps it over 2 s for several round trips): one packet lost early in a transfer stalls
+ * it that long. On the tun the round trip is well under a millisecond; like Linux, 200 ms
+ * is the floor: the deviation starts there and the timeout follows the measured RTT. */
+#define RTO_START_MS 200
+
+static void rto_start(struct tcp_pcb *pcb)
+{
+	s16_t ticks = (s16_t)(RTO_START_MS / TCP_SLOW_INTERVAL);
+
+	pcb->sv = ticks > 0 ? ticks : 1;
+	pcb->rto = (s16_t)((pcb->sa >> 3) + pcb->sv);
+}
+
 static err_t tcp_accept_cb(void *arg, struct tcp_pcb *pcb, err_t err)
 {
 	struct netstack *ns = arg;
@@ -338,6 +352,7 @@ static err_t tcp_accept_cb(void *arg, struct tcp_pcb *pcb, err_t err)
 	tcp_sent(pcb, tcp_sent_cb);
 	tcp_err(pcb, tcp_err_cb);
 	tcp_nagle_disable(pcb);
+	rto_start(pcb);
 	LIST_INSERT_HEAD(&ns->conns, c, link);
 	ns->stats.tcp_accepted++;
 	ns->stats.tcp_active++;
