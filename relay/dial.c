@@ -276,7 +276,9 @@ static void upstream_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 			if (rc > 0) {
 				s->last_active = ev_now(s->relay->loop);
 				pump_up(s); /* resumes the client and sends a pending FIN */
-				if (s->state == S_CLOSED)
+				/* Closed, or opened again through another upstream (now
+				 * connecting: its watcher is not this relay's to touch). */
+				if (s->state != S_RELAY)
 					return;
 			}
 		}

@@ -303,7 +303,7 @@ void relay_client_ready(struct session *s, bool readable, bool writable)
 		if (rc > 0) {
 			s->last_active = ev_now(s->relay->loop);
 			pump_down(s); /* resumes the upstream and sends a pending FIN */
-			if (s->state == S_CLOSED)
+			if (s->state != S_RELAY) /* closed, or opened again elsewhere */
 				return;
 		}
 	}
@@ -361,9 +361,11 @@ void session_start_relay(struct session *s)
 		    deliver_down(s, none, 0) < 0)
 			return;
 	}
+	/* Either may end the session or open it again through another upstream (then
+	 * this runs once more when that one is ready). */
 	pump_up(s);
-	if (s->state != S_CLOSED)
+	if (s->state == S_RELAY)
 		pump_down(s);
-	if (s->state != S_CLOSED && s->cops->established)
+	if (s->state == S_RELAY && s->cops->established)
 		s->cops->established(s->c);
 }
