@@ -50,6 +50,25 @@ static uint16_t get16(const uint8_t *p)
 	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
+/* TCP options as type-length-value: each length at least 2 and inside the header. */
+static bool tcp_options_ok(const uint8_t *o, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		if (o[i] == 0) /* end of options */
+			return true;
+		if (o[i] == 1) { /* no-op */
+			i++;
+			continue;
+		}
+		if (i + 1 >= len || o[i + 1] < 2 || o[i + 1] > len - i)
+			return false;
+		i += o[i + 1];
+	}
+	return true;
+}
+
 enum pkt_verdict pkt_classify(const uint8_t *p, size_t n, struct pkt_info *pi)
 {
 	size_t l4 = 0;
@@ -124,6 +143,12 @@ enum pkt_verdict pkt_classify(const uint8_t *p, size_t n, struct pkt_info *pi)
 		pi->dport = get16(p + l4 + 2);
 	} else if (proto == IPPROTO_TCP && l4 && n >= l4 + 20) {
 		const uint8_t *t = p + l4;
+		size_t doff = (size_t)(t[12] >> 4) * 4;
+		/* lwIP's option parser reads an option's length byte before it checks that
+		 * the byte is inside the header: one past the packet for an option kind in the
+		 * last byte (ASan, lwIP 2.1.3 tcp_in.c). No real sender writes that. */
+		if (doff < 20 || l4 + doff > n || !tcp_options_ok(t + 20, doff - 20))
+			return PKT_DROP;
 		pi->tcp = true;
 		pi->sport = get16(t);
 		pi->dport = get16(t + 2);
