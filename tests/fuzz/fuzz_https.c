@@ -59,6 +59,7 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "proxy/proxy.h"
+#include "tests/fuzz/fuzz_target.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -175,30 +176,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 			abort();
 	}
 	return 0;
-}
-
-static struct target make_target(unsigned kind)
-{
-	struct target t;
-
-	memset(&t, 0, sizeof(t));
-	t.port = 443;
-	if (kind == 0) {
-		snprintf(t.host, sizeof(t.host), "example.com");
-	} else if (kind == 1) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&t.addr;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(t.port);
-		inet_pton(AF_INET, "198.18.0.7", &sin->sin_addr);
-	} else if (kind == 2) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&t.addr;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(t.port);
-		inet_pton(AF_INET6, "fd00::1:2", &sin6->sin6_addr);
-	} else {
-		snprintf(t.host, sizeof(t.host), "fd00::5");
-	}
-	return t;
 }
 
 /* The in-process TLS server and the two byte streams between it and the client. */

@@ -15,30 +15,7 @@
 
 #include "base/config.h"
 #include "proxy/proxy.h"
-
-static struct target make_target(unsigned kind)
-{
-	struct target t;
-
-	memset(&t, 0, sizeof(t));
-	t.port = 443;
-	if (kind == 0) {
-		snprintf(t.host, sizeof(t.host), "example.com");
-	} else if (kind == 1) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&t.addr;
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(t.port);
-		inet_pton(AF_INET, "198.18.0.7", &sin->sin_addr);
-	} else if (kind == 2) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&t.addr;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(t.port);
-		inet_pton(AF_INET6, "fd00::1:2", &sin6->sin6_addr);
-	} else {
-		snprintf(t.host, sizeof(t.host), "fd00::5");
-	}
-	return t;
-}
+#include "tests/fuzz/fuzz_target.h"
 
 static int fuzz_proxy_handshake(const struct proxy_ops *ops, enum proxy_type type,
 				uint16_t port, const uint8_t *data, size_t size)
