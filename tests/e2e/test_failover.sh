@@ -71,14 +71,8 @@ upstream:
   check-url: http://198.18.1.2:9080/ok
   check-interval: 2
   check-timeout: 2
-dns:
-  enable: true
-  listen: 127.0.0.1:1153
-  foreign: [198.18.3.53]
-  split: false
-  prefetch: false
-  timeout: 2
 EOF2
+	tunnel_dns "$1" 2
 }
 
 # resolves NAME: the listener answers NAME's A record (198.18.1.2) within dig's 3 s

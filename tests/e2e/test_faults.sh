@@ -104,17 +104,7 @@ trap '[ -n "${KEEP_LOGS:-}" ] && mkdir -p "$KEEP_LOGS" && cp -r "$T/." "$KEEP_LO
 impaired() { # MODE
 	local m=$1 n=fl-imp-$1 t0 i o late=0 slow=0
 	cfg "$n" "$m"
-	sed -i '/^dns:$/,$d' "$T/$n.yaml"
-	cat >>"$T/$n.yaml" <<EOF2
-dns:
-  enable: true
-  listen: 127.0.0.1:1153
-  foreign: [198.18.3.53]
-  split: false
-  prefetch: false
-  cache-size: 0
-  timeout: 5
-EOF2
+	tunnel_dns "$n" 5 "  cache-size: 0"
 	if ! start_snet "$n"; then
 		fail "$m-impaired-ready" "no ready line: $(tail -n 3 "$T/snet-$n.log" | tr '\n' ' ')"
 		stop_pid "$SNET_PID"

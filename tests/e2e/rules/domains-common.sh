@@ -175,6 +175,23 @@ $4
 EOF
 }
 
+# tunnel_dns NAME TIMEOUT [EXTRA-LINES]: $T/NAME.yaml's dns: block becomes the resolver on
+# 127.0.0.1:1153 asking only the foreign unbound at 198.18.3.53 (through the tunnel),
+# without prefetch, with dns.timeout TIMEOUT and EXTRA-LINES (indented keys).
+tunnel_dns() {
+	sed -i '/^dns:$/,$d' "$T/$1.yaml"
+	cat >>"$T/$1.yaml" <<EOF
+dns:
+  enable: true
+  listen: 127.0.0.1:1153
+  foreign: [198.18.3.53]
+  split: false
+  prefetch: false
+  timeout: $2
+${3:-}
+EOF
+}
+
 # A1 OUT: the single A/AAAA address of a dig answer ("" unless exactly one record).
 addr_of() {
 	local r
