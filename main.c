@@ -53,7 +53,7 @@ static void usage(FILE *f)
 		   "  -V, --version      print the version\n"
 		   "  -h, --help         this text\n\n"
 		   "Signals: TERM/INT stop and remove everything added; HUP reloads FILE;\n"
-		   "USR1 logs one line of counters (stats: sessions N ...).\n");
+		   "USR1 logs one line of counters (stats: sessions N ...) and reopens the query log.\n");
 }
 
 /* Tun mode, tun.uids empty: a process that is not root captures only its own user's
@@ -347,10 +347,11 @@ static void app_stats(struct app *a)
 			 (unsigned long long)ds->cache_entries, (unsigned long long)ds->inflight);
 	}
 	relay_describe_upstreams(a->relay, ups, sizeof(ups));
-	log_always("stats: sessions %llu sessions-total %llu connect-failures %llu%s%s%s "
-		   "upstreams %s",
+	log_always("stats: sessions %llu sessions-total %llu connect-failures %llu "
+		   "connect-addrnotavail %llu%s%s%s upstreams %s",
 		   (unsigned long long)rs->sessions_active, (unsigned long long)rs->sessions_total,
-		   (unsigned long long)rs->connect_failures, cap[0] ? " " : "", cap, dns, ups);
+		   (unsigned long long)rs->connect_failures,
+		   (unsigned long long)rs->connect_addrnotavail, cap[0] ? " " : "", cap, dns, ups);
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -363,7 +364,18 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		return;
 	}
 	if (w->signum == SIGUSR1) {
+		char err[1024];
+
 		app_stats(a);
+		/* and the query log is opened again (logrotate's postrotate) */
+		if (a->dns) {
+			int rc = dns_server_reopen_log(a->dns, err, sizeof(err));
+
+			if (rc < 0)
+				log_error("%s; still writing to the file open before", err);
+			else if (rc > 0)
+				log_info("dns: query log reopened");
+		}
 		return;
 	}
 	log_info("%s: shutting down", strsignal(w->signum));
@@ -469,6 +481,8 @@ static int app_run(struct app *a)
 	}
 	if (a->cfg.stats.enable)
 		log_warn("stats: not available in this version; stats.listen is ignored");
+	if (net_port_advice(err, sizeof(err)))
+		log_warn("%s", err);
 
 	/* The first round of the upstreams' checks ends before ready (check-timeout bounds it). */
 	while (!relay_checks_ready(a->relay))

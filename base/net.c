@@ -214,3 +214,37 @@ bool net_peer_allowed(const struct sockaddr_storage *peer, const struct cidr *v,
 			return true;
 	return false;
 }
+
+/* The first integers of a /proc/sys file: how many were read. */
+static int read_sysctl(const char *path, long *a, long *b)
+{
+	FILE *f = fopen(path, "r");
+	int n;
+
+	if (!f)
+		return 0;
+	n = fscanf(f, "%ld %ld", a, b);
+	fclose(f);
+	return n < 0 ? 0 : n;
+}
+
+int net_port_advice(char *buf, size_t len)
+{
+	long reuse = -1, lo = 0, hi = 0, unused;
+
+	if (read_sysctl("/proc/sys/net/ipv4/tcp_tw_reuse", &reuse, &unused) < 1 ||
+	    read_sysctl("/proc/sys/net/ipv4/ip_local_port_range", &lo, &hi) < 2)
+		return 0;
+	if (reuse == 1 && hi - lo + 1 >= NET_PORTS_WIDE)
+		return 0;
+	snprintf(buf, len,
+		 "local ports: net.ipv4.tcp_tw_reuse is %ld%s and net.ipv4.ip_local_port_range is "
+		 "%ld-%ld (%ld ports): every upstream connection goes to the same server address "
+		 "and port, so many short connections can leave them all in TIME_WAIT (connect: "
+		 "EADDRNOTAVAIL); set net.ipv4.tcp_tw_reuse=1 and "
+		 "net.ipv4.ip_local_port_range=\"10240 65000\" (the package's "
+		 "/usr/lib/sysctl.d/60-snet-tun.conf does both)",
+		 reuse, reuse == 2 ? " (loopback only, the kernel's default)" : "", lo, hi,
+		 hi - lo + 1);
+	return 1;
+}

@@ -43,6 +43,11 @@ void net_close_reset(int fd);
 /* Whether a peer may use a listener opened for the LAN (the gateway role): loopback, or
  * inside one of v[n]. */
 struct cidr;
+/* Whether this network namespace's local port settings suit many short connections to one
+ * upstream: 0 when they do (tcp_tw_reuse 1, ip_local_port_range at least NET_PORTS_WIDE
+ * ports) or cannot be read, 1 with advice naming both values and the fix in buf. */
+#define NET_PORTS_WIDE 30000
+int net_port_advice(char *buf, size_t len);
 bool net_peer_allowed(const struct sockaddr_storage *peer, const struct cidr *v, size_t n);
 
 #endif

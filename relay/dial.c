@@ -301,6 +301,34 @@ bool session_keepalive(const struct session *s, struct keepalive *ka)
 	return idle > 0;
 }
 
+/* connect() found no free local port toward s->uaddr (EADDRNOTAVAIL). Every upstream
+ * connection goes to the same server address and port and snet-tun closes first, so
+ * its TIME_WAITs can hold every port of ip_local_port_range. Not the upstream's fault:
+ * the session is refused and the upstream keeps its health; the warning, with the fix,
+ * comes once per interval with the count, not once per connection. */
+#define PORTS_WARN_INTERVAL 10.0
+static void ports_exhausted(struct session *s)
+{
+	struct relay *r = s->relay;
+	ev_tstamp now = ev_now(r->loop);
+	char a[NET_ADDRSTRLEN];
+
+	net_ntop(&s->uaddr, a, sizeof(a));
+	r->stats.connect_addrnotavail++;
+	r->ports_unwarned++;
+	if (r->ports_warned == 0 || now - r->ports_warned >= PORTS_WARN_INTERVAL) {
+		log_warn("no local port free for connections to %s (EADDRNOTAVAIL): %llu "
+			 "connection(s) refused since the last warning; set "
+			 "net.ipv4.tcp_tw_reuse=1 and widen net.ipv4.ip_local_port_range "
+			 "(the package's sysctl.d file does both)",
+			 a, (unsigned long long)r->ports_unwarned);
+		r->ports_warned = now;
+		r->ports_unwarned = 0;
+	}
+	session_close(s, CLOSE_RESET_CLIENT, LOG_DEBUG, "connect to %s: %s", a,
+		      strerror(EADDRNOTAVAIL));
+}
+
 static void session_connect(struct session *s, const struct sockaddr_storage *addr)
 {
 	struct keepalive ka;
@@ -325,6 +353,10 @@ static void session_connect(struct session *s, const struct sockaddr_storage *ad
 		log_warn("%s: upstream keepalive: %s", s->desc, strerror(errno));
 	if (connect(fd, (const struct sockaddr *)addr, net_sockaddr_len(addr)) < 0 &&
 	    errno != EINPROGRESS) {
+		if (errno == EADDRNOTAVAIL) {
+			ports_exhausted(s);
+			return;
+		}
 		session_connect_failed(s, errno);
 		return;
 	}

@@ -87,6 +87,9 @@ struct relay {
 	struct session_list dead; /* closed, freed by the check watcher */
 	ev_check reaper;
 	struct relay_stats stats;
+	/* EADDRNOTAVAIL: one warning per PORTS_WARN_INTERVAL, counting what it refused */
+	ev_tstamp ports_warned;
+	uint64_t ports_unwarned;
 	uint8_t *scratch_in; /* READ_MAX */
 	uint8_t *scratch_out; /* SCRATCH_OUT */
 };

@@ -66,6 +66,9 @@ struct proxy_inst {
 struct relay_stats {
 	uint64_t sessions_total, sessions_active, connect_failures;
 	uint64_t bytes_up, bytes_down;
+	/* of connect_failures: no local port was free for the upstream connection (every
+	 * one toward the same server address and port, so TIME_WAIT can hold them all) */
+	uint64_t connect_addrnotavail;
 };
 
 /* Builds the relay for cfg (the proxy instance, timeouts, fwmark). NULL with err set. */

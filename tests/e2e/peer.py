@@ -381,6 +381,31 @@ def cmd_seq(host, port, count):
     return 1 if fails else 0
 
 
+def cmd_seqbind(host, port, count, first_port):
+    """COUNT short connections one after another, the i-th from source port FIRST_PORT+i
+    (bound explicitly, so outside ip_local_port_range), each closed by this side first
+    once its echo came: the proxy in between closes first toward its upstream and holds
+    those TIME_WAITs."""
+    t0, fails, why = time.monotonic(), 0, {}
+    for i in range(int(count)):
+        try:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("0.0.0.0", int(first_port) + i))
+            s.settimeout(5)
+            s.connect((host, int(port)))
+            s.sendall(b"ECHO\nping\n")  # the far end holds the connection open
+            if readline(s) != "ping":
+                raise OSError("no echo")
+            s.close()
+        except OSError as e:
+            fails += 1
+            why[str(e)] = why.get(str(e), 0) + 1
+            s.close()
+    print("seqbind: %s connections, %d failed, %.1f s %s" % (count, fails, time.monotonic() - t0, why))
+    return 0
+
+
 def cmd_churn(host, port, seconds, workers):
     t0 = time.monotonic()
     end = t0 + float(seconds)
@@ -746,7 +771,7 @@ def cmd_soakclient(host, port, count, seconds, per_second):
 
 def main(argv):
     cmds = {"get": cmd_get, "put": cmd_put, "half": cmd_half, "who": cmd_who,
-            "many": cmd_many, "hold": cmd_hold, "spread": cmd_spread, "udp": cmd_udp, "seq": cmd_seq,
+            "many": cmd_many, "hold": cmd_hold, "spread": cmd_spread, "udp": cmd_udp, "seq": cmd_seq, "seqbind": cmd_seqbind,
             "idle": cmd_idle, "vanish": cmd_vanish, "churn": cmd_churn,
             "udpflow": cmd_udpflow, "soakclient": cmd_soakclient}
     if len(argv) >= 3 and argv[0] == "server":
