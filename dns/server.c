@@ -589,6 +589,20 @@ fail:
 	return NULL;
 }
 
+int dns_server_reopen_log(struct dns_server *d, char *err, size_t errlen)
+{
+	FILE *f;
+
+	if (!d->qlog_path[0])
+		return 0;
+	if (qlog_open(d, d->qlog_path, &f, err, errlen) < 0)
+		return -1; /* the old file stays open: no line is lost */
+	if (d->qlog)
+		fclose(d->qlog);
+	d->qlog = f;
+	return 1;
+}
+
 int dns_server_reconfigure(struct dns_server *d, const struct config *cfg, char *err,
 			   size_t errlen)
 {

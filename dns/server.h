@@ -50,6 +50,10 @@ int dns_server_reconfigure(struct dns_server *d, const struct config *cfg, char 
 			   size_t errlen);
 /* Drops queries in flight (their clients get no reply) and closes everything. */
 void dns_server_free(struct dns_server *d);
+/* Opens dns.query-log's path again (after logrotate moved the file): 1 when reopened, 0
+ * when there is no query log, -1 with err when the path cannot be opened (the old file
+ * stays in use). */
+int dns_server_reopen_log(struct dns_server *d, char *err, size_t errlen);
 
 /* Answers the query msg from c: fn(ctx, c, reply) runs exactly once, now or later, unless
  * the server is freed first. Returns 1 then, or 0 when the message gets no answer at all

@@ -298,6 +298,20 @@ c_qlog() {
 }
 check dns-query-log c_qlog
 
+# Log rotation (the package's logrotate file): the log is moved away, SIGUSR1 makes
+# snet-tun open the path again; the next query lands in the new file, none in the old.
+c_qlog_reopen() {
+	mv "$QLOG" "$QLOG.1"
+	kill -USR1 "$SNET_PID" || return 1
+	wait_log "$T/snet-dns.log" "query log reopened" 5 || { echo "no 'query log reopened' line after SIGUSR1"; return 1; }
+	Q rotated.for.test A >/dev/null
+	sleep 0.5
+	[ -f "$QLOG" ] || { echo "no new $QLOG after SIGUSR1"; return 1; }
+	grep -qi ' rotated\.for\.test\. ' "$QLOG" || { echo "the query after SIGUSR1 is not in the new log: $(tr '\n' '|' <"$QLOG")"; return 1; }
+	! grep -qi ' rotated\.for\.test\. ' "$QLOG.1" || { echo "the query after SIGUSR1 went to the rotated file"; return 1; }
+}
+check dns-query-log-reopen c_qlog_reopen
+
 # Load: 3 s of dnsperf at 2000 queries/s over a mix of cached, local, negative and
 # truncated answers; nothing lost, and the process is still there.
 c_perf() {
