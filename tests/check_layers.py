@@ -15,7 +15,7 @@ import os
 import re
 import sys
 
-LAYERS = ["base", "proxy", "relay", "dns", "tun", "netstack", "capture"]
+LAYERS = ["base", "proxy", "relay", "dns", "tun", "netstack", "capture", "service"]
 TOP = "main.c"  # above every layer
 FREE = ["tests", "bench"]  # not layers: may include any layer
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
