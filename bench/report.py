@@ -212,6 +212,12 @@ def build_rows(m, meta, runs):
         add(cname, p, "conn-rate", "conns/s", "conn")
         add(cname, p, "conn-p50-ms", "p50 ms to 1st byte", "conn")
         add(cname, p, "conn-p99-ms", "p99 ms to 1st byte", "conn")
+    ch = meta.get("churn", {})
+    chname = "short-connection churn (%s conns, %s at a time)" % (ch.get("count", "?"), ch.get("concurrency", "?"))
+    for p in ORDER:
+        add(chname, p, "churn-rate", "conns/s", "conn")
+        add(chname, p, "churn-failed", "failed", None)
+        add(chname, p, "churn-p99-ms", "p99 ms to 1st byte", "conn")
     mem = meta.get("memory", {})
     for key, count in (("rss-kib-small", mem.get("small")), ("rss-kib-large", mem.get("large"))):
         def name(p, key=key, count=count):
@@ -225,6 +231,9 @@ def build_rows(m, meta, runs):
         for p in ORDER:
             add(case, p, "udp-%s-dps" % lvl, "datagrams/s received", "udp")
             add(case, p, "udp-%s-loss" % lvl, "loss %", "udp")
+            add(case, p, "udp-%s-cpu-us-client" % lvl, "client cpu us/datagram", "udp")
+            add(case, p, "udp-%s-cpu-us-server" % lvl, "server cpu us/datagram", "udp")
+            add(case, p, "udp-%s-server-drops" % lvl, "server socket overflows", None)
     d = meta.get("dns", {})
     for kind, case in (("hit", "DNS cache hits, %s names (dnsperf -c 1 -q %s, %s s)" %
                         (d.get("hits", "?"), d.get("outstanding", "?"), d.get("seconds", "?"))),
