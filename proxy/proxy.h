@@ -75,6 +75,10 @@ struct proxy_ops {
 
 	/* Upper bound of encode's output for `len` input bytes. NULL with encode. */
 	size_t (*encode_bound)(size_t len);
+	/* encode frames its input in units of this many bytes (0: no framing): the relay
+	 * reads whole units when it can, so no read ends in a small unit of its own that
+	 * costs as much to seal as a full one. */
+	size_t encode_unit;
 	/* client->upstream transform; writes at most encode_bound(len) bytes. */
 	int (*encode)(void *conn, const uint8_t *in, size_t len, uint8_t *out, size_t *outlen);
 	/* upstream->client transform; consumes all of `in` (keeping partial units

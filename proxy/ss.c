@@ -199,6 +199,7 @@ const struct proxy_ops proxy_ss_ops = {
 	.start = ss_start,
 	.handshake = NULL,
 	.encode_bound = aead_stream_encrypt_bound,
+	.encode_unit = AEAD_CHUNK_MAX,
 	.encode = ss_encode,
 	.decode = ss_decode,
 	.conn_fini = ss_conn_fini,
