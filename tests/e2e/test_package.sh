@@ -133,6 +133,7 @@ c_verify() {
 }
 check pkg-unit-verify c_verify
 check pkg-unit-type-notify grep -qx 'Type=notify' /lib/systemd/system/snet-tun.service
+echo "unit: $(systemd-analyze security --offline=true /lib/systemd/system/snet-tun.service 2>/dev/null | tail -n 1)"
 c_man() {
 	local p out
 	for p in /usr/share/man/man8/snet-tun.8.gz /usr/share/man/man5/snet-tun.yaml.5.gz; do
