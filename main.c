@@ -20,6 +20,7 @@
 #include "base/privdrop.h"
 #include "relay/relay.h"
 #include "base/resolve.h"
+#include "service/notify.h"
 
 struct app {
 	struct ev_loop *loop;
@@ -360,7 +361,9 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 	(void)revents;
 	if (w->signum == SIGHUP) {
+		notify_reloading();
 		app_reload(a);
+		notify_ready("reloaded"); /* also after a refused reload: the old one runs on */
 		return;
 	}
 	if (w->signum == SIGUSR1) {
@@ -379,6 +382,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		return;
 	}
 	log_info("%s: shutting down", strsignal(w->signum));
+	notify_stopping();
 	ev_break(loop, EVBREAK_ALL);
 }
 
@@ -398,6 +402,7 @@ static int fake_name(void *ctx, const struct sockaddr_storage *dst, char *host, 
 static int app_run(struct app *a)
 {
 	char err[1024], where[512], upstream[CONFIG_HOST_MAX + 192];
+	const char *desc;
 	int rc = 1;
 
 	a->loop = ev_default_loop(EVFLAG_AUTO);
@@ -494,8 +499,9 @@ static int app_run(struct app *a)
 		snprintf(upstream + n, sizeof(upstream) - n, ", dns on %s",
 			 net_ntop(dns_server_listen_addr(a->dns), la, sizeof(la)));
 	}
-	log_always("ready: %s, proxy %s", a->capture->describe(a->cap, where, sizeof(where)),
-		 upstream);
+	desc = a->capture->describe(a->cap, where, sizeof(where));
+	log_always("ready: %s, proxy %s", desc, upstream);
+	notify_ready(desc);
 	ev_run(a->loop, 0);
 	rc = 0;
 	if (a->capture->failed && a->capture->failed(a->cap))

@@ -257,6 +257,13 @@ int walk_scalar(struct walk *w, const char *what, const char **s, size_t *len)
 	*len = w->ev.data.scalar.length;
 	if (memchr(*s, '\0', *len))
 		return walk_fail(w, "value contains a NUL character");
+	/* The packaged template's "<your-server>": never a real value of any key. */
+	if (*len >= 3 && (*s)[0] == '<' && (*s)[*len - 1] == '>') {
+		char q[WALK_QUOTE_MAX + 8];
+
+		return walk_fail(w, "%s is a placeholder of the template: replace it with "
+				 "your own value", walk_quote(*s, *len, q, sizeof(q)));
+	}
 	return 0;
 }
 

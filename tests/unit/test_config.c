@@ -144,6 +144,13 @@ static void check_minimal_defaults(const struct config *c, const char *want)
 	CHECK(!c->stats.enable);
 }
 
+/* "<x" is no placeholder: only a value both opened and closed by angle brackets is */
+static void check_not_placeholder(const struct config *c, const char *want)
+{
+	(void)want;
+	CHECK(!strcmp(c->proxy.username, "<x"));
+}
+
 static void check_direct(const struct config *c, const char *want)
 {
 	(void)want;
@@ -391,6 +398,13 @@ static const struct config_case cases[] = {
 	ERR("mode: redirect\nproxies:\n  - {type: ss, server: 198.18.0.2, port: 8388}\n", 2, 1,
 	    "missing required key 'password' in proxies.0", NULL),
 	ERR("mode: redirect\nproxies: []\n", 2, 10, "at least one proxy is needed", NULL),
+	/* the packaged template's placeholders: refused wherever they stand, key named */
+	ERR("mode: redirect\nproxy:\n  type: ss\n  server: \"<your-server>\"\n", 4, 11,
+	    "proxy.server: <your-server> is a placeholder of the template", NULL),
+	ERR(MINIMAL "dns:\n  domestic: [\"<your-isp-resolver>\"]\n", 8, 14,
+	    "dns.domestic: <your-isp-resolver> is a placeholder", NULL),
+	ERR(MINIMAL "log-level: <info>\n", 7, 12, "log-level: <info> is a placeholder", NULL),
+	OK(MINIMAL "  username: \"<x\"\n", check_not_placeholder, NULL),
 	ERR("mode: redirect\nproxies: {type: direct}\n", 2, 10, "expected a sequence", NULL),
 	ERR("mode: redirect\nproxies:\n  - direct\n", 3, 5, "expected a mapping (one proxy)", NULL),
 	ERR(PROXIES "upstream:\n  policy: random\n", 6, 11, "expected one of: failover, fastest, "
