@@ -120,11 +120,13 @@ static int config_item_block_file(struct walk *w, const struct walk_key *k, void
 }
 
 /* The first data directory holding cn-ipv4-cidrs.txt, in this order: SNET_DATADIR (the
- * installed copy), then data/ of the source tree a build directory sits in (the binary's
- * directory's parent). Fills r's file names; -1 when neither has it. */
+ * package's copy), share/snet-tun under the binary's prefix (an install elsewhere, e.g.
+ * /usr/local/sbin/snet-tun -> /usr/local/share/snet-tun), then data/ of the source tree a
+ * build directory sits in (build/snet-tun -> data/). Fills r's file names; -1 when none
+ * has it, with the paths tried in `tried`. */
 static int config_find_cn_data(struct config_rules *r, char *tried, size_t triedlen)
 {
-	char exe[PATH_MAX], dirs[2][PATH_MAX], cand[PATH_MAX + 32], *slash;
+	char exe[PATH_MAX], dirs[3][PATH_MAX], cand[PATH_MAX + 32], *slash;
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	size_t ndirs = 1, o = 0;
 
@@ -134,8 +136,9 @@ static int config_find_cn_data(struct config_rules *r, char *tried, size_t tried
 		slash = strrchr(exe, '/');
 		if (slash) {
 			*slash = '\0';
-			snprintf(dirs[1], sizeof(dirs[1]), "%.*s/../data", PATH_MAX - 16, exe);
-			ndirs = 2;
+			snprintf(dirs[1], sizeof(dirs[1]), "%.*s/../share/snet-tun", PATH_MAX - 32, exe);
+			snprintf(dirs[2], sizeof(dirs[2]), "%.*s/../data", PATH_MAX - 32, exe);
+			ndirs = 3;
 		}
 	}
 	tried[0] = '\0';
