@@ -15,6 +15,7 @@
 #include "dns/server.h"
 #include "capture/capture.h"
 #include "base/config.h"
+#include "base/domainset.h"
 #include "base/log.h"
 #include "base/net.h"
 #include "base/privdrop.h"
@@ -246,6 +247,22 @@ static void describe_upstreams(const struct config *cfg, char *buf, size_t len)
 		snprintf(buf + o, len - o, " (%s)", policies[cfg->upstream.policy]);
 }
 
+/* Which CN lists and block lists are in force, and how big they are. */
+static void log_rule_data(const struct config *cfg)
+{
+	const struct config_rules *r = &cfg->rules;
+
+	if (r->cn_cidr_file[0] || r->cn_cidr6_file[0])
+		log_info("rules: CN networks%s: %s (%zu), %s (%zu)",
+			 r->cn_default ? " (default lists)" : "",
+			 r->cn_cidr_file[0] ? r->cn_cidr_file : "no IPv4 list", r->cn_n4,
+			 r->cn_cidr6_file[0] ? r->cn_cidr6_file : "no IPv6 list", r->cn_n6);
+	if (r->block_set)
+		log_info("rules: block lists: %zu names from %zu files in %.1f ms, %zu KiB",
+			 domainset_count(r->block_set), r->block_domain_files.n, r->block_load_ms,
+			 domainset_bytes(r->block_set) / 1024);
+}
+
 static void app_reload(struct app *a)
 {
 	struct config next;
@@ -311,6 +328,7 @@ static void app_reload(struct app *a)
 	log_set_level(a->cfg.log_level);
 	proxy_prefetch(a);
 	log_info("reloaded %s", a->cfg.path);
+	log_rule_data(&a->cfg);
 }
 
 /* Each relayed connection holds two descriptors: take the hard limit, not the soft one. */
@@ -615,6 +633,7 @@ int main(int argc, char **argv)
 		config_free(&a.cfg);
 		return rc;
 	}
+	log_rule_data(&a.cfg);
 	if (a.cfg.user[0] && a.cfg.user_uid != a.start_uid && a.start_uid != 0) {
 		log_error("user: switching to %s needs root (running as uid %u)", a.cfg.user,
 			  (unsigned)a.start_uid);

@@ -11,6 +11,7 @@
 
 #include "base/config_keys.h"
 #include "base/config_parse.h"
+#include "base/domainset.h"
 #include "base/privdrop.h"
 #include "base/yaml_walk.h"
 
@@ -352,6 +353,8 @@ void config_free(struct config *cfg)
 	str_list_free(&cfg->rules.bypass_cidr_files);
 	str_list_free(&cfg->rules.bypass_domains);
 	str_list_free(&cfg->rules.block_domains);
+	str_list_free(&cfg->rules.block_domain_files);
+	domainset_unref(cfg->rules.block_set);
 	str_list_free(&cfg->rules.proxy_domains);
 	free(cfg->dns.domestic.v);
 	free(cfg->dns.foreign.v);

@@ -12,6 +12,8 @@
 
 #include "base/log.h"
 
+struct domainset;
+
 #define CONFIG_HOST_MAX 256
 #define CONFIG_PATH_MAX 4096
 
@@ -110,13 +112,20 @@ struct config_redirect {
 
 struct config_rules {
 	enum rules_scope scope;
-	char cn_cidr_file[CONFIG_PATH_MAX]; /* required when scope is bypass-cn */
-	struct cidr_list cn_cidrs; /* loaded from cn_cidr_file whenever it is set */
+	/* bypass-cn without either file: both found by config_find_cn_data (cn_default). */
+	char cn_cidr_file[CONFIG_PATH_MAX];
+	char cn_cidr6_file[CONFIG_PATH_MAX];
+	bool cn_default;
+	struct cidr_list cn_cidrs; /* both files' networks, loaded whenever one is set */
+	size_t cn_n4, cn_n6; /* of them, from cn_cidr_file and from cn_cidr6_file */
 	struct cidr_list bypass_cidrs; /* bypass-cidrs plus every bypass-cidr-files entry */
 	struct str_list bypass_cidr_files;
 	struct str_list bypass_domains;
 	struct str_list proxy_domains; /* through the proxy even inside a bypass CIDR */
 	struct str_list block_domains;
+	struct str_list block_domain_files;
+	struct domainset *block_set; /* their names; NULL without block-domain-files */
+	double block_load_ms; /* time reading and sorting them */
 	/* Traffic the capture cannot carry is rejected, never sent around it: redirect mode
 	 * UDP but DNS, ICMP, IPv6 without the IPv6 listener; tun mode IPv6 without
 	 * tun.address6. Default true. */

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "base/config.h"
+#include "base/domainset.h"
 #include "base/log.h"
 #include "base/net.h"
 #include "base/util.h"
@@ -35,6 +36,7 @@
 struct policy {
 	struct dns_hosts *hosts;
 	struct dns_names *block, *bypass, *proxy;
+	struct domainset *block_files; /* a reference to the config's block-list set, or NULL */
 	struct cidrset *domestic_set;
 	uint32_t *disabled;
 	size_t n_disabled;
@@ -138,6 +140,7 @@ static void policy_free(struct policy *p)
 {
 	dns_hosts_free(p->hosts);
 	dns_names_free(p->block);
+	domainset_unref(p->block_files);
 	dns_names_free(p->bypass);
 	dns_names_free(p->proxy);
 	cidrset_free(p->domestic_set);
@@ -154,6 +157,8 @@ static int policy_build(struct policy *p, const struct config *cfg, char *err, s
 	p->block = dns_names_new(&cfg->rules.block_domains, err, errlen);
 	if (!p->block)
 		goto fail;
+	p->block_files = cfg->rules.block_set;
+	domainset_ref(p->block_files);
 	p->bypass = dns_names_new(&cfg->rules.bypass_domains, err, errlen);
 	if (!p->bypass)
 		goto fail;
@@ -413,7 +418,8 @@ int dns_server_query(struct dns_server *d, const uint8_t *msg, size_t len,
 		send_error(d, &q, c, DNS_R_BADVERS, "local", t0, fn, ctx);
 		return 1;
 	}
-	if (dns_names_match(d->pol.block, q.q.name, q.q.name_len)) {
+	if (dns_names_match(d->pol.block, q.q.name, q.q.name_len) ||
+	    domainset_match_wire(d->pol.block_files, q.q.name, q.q.name_len)) {
 		d->stats.local++;
 		send_error(d, &q, c, DNS_R_NXDOMAIN, "local", t0, fn, ctx);
 		return 1;

@@ -537,8 +537,6 @@ static const struct config_case cases[] = {
 	    "expected a file path, got ''", NULL),
 	ERRNO(MINIMAL "rules:\n  scope: bypass-cn\n  cn-cidr-file: /nonexistent/cn.txt\n", 9,
 	      17, "rules.cn-cidr-file: cannot read cidr file '/nonexistent/cn.txt'", ENOENT),
-	ERR(MINIMAL "rules:\n  scope: bypass-cn\n", 7, 1,
-	    "missing required key 'cn-cidr-file' in rules", NULL),
 	ERR(MINIMAL "rules:\n  scope: bypass-cn\n  cn-cidr-file: \"\"\n", 9, 17,
 	    "must not be empty", NULL),
 
@@ -784,6 +782,22 @@ static void test_load_file(void)
 	CHECK(config_load(path, &cfg, err, sizeof(err)) == 0);
 	CHECK(cfg.rules.scope == SCOPE_BYPASS_CN && cfg.rules.cn_cidrs.n == 3);
 	CHECK(strcmp(cfg.rules.cn_cidr_file, cidrs) == 0);
+	config_free(&cfg);
+
+	/* bypass-cn without a file: the installed lists, or data/ of the source tree this
+	 * test binary was built in, both families */
+	CHECK(write_file(path, MINIMAL "rules:\n  scope: bypass-cn\n") == 0);
+	CHECK(config_load(path, &cfg, err, sizeof(err)) == 0);
+	CHECK(cfg.rules.cn_default && strstr(cfg.rules.cn_cidr_file, "/cn-ipv4-cidrs.txt") &&
+	      strstr(cfg.rules.cn_cidr6_file, "/cn-ipv6-cidrs.txt"));
+	CHECK(cfg.rules.cn_n4 > 1000 && cfg.rules.cn_n6 > 100 &&
+	      cfg.rules.cn_cidrs.n == cfg.rules.cn_n4 + cfg.rules.cn_n6);
+	config_free(&cfg);
+	/* cn-cidr6-file alone adds the IPv6 networks to a named IPv4 file */
+	CHECK(write_file(cidrs, "2001:250::/30\n240e::/20\n") == 0);
+	CHECK(write_file(path, MINIMAL "rules:\n  scope: bypass-cn\n  cn-cidr6-file: extra.txt\n") == 0);
+	CHECK(config_load(path, &cfg, err, sizeof(err)) == 0);
+	CHECK(!cfg.rules.cn_default && cfg.rules.cn_n4 == 0 && cfg.rules.cn_n6 == 2);
 	config_free(&cfg);
 
 	/* a bad line inside a cidr file is reported at that file's line */
