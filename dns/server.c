@@ -295,6 +295,19 @@ void dns_server_set_learn(struct dns_server *d, dns_learn_fn fn, void *ctx)
 	d->learn_ctx = ctx;
 }
 
+const double dns_latency_bounds[DNS_LATENCY_BUCKETS] = { 0.005, 0.01, 0.025, 0.05, 0.1,
+							  0.25,	 0.5,  1,     2.5,  5 };
+
+static void count_latency(struct dns_server *d, double s)
+{
+	size_t i;
+
+	for (i = 0; i < DNS_LATENCY_BUCKETS && s > dns_latency_bounds[i]; i++)
+		;
+	d->stats.latency_bucket[i]++;
+	d->stats.latency_sum += s;
+}
+
 /* A query in flight ended (dns_inflight_done_fn): ans (NULL: none) is cached, told to the
  * capture, and served to every waiter from the cache (so each gets its own ID, its
  * question's case and the clamped TTLs). */
@@ -330,6 +343,7 @@ static void inflight_done(void *ctx, const struct dns_question *q, struct dns_wa
 				d->stats.domestic++;
 			else
 				d->stats.foreign++;
+			count_latency(d, ev_time() - w->t0);
 			send_fitted(d, &w->q, &w->c, &m, plain, source, w->t0, w->fn, w->ctx);
 		}
 		free(w);
@@ -415,12 +429,14 @@ int dns_server_query(struct dns_server *d, const uint8_t *msg, size_t len,
 	}
 	if (dns_names_match(d->pol.block, q.q.name, q.q.name_len)) {
 		d->stats.local++;
+		d->stats.blocked++;
 		send_error(d, &q, c, DNS_R_NXDOMAIN, "local", t0, fn, ctx);
 		return 1;
 	}
 	rc = dns_hosts_answer(d->pol.hosts, &q, dns_answer_max(&q, c->tcp), d->out, &olen);
 	if (rc != 0) {
 		d->stats.local++;
+		d->stats.hosts++;
 		if (rc < 0)
 			send_error(d, &q, c, DNS_R_SERVFAIL, "local", t0, fn, ctx);
 		else

@@ -71,6 +71,38 @@ struct relay_stats {
 	uint64_t connect_addrnotavail;
 };
 
+/* One open session as the stats view shows it (relay/report.c); the strings live until
+ * the callback returns. host: the name the client asked for (fake-IP name, TLS SNI or
+ * HTTP Host), NULL when unknown; rates in bytes/s over the last relay_sample_rates
+ * interval. */
+struct relay_conn {
+	uint64_t id;
+	const char *proto; /* "tcp" */
+	const char *src, *dst; /* "addr:port" */
+	const char *host;
+	const char *upstream; /* the member's name, or the proxy's for a given instance */
+	const char *state; /* "dialing" until bytes flow, then "relay" */
+	uint64_t bytes_up, bytes_down;
+	double rate_up, rate_down, age_s;
+};
+typedef void (*relay_conn_fn)(void *ctx, const struct relay_conn *c);
+/* Calls fn for every open session. */
+void relay_conns_foreach(const struct relay *r, relay_conn_fn fn, void *ctx);
+/* Samples every session's byte counters: the rates are the change since the last call
+ * over the time between. Called once a second by whoever shows rates. */
+void relay_sample_rates(struct relay *r);
+/* Per upstream (name) since start: sessions opened and open, bytes each way; health and
+ * the last check's latency (seconds, < 0 unknown) for the current group's members. */
+struct relay_upstream_figures {
+	const char *name;
+	bool member; /* in the current group (health and latency are meaningful) */
+	const char *health; /* "unknown", "up", "down" */
+	double latency;
+	uint64_t sessions_total, sessions_open, bytes_up, bytes_down;
+};
+typedef void (*relay_upstream_fn)(void *ctx, const struct relay_upstream_figures *u);
+void relay_upstreams_foreach(const struct relay *r, relay_upstream_fn fn, void *ctx);
+
 /* Builds the relay for cfg (the proxy instance, timeouts, fwmark). NULL with err set. */
 struct relay *relay_new(struct ev_loop *loop, struct resolver *res, const struct config *cfg,
 			char *err, size_t errlen);
