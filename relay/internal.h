@@ -108,6 +108,7 @@ struct relay {
 	ev_tstamp ports_warned;
 	uint64_t ports_unwarned;
 	uint64_t next_id;
+	struct udp_relay *udp; /* whose flows the stats view lists too (NULL: none) */
 	struct relay_upcount upc[RELAY_UPCOUNT_MAX];
 	size_t n_upc;
 	ev_tstamp sampled; /* relay_sample_rates' last time */

@@ -29,6 +29,7 @@
 #include "base/resolve.h"
 #include "base/util.h"
 #include "relay/internal.h"
+#include "relay/udp.h"
 #include "relay/upcheck.h"
 #include "relay/upstream.h"
 
@@ -185,7 +186,7 @@ static struct session *session_open(struct relay *r, struct upstreams *g, int me
 	/* Only with somewhere else to go is what the client sends kept. */
 	s->replay_off = member < 0 || upstreams_count(g) < 2;
 	s->target = *t;
-	s->id = ++r->next_id;
+	s->id = relay_next_conn_id(r);
 	/* A fake-IP name is the host already; otherwise the first bytes may name it. */
 	snprintf(s->host, sizeof(s->host), "%s", t->udp_associate ? "" : t->host);
 	s->sniff_done = s->host[0] || t->direct || t->udp_associate;
@@ -310,6 +311,9 @@ void relay_free(struct relay *r)
 
 	if (!r)
 		return;
+	if (r->udp)
+		udp_relay_orphan(r->udp);
+	r->udp = NULL;
 	upcheck_free(r->check); /* its sessions first: they report to the group */
 	r->check = NULL;
 	while ((s = LIST_FIRST(&r->live)))

@@ -77,7 +77,7 @@ struct relay_stats {
  * interval. */
 struct relay_conn {
 	uint64_t id;
-	const char *proto; /* "tcp" */
+	const char *proto; /* "tcp", or "udp" for a UDP flow */
 	const char *src, *dst; /* "addr:port" */
 	const char *host;
 	const char *upstream; /* the member's name, or the proxy's for a given instance */
@@ -88,6 +88,15 @@ struct relay_conn {
 typedef void (*relay_conn_fn)(void *ctx, const struct relay_conn *c);
 /* Calls fn for every open session. */
 void relay_conns_foreach(const struct relay *r, relay_conn_fn fn, void *ctx);
+/* A UDP relay (relay/udp.c) made for r shows its flows in relay_conns_foreach, and takes
+ * an id for each from the same sequence as the sessions. */
+struct udp_relay;
+struct udp_stats;
+void relay_attach_udp(struct relay *r, struct udp_relay *u);
+void relay_detach_udp(struct relay *r, struct udp_relay *u);
+uint64_t relay_next_conn_id(struct relay *r);
+/* The attached UDP relay's counters (NULL when there is none). */
+const struct udp_stats *relay_udp_stats(const struct relay *r);
 /* Samples every session's byte counters: the rates are the change since the last call
  * over the time between. Called once a second by whoever shows rates. */
 void relay_sample_rates(struct relay *r);

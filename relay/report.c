@@ -8,6 +8,28 @@
 #include "base/net.h"
 #include "relay/internal.h"
 #include "relay/sniff.h"
+#include "relay/udp.h"
+
+uint64_t relay_next_conn_id(struct relay *r)
+{
+	return ++r->next_id;
+}
+
+void relay_attach_udp(struct relay *r, struct udp_relay *u)
+{
+	r->udp = u;
+}
+
+const struct udp_stats *relay_udp_stats(const struct relay *r)
+{
+	return r->udp ? udp_relay_stats(r->udp) : NULL;
+}
+
+void relay_detach_udp(struct relay *r, struct udp_relay *u)
+{
+	if (r->udp == u)
+		r->udp = NULL;
+}
 
 /* ---- per upstream ----------------------------------------------------- */
 
@@ -164,6 +186,8 @@ void relay_sample_rates(struct relay *r)
 		s->rate_prev_up = s->bytes_up;
 		s->rate_prev_down = s->bytes_down;
 	}
+	if (r->udp)
+		udp_relay_sample(r->udp, r->sampled);
 	r->sampled = now;
 }
 
@@ -201,4 +225,6 @@ void relay_conns_foreach(const struct relay *r, relay_conn_fn fn, void *ctx)
 		c.dst = dst;
 		fn(ctx, &c);
 	}
+	if (r->udp)
+		udp_relay_conns(r->udp, fn, ctx);
 }

@@ -15,6 +15,7 @@
 #include "base/buf.h"
 #include "dns/server.h"
 #include "relay/relay.h"
+#include "relay/udp.h"
 
 /* ---- text ------------------------------------------------------------- */
 
@@ -152,7 +153,18 @@ static void metrics_upstreams(struct text *t, const struct stats_sources *src)
 	};
 	struct up_pass p = { t, src->mode, 0 };
 
+	const struct udp_stats *us = relay_udp_stats(src->relay);
+	char mode[32];
+
+	label(src->mode, mode, sizeof(mode));
 	for (p.which = 0; p.which < UP_PASSES; p.which++) {
+		/* UDP flows are counted by the UDP relay as a whole, not per upstream. */
+		if (us && p.which == UP_OPEN + 1)
+			tprintf(t, "snet_connections_open{mode=\"%s\",proto=\"udp\",upstream=\"all\"} "
+				   "%llu\n", mode, (unsigned long long)us->flows_active);
+		if (us && p.which == UP_TOTAL + 1)
+			tprintf(t, "snet_connections_total{mode=\"%s\",proto=\"udp\",upstream=\"all\"} "
+				   "%llu\n", mode, (unsigned long long)us->flows_total);
 		if (p.which == UP_BYTES_UP)
 			family(t, fam[UP_BYTES_DOWN].name, fam[UP_BYTES_DOWN].type,
 			       fam[UP_BYTES_DOWN].help);

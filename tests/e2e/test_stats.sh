@@ -57,6 +57,7 @@ for _ in range(20):
     c, _ = s.accept()
     threading.Thread(target=hold, args=(c,), daemon=True).start()'
 wait_port ns 198.18.1.2 8080 || { fail stats-holder "the HTTP holder did not listen"; exit 1; }
+bg udpecho ns $PEER udpecho 198.18.1.2 5353
 
 ss_block() {
 	printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW"
@@ -141,6 +142,27 @@ time.sleep(2.5)' &
 	conn_bytes plain.example
 }
 
+# udp_flow (tun mode): a UDP flow through the tun is listed with proto udp and its bytes,
+# and counted in /metrics.
+udp_flow() {
+	in_nc timeout 20 $PEER udpflow 198.18.1.2 5353 3 20 >"$T/udpflow.out" 2>&1 &
+	local p=$! i got=""
+	for i in $(seq 25); do
+		sleep 0.1
+		in_nc curl -sS -m 5 "http://127.0.0.1:$SP/connections" >"$T/conns-udp" || continue
+		got=$(python3 -c '
+import json, sys
+for c in json.load(open(sys.argv[1]))["connections"]:
+    if c["proto"] == "udp" and c["dst"] == "198.18.1.2:5353" and c["bytes_up"] > 0 and c["bytes_down"] > 0:
+        print(c["bytes_up"], c["bytes_down"])' "$T/conns-udp")
+		[ -n "$got" ] && break
+	done
+	wait $p
+	[ -n "$got" ] || { echo "no udp flow to 198.18.1.2:5353 with bytes: $(head -c 600 "$T/conns-udp")"; return 1; }
+	in_nc curl -sS -m 5 "http://127.0.0.1:$SP/metrics" | grep -q '^snet_connections_total{mode="tun",proto="udp",upstream="all"} [1-9]' ||
+		{ echo "no udp flows in snet_connections_total"; return 1; }
+}
+
 json_ok() { # PATH KEY
 	[ "$(get "http://127.0.0.1:$SP$1")" = 200 ] || { echo "status $(cat "$T/body")"; return 1; }
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert sys.argv[2] in d, d' "$T/body" "$2"
@@ -197,6 +219,7 @@ for mode in tun redirect; do
 	check "$n-metrics-parse" metrics_parse
 	check "$n-connections-sni-bytes-grow" sni_grows
 	check "$n-http-host" http_host
+	[ $mode = tun ] && check "$n-udp-flow-listed" udp_flow
 	check "$n-upstreams-json" json_ok /upstreams upstreams
 	check "$n-dns-json" json_ok /dns enabled
 	check "$n-404" status_is 404 "http://127.0.0.1:$SP/nothing"
