@@ -26,6 +26,7 @@
 #include "dns/listen.h"
 #include "dns/msg.h"
 #include "dns/names.h"
+#include "dns/revnames.h"
 #include "dns/upstream.h"
 
 #define FAKE_TTL 10 /* seconds: clients come back soon, the mapping lives longer */
@@ -58,6 +59,7 @@ struct dns_server {
 	struct fakeip *fake; /* NULL: fake-IP off */
 	dns_learn_fn learn;
 	void *learn_ctx;
+	struct dns_revnames *revnames; /* NULL unless dns_server_keep_names */
 	struct sockaddr_storage listen_addr;
 	FILE *qlog;
 	char qlog_path[CONFIG_PATH_MAX];
@@ -213,9 +215,37 @@ static int qlog_open(struct dns_server *d, const char *path, FILE **out, char *e
 /* ---- learned addresses and fake answers ------------------------------------ */
 
 /* Tells the capture the addresses in ans when q's name is in proxy- or bypass-domains. */
+/* The stats view's names: each A/AAAA answer's addresses to the name asked, kept at least
+ * NAMES_MIN_TTL seconds (an answer with TTL 0 still names the connection it was for). */
+#define NAMES_MIN_TTL 300
+static void remember_names(struct dns_server *d, const struct dns_question *q,
+			   const struct dns_msg *ans)
+{
+	char text[DNS_NAME_TEXT_MAX];
+	struct dns_rr_iter it;
+	struct dns_rr rr;
+	size_t len;
+
+	if (!d->revnames || (q->qtype != DNS_T_A && q->qtype != DNS_T_AAAA))
+		return;
+	if (dns_name_to_text(q->name, q->name_len, text) < 0)
+		return;
+	len = strlen(text);
+	if (len > 1 && text[len - 1] == '.')
+		text[len - 1] = '\0';
+	dns_rr_iter_init(&it, ans);
+	while (dns_rr_next(&it, &rr) && rr.section == DNS_SEC_ANSWER) {
+		if ((rr.type == DNS_T_A && rr.rdlen == 4) || (rr.type == DNS_T_AAAA && rr.rdlen == 16))
+			dns_revnames_put(d->revnames, rr.type == DNS_T_A ? AF_INET : AF_INET6,
+					 rr.rdata, text,
+					 ev_now(d->loop) + (rr.ttl > NAMES_MIN_TTL ? rr.ttl : NAMES_MIN_TTL));
+	}
+}
+
 static void learn_from(struct dns_server *d, const struct dns_question *q,
 		       const struct dns_msg *ans)
 {
+	remember_names(d, q, ans);
 	struct dns_learned v[64];
 	struct dns_rr_iter it;
 	struct dns_rr rr;
@@ -287,6 +317,29 @@ int dns_server_fake_name(struct dns_server *d, const struct sockaddr_storage *ds
 	else
 		return -1;
 	return fakeip_name(d->fake, dst->ss_family, a, host, hostlen);
+}
+
+int dns_server_keep_names(struct dns_server *d, size_t max)
+{
+	if (!d->revnames && !(d->revnames = dns_revnames_new(max)))
+		return -1;
+	return 0;
+}
+
+int dns_server_name_of(struct dns_server *d, const struct sockaddr_storage *dst, char *host,
+		       size_t hostlen)
+{
+	const uint8_t *a;
+
+	if (!d->revnames)
+		return -1;
+	if (dst->ss_family == AF_INET)
+		a = (const uint8_t *)&((const struct sockaddr_in *)dst)->sin_addr;
+	else if (dst->ss_family == AF_INET6)
+		a = (const uint8_t *)&((const struct sockaddr_in6 *)dst)->sin6_addr;
+	else
+		return -1;
+	return dns_revnames_get(d->revnames, dst->ss_family, a, ev_now(d->loop), host, hostlen);
 }
 
 void dns_server_set_learn(struct dns_server *d, dns_learn_fn fn, void *ctx)
@@ -699,6 +752,7 @@ void dns_server_free(struct dns_server *d)
 	policy_free(&d->pol);
 	dns_cache_free(d->cache);
 	fakeip_free(d->fake);
+	dns_revnames_free(d->revnames);
 	if (d->qlog)
 		fclose(d->qlog);
 	free(d);

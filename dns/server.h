@@ -96,5 +96,11 @@ bool dns_server_has_gateway_ipv6(const struct dns_server *d);
 /* Where the listener is (tun mode relays intercepted TCP queries there). */
 const struct sockaddr_storage *dns_server_listen_addr(const struct dns_server *d);
 const struct dns_server_stats *dns_server_stats(struct dns_server *d);
+/* From now on, remember which name each A/AAAA answer's addresses were given for (at
+ * most max addresses), for dns_server_name_of. 0, or -1 when out of memory. */
+int dns_server_keep_names(struct dns_server *d, size_t max);
+/* The name dst's address was last answered for (not expired): 0 with host set, or -1. */
+int dns_server_name_of(struct dns_server *d, const struct sockaddr_storage *dst, char *host,
+		       size_t hostlen);
 
 #endif

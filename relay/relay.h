@@ -79,6 +79,7 @@ struct relay_conn {
 	uint64_t id;
 	const char *proto; /* "tcp", or "udp" for a UDP flow */
 	const char *src, *dst; /* "addr:port" */
+	const struct sockaddr_storage *dst_addr; /* NULL when the target is only a name */
 	const char *host;
 	const char *upstream; /* the member's name, or the proxy's for a given instance */
 	const char *state; /* "dialing" until bytes flow, then "relay" */

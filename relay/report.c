@@ -218,10 +218,12 @@ void relay_conns_foreach(const struct relay *r, relay_conn_fn fn, void *ctx)
 			snprintf(src, sizeof(src), "%.*s", (int)(arrow - s->desc), s->desc);
 			c.src = src;
 		}
-		if (s->target.addr.ss_family == AF_INET || s->target.addr.ss_family == AF_INET6)
+		if (s->target.addr.ss_family == AF_INET || s->target.addr.ss_family == AF_INET6) {
 			net_ntop(&s->target.addr, dst, sizeof(dst));
-		else
+			c.dst_addr = &s->target.addr;
+		} else {
 			snprintf(dst, sizeof(dst), "%s:%u", s->target.host, s->target.port);
+		}
 		c.dst = dst;
 		fn(ctx, &c);
 	}

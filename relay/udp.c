@@ -606,6 +606,7 @@ void udp_relay_conns(const struct udp_relay *u, relay_conn_fn fn, void *ctx)
 			.proto = "udp",
 			.src = net_ntop(&f->client, src, sizeof(src)),
 			.dst = net_ntop(&f->dst, dst, sizeof(dst)),
+			.dst_addr = &f->dst,
 			.upstream = f->proxy->cfg.name[0] ? f->proxy->cfg.name : f->proxy->ops->name,
 			.state = f->fd >= 0 ? "relay" : "dialing",
 			.bytes_up = f->bytes_up,

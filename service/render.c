@@ -340,6 +340,7 @@ static json_t *jreal(double v)
 }
 
 struct conns_ctx {
+	struct dns_server *dns; /* names for connections opened by address; NULL: none */
 	json_t *list;
 	size_t n;
 	bool truncated, failed;
@@ -348,6 +349,8 @@ struct conns_ctx {
 static void conn_add(void *ctx, const struct relay_conn *c)
 {
 	struct conns_ctx *cc = ctx;
+	const char *host = c->host;
+	char name[256];
 	json_t *o;
 
 	if (cc->failed)
@@ -356,9 +359,13 @@ static void conn_add(void *ctx, const struct relay_conn *c)
 		cc->truncated = true;
 		return;
 	}
+	/* Opened by address: the name the resolver last gave that address for, if any. */
+	if (!host && cc->dns && c->dst_addr &&
+	    dns_server_name_of(cc->dns, c->dst_addr, name, sizeof(name)) == 0)
+		host = name;
 	o = json_pack("{s:I, s:s, s:s?, s:s, s:s?, s:s, s:s, s:I, s:I, s:o, s:o, s:o}", "id",
 		      (json_int_t)c->id, "proto", c->proto, "src", c->src, "dst", c->dst, "host",
-		      c->host, "upstream", c->upstream, "state", c->state, "bytes_up",
+		      host, "upstream", c->upstream, "state", c->state, "bytes_up",
 		      (json_int_t)c->bytes_up, "bytes_down", (json_int_t)c->bytes_down, "rate_up",
 		      jreal(c->rate_up), "rate_down", jreal(c->rate_down), "age_s", jreal(c->age_s));
 	if (!o || json_array_append_new(cc->list, o) < 0)
@@ -368,7 +375,7 @@ static void conn_add(void *ctx, const struct relay_conn *c)
 
 char *render_connections(const struct stats_sources *src, size_t *len)
 {
-	struct conns_ctx cc = { json_array(), 0, false, false };
+	struct conns_ctx cc = { src->dns, json_array(), 0, false, false };
 	json_t *root;
 
 	if (!cc.list)

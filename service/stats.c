@@ -26,6 +26,7 @@
 #include "base/log.h"
 #include "base/net.h"
 #include "base/util.h"
+#include "dns/server.h"
 #include "relay/relay.h"
 #include "service/render.h"
 
@@ -218,6 +219,12 @@ struct stats *stats_start(struct ev_loop *loop, const struct config *cfg,
 	}
 	st->loop = loop;
 	st->src = *src;
+	/* /connections names a connection opened by address after the name asked for it. */
+	if (src->dns && dns_server_keep_names(src->dns, cfg->dns.cache_size ? cfg->dns.cache_size
+									  : 10000) < 0) {
+		snprintf(err, errlen, "stats: out of memory");
+		goto fail;
+	}
 	fd = net_listen_tcp(&cfg->stats.listen, 16);
 	if (fd < 0) {
 		snprintf(err, errlen, "stats: cannot listen on %s: %s", la, strerror(errno));

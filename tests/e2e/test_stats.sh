@@ -232,6 +232,39 @@ for mode in tun redirect; do
 	check_exit "$n-sigterm-exit-0" "$n"
 done
 
+# A connection opened by address is named after the DNS answer that gave the address:
+# dnsmasq (server ns, 198.18.0.2:53) answers named.example with the target; the resolver
+# asks it through the tunnel (split: false).
+names_learned() {
+	local got
+	got=$(in_nc dig +short +time=3 +tries=1 @127.0.0.1 -p 1153 named.example A)
+	[ "$got" = 198.18.1.2 ] || { echo "dig named.example: '$got'"; return 1; }
+	in_nc timeout 20 $PEER hold 198.18.1.2 $TPORT 1 3 >/dev/null 2>&1 &
+	local p=$! i
+	for i in $(seq 25); do
+		sleep 0.1
+		conn_bytes named.example >/dev/null 2>&1 && { wait $p; return 0; }
+	done
+	wait $p
+	conn_bytes named.example
+}
+bg dnsmasq ns dnsmasq --keep-in-foreground --no-resolv --no-hosts --listen-address=198.18.0.2 \
+	--bind-interfaces --user=root --group=root --pid-file="$T/dnsmasq.pid" \
+	--address=/named.example/198.18.1.2 --log-facility="$T/dnsmasq-queries.log"
+write_tun_config stats-names "$(ss_block)"
+sed -i '/^dns:/,$d' "$T/stats-names.yaml"
+printf 'dns:\n  enable: true\n  listen: 127.0.0.1:1153\n  foreign: [198.18.0.2]\n  split: false\n' >>"$T/stats-names.yaml"
+stats_block "127.0.0.1:$SP" >>"$T/stats-names.yaml"
+if wait_port ns 198.18.0.2 53 && start_snet stats-names; then
+	pass stats-names-ready
+	check stats-names-host-from-dns names_learned
+	check stats-names-dns-json json_ok /dns answers
+	check_exit stats-names-sigterm-exit-0 stats-names
+else
+	fail stats-names-ready "no ready line: $(tail -n 3 "$T/snet-stats-names.log" "$T/dnsmasq.log" | tr '\n' ' ')"
+	stop_pid "$SNET_PID"
+fi
+
 # stats.allow: a non-loopback listener answers the allowed address, 403 to the others.
 write_config stats-allow "$(ss_block)"
 stats_block "198.18.0.1:$SP2" "198.18.0.1/32" >>"$T/stats-allow.yaml"
