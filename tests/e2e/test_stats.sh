@@ -163,6 +163,27 @@ for c in json.load(open(sys.argv[1]))["connections"]:
 		{ echo "no udp flows in snet_connections_total"; return 1; }
 }
 
+# flood: 40 idle connections to the endpoint (more than its limit of 16) held for 3 s: the
+# relay goes on meanwhile, and the endpoint answers again once they are gone.
+flood() {
+	in_nc timeout 10 python3 -c '
+import socket, sys, time
+held = []
+for i in range(40):
+    try:
+        held.append(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2))
+    except OSError:
+        pass
+time.sleep(3)
+print(len(held), "held")' "$SP" >"$T/flood.out" 2>&1 &
+	local p=$!
+	sleep 0.5
+	in_nc timeout 30 $PEER get $TARGET4 $TPORT 1000000 || { wait $p; echo "relay broken during the flood"; return 1; }
+	wait $p
+	echo "flood: $(cat "$T/flood.out")"
+	status_is 200 "http://127.0.0.1:$SP/metrics"
+}
+
 json_ok() { # PATH KEY
 	[ "$(get "http://127.0.0.1:$SP$1")" = 200 ] || { echo "status $(cat "$T/body")"; return 1; }
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert sys.argv[2] in d, d' "$T/body" "$2"
@@ -225,6 +246,7 @@ for mode in tun redirect; do
 	check "$n-404" status_is 404 "http://127.0.0.1:$SP/nothing"
 	check "$n-405" status_is 405 -X POST -d x "http://127.0.0.1:$SP/metrics"
 	check "$n-malformed-4xx" malformed
+	check "$n-connection-flood" flood
 	wait "$CURL"
 	echo "  download: $(cat "$T/curl-$mode.out")"
 	check "$n-download-complete" grep -q '^200 40000000 ' "$T/curl-$mode.out"
