@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # The stats endpoint (stats.listen), in tun and redirect mode through a real ss-server:
 #
-#   client ns $NC  198.18.0.1   snet-tun, stats at 127.0.0.1:$SP and 198.18.0.1:$SP2;
-#                               curl, python3 (prometheus_client's text parser)
-#   server ns $NS  198.18.0.2   ss-server :8388; it also asks 198.18.0.1:$SP2 (not allowed)
-#                  198.18.1.2   openssl s_server :443 (self-signed, a large file served
-#                               slowly through curl --limit-rate), nginx-free HTTP: peer.py
+#   client ns $NC  198.18.0.1   snet-tun, stats at 127.0.0.1:$SP (or 198.18.0.1:$SP2 with
+#                               stats.allow: [198.18.1.2/32]); curl, /usr/bin/python3
+#                               (python3-prometheus-client's text parser)
+#   server ns $NS  198.18.0.2   ss-server :8388, dnsmasq :53 (named.example); asks
+#                               198.18.0.1:$SP2 from here (403) and from 198.18.1.2 (200)
+#                  198.18.1.2   openssl s_server :443 (self-signed, serves a 40 MB file),
+#                               an HTTP holder :8080, UDP echo :5353, peer.py :9000
 #
-# During an HTTPS download (curl --resolve stats.example:443:198.18.1.2, rate-limited so it
-# lasts a few seconds): /metrics parses as Prometheus text with the families expected;
-# /connections twice: the SNI name appears and its bytes grow; a plain HTTP request's Host
-# is learned; /upstreams and /dns are JSON; 404, 405 and a malformed request get their
-# 4xx and the relay keeps working; a client outside stats.allow gets 403; --check refuses
-# a non-loopback listen without stats.allow.
+# During an HTTPS download (curl --resolve stats.example:443:198.18.1.2 --limit-rate 4M,
+# about 9 s): /metrics parses as Prometheus text with the families expected; /connections
+# twice: the SNI name appears and its bytes grow; a plain HTTP request's Host is learned;
+# a UDP flow is listed (tun); /upstreams and /dns are JSON; 404, 405, a malformed request
+# and a flood of idle stats connections leave the relay working. Then: a connection opened
+# by address is named after the DNS answer for it; a client outside stats.allow gets 403,
+# an allowed one (reached through the default route: in tun mode only the listener's mark
+# keeps the reply out of the tun) 200; --check refuses a non-loopback listen without allow.
 TUN_MODE=1
 . "$(dirname "$0")/lib.sh"
 . "$SRC/tests/e2e/rules/domains-common.sh"
@@ -207,14 +211,16 @@ except Exception as e:
 	echo "answer: $out"
 	case $out in "HTTP/1."?" 4"*|"") return 0 ;; *) return 1 ;; esac
 }
-forbidden() { # from the server namespace, to the non-loopback listener
+forbidden() { # from the server namespace (198.18.0.2), to the non-loopback listener
 	local got
 	got=$(in_ns curl -sS -m 10 -o /dev/null -w '%{http_code}' "http://198.18.0.1:$SP2/metrics")
 	[ "$got" = 403 ] || { echo "got $got, want 403"; return 1; }
 }
+# allowed: from the target address 198.18.1.2, which the client namespace reaches only
+# through its default route: in tun mode an unmarked reply would go into the tun.
 allowed() {
 	local got
-	got=$(in_nc curl -sS -m 10 -o /dev/null -w '%{http_code}' "http://198.18.0.1:$SP2/metrics")
+	got=$(in_ns curl -sS -m 10 --interface 198.18.1.2 -o /dev/null -w '%{http_code}' "http://198.18.0.1:$SP2/metrics")
 	[ "$got" = 200 ] || { echo "got $got from an allowed address, want 200"; return 1; }
 }
 
@@ -287,18 +293,24 @@ else
 	stop_pid "$SNET_PID"
 fi
 
-# stats.allow: a non-loopback listener answers the allowed address, 403 to the others.
-write_config stats-allow "$(ss_block)"
-stats_block "198.18.0.1:$SP2" "198.18.0.1/32" >>"$T/stats-allow.yaml"
-if start_snet stats-allow; then
-	pass stats-allow-ready
-	check stats-allow-403-outside forbidden
-	check stats-allow-200-inside allowed
-	check_exit stats-allow-sigterm-exit-0 stats-allow
-else
-	fail stats-allow-ready "no ready line: $(tail -n 3 "$T/snet-stats-allow.log" | tr '\n' ' ')"
-	stop_pid "$SNET_PID"
-fi
+# stats.allow: a non-loopback listener answers the allowed address, 403 to the others. In
+# tun mode its replies to the server namespace must not be captured (the listener's mark).
+for mode in redirect tun; do
+	w=write_config
+	[ $mode = tun ] && w=write_tun_config
+	n=stats-allow-$mode
+	$w "$n" "$(ss_block)"
+	stats_block "198.18.0.1:$SP2" "198.18.1.2/32" >>"$T/$n.yaml"
+	if start_snet "$n"; then
+		pass "$n-ready"
+		check "$n-403-outside" forbidden
+		check "$n-200-inside" allowed
+		check_exit "$n-sigterm-exit-0" "$n"
+	else
+		fail "$n-ready" "no ready line: $(tail -n 3 "$T/snet-$n.log" | tr '\n' ' ')"
+		stop_pid "$SNET_PID"
+	fi
+done
 
 # --check refuses a non-loopback listen without allow, and names the key.
 write_config stats-noallow "$(ss_block)"
