@@ -22,6 +22,7 @@
 #include "relay/relay.h"
 #include "base/resolve.h"
 #include "service/notify.h"
+#include "service/stats.h"
 
 struct app {
 	struct ev_loop *loop;
@@ -37,6 +38,7 @@ struct app {
 	} prefetch_ctx[CONFIG_PROXIES_MAX];
 	const struct capture_ops *capture;
 	void *cap; /* the capture's state */
+	struct stats *stats; /* the endpoint at stats.listen; NULL when off */
 	uid_t start_uid; /* getuid() at start, before any `user:` switch */
 	bool unmarked; /* no CAP_NET_ADMIN: upstream sockets carry no SO_MARK */
 	ev_signal sig_term, sig_int, sig_hup, sig_usr1;
@@ -323,6 +325,8 @@ static void app_reload(struct app *a)
 		/* The old rules are still in place: the swap is all or nothing. */
 		log_error("reload: %s; the previous rules stay in force", err);
 	}
+	if (a->stats && stats_reconfigure(a->stats, &next, err, sizeof(err)) < 0)
+		log_error("reload: %s; stats.allow stays as it was", err);
 	config_free(&a->cfg);
 	a->cfg = next;
 	log_set_level(a->cfg.log_level);
@@ -492,6 +496,16 @@ static int app_run(struct app *a)
 		goto out;
 	}
 	proxy_prefetch(a);
+	if (a->cfg.stats.enable) {
+		struct stats_sources src = { a->relay, a->dns, a->capture, a->cap,
+					     a->cfg.mode == MODE_TUN ? "tun" : "redirect" };
+
+		a->stats = stats_start(a->loop, &a->cfg, &src, err, sizeof(err));
+		if (!a->stats) {
+			log_error("%s", err);
+			goto out;
+		}
+	}
 	if (a->cfg.user[0] && a->cfg.user_uid != a->start_uid) {
 		/* Everything that needs root is done; removing routes/rules at exit and
 		 * SO_MARK need only CAP_NET_ADMIN. */
@@ -502,8 +516,6 @@ static int app_run(struct app *a)
 		log_info("running as %s (uid %u, gid %u), keeping only CAP_NET_ADMIN",
 			 a->cfg.user, (unsigned)a->cfg.user_uid, (unsigned)a->cfg.user_gid);
 	}
-	if (a->cfg.stats.enable)
-		log_warn("stats: not available in this version; stats.listen is ignored");
 	if (net_port_advice(err, sizeof(err)))
 		log_warn("%s", err);
 
@@ -530,6 +542,8 @@ out:
 		log_error("%s", err);
 		rc = 1;
 	}
+	stats_free(a->stats); /* it reads the relay, the resolver and the capture */
+	a->stats = NULL;
 	dns_server_free(a->dns); /* before the relay: its tunnels are relay sessions */
 	relay_free(a->relay);
 	if (a->cap)

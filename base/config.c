@@ -4,7 +4,9 @@
  * (config_keys.h). The walker is yaml_walk.c; value syntaxes are config_parse.c. */
 #include "base/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,21 +161,37 @@ int config_item_cidr(struct walk *w, const struct walk_key *k, void *base, const
 static const char *const mode_names[] = { "tun", "redirect", NULL };
 static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
 
+enum { SK_LISTEN, SK_ALLOW };
+
+static bool stats_listen_loopback(const struct config_stats *st)
+{
+	const struct sockaddr_storage *ss = &st->listen;
+
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	return ss->ss_family == AF_INET6 &&
+	       IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+/* A stats endpoint reachable from elsewhere must say who may read it. */
 static int stats_check(struct walk *w, const struct walk_seen *seen, bool present,
 		       yaml_mark_t owner, void *base)
 {
 	struct config_stats *st = base;
 
-	(void)w;
-	(void)seen;
 	(void)present;
 	(void)owner;
 	st->enable = st->listen_len != 0;
+	if (st->enable && !stats_listen_loopback(st) && st->allow.n == 0)
+		return walk_fail_plain(w, seen[SK_LISTEN].value,
+				       "stats.listen: a non-loopback address needs stats.allow "
+				       "(the CIDRs allowed to read statistics)");
 	return 0;
 }
 
 static const struct walk_key stats_keys[] = {
-	K_FN("listen", struct config_stats, listen, config_walk_stats_listen),
+	[SK_LISTEN] = K_FN("listen", struct config_stats, listen, config_walk_stats_listen),
+	[SK_ALLOW] = K_LIST("allow", struct config_stats, allow, config_item_cidr, 0, 0),
 };
 static const struct walk_table stats_table = TABLE(stats_keys, stats_check);
 
@@ -360,6 +378,7 @@ void config_free(struct config *cfg)
 	free(cfg->dns.foreign.v);
 	free(cfg->dns.disable_qtypes.v);
 	free(cfg->gateway.lan.v);
+	free(cfg->stats.allow.v);
 	for (i = 0; i < cfg->dns.n_hosts; i++) {
 		free(cfg->dns.hosts[i].name);
 		free(cfg->dns.hosts[i].addrs);

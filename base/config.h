@@ -177,6 +177,8 @@ struct config_stats {
 	bool enable; /* listen was given */
 	struct sockaddr_storage listen;
 	socklen_t listen_len;
+	/* clients allowed besides loopback; needed (non-empty) when listen is not loopback */
+	struct cidr_list allow;
 };
 
 struct config {

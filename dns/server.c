@@ -27,6 +27,7 @@
 #include "dns/listen.h"
 #include "dns/msg.h"
 #include "dns/names.h"
+#include "dns/revnames.h"
 #include "dns/upstream.h"
 
 #define FAKE_TTL 10 /* seconds: clients come back soon, the mapping lives longer */
@@ -60,6 +61,7 @@ struct dns_server {
 	struct fakeip *fake; /* NULL: fake-IP off */
 	dns_learn_fn learn;
 	void *learn_ctx;
+	struct dns_revnames *revnames; /* NULL unless dns_server_keep_names */
 	struct sockaddr_storage listen_addr;
 	FILE *qlog;
 	char qlog_path[CONFIG_PATH_MAX];
@@ -218,9 +220,37 @@ static int qlog_open(struct dns_server *d, const char *path, FILE **out, char *e
 /* ---- learned addresses and fake answers ------------------------------------ */
 
 /* Tells the capture the addresses in ans when q's name is in proxy- or bypass-domains. */
+/* The stats view's names: each A/AAAA answer's addresses to the name asked, kept at least
+ * NAMES_MIN_TTL seconds (an answer with TTL 0 still names the connection it was for). */
+#define NAMES_MIN_TTL 300
+static void remember_names(struct dns_server *d, const struct dns_question *q,
+			   const struct dns_msg *ans)
+{
+	char text[DNS_NAME_TEXT_MAX];
+	struct dns_rr_iter it;
+	struct dns_rr rr;
+	size_t len;
+
+	if (!d->revnames || (q->qtype != DNS_T_A && q->qtype != DNS_T_AAAA))
+		return;
+	if (dns_name_to_text(q->name, q->name_len, text) < 0)
+		return;
+	len = strlen(text);
+	if (len > 1 && text[len - 1] == '.')
+		text[len - 1] = '\0';
+	dns_rr_iter_init(&it, ans);
+	while (dns_rr_next(&it, &rr) && rr.section == DNS_SEC_ANSWER) {
+		if ((rr.type == DNS_T_A && rr.rdlen == 4) || (rr.type == DNS_T_AAAA && rr.rdlen == 16))
+			dns_revnames_put(d->revnames, rr.type == DNS_T_A ? AF_INET : AF_INET6,
+					 rr.rdata, text,
+					 ev_now(d->loop) + (rr.ttl > NAMES_MIN_TTL ? rr.ttl : NAMES_MIN_TTL));
+	}
+}
+
 static void learn_from(struct dns_server *d, const struct dns_question *q,
 		       const struct dns_msg *ans)
 {
+	remember_names(d, q, ans);
 	struct dns_learned v[64];
 	struct dns_rr_iter it;
 	struct dns_rr rr;
@@ -294,10 +324,46 @@ int dns_server_fake_name(struct dns_server *d, const struct sockaddr_storage *ds
 	return fakeip_name(d->fake, dst->ss_family, a, host, hostlen);
 }
 
+int dns_server_keep_names(struct dns_server *d, size_t max)
+{
+	if (!d->revnames && !(d->revnames = dns_revnames_new(max)))
+		return -1;
+	return 0;
+}
+
+int dns_server_name_of(struct dns_server *d, const struct sockaddr_storage *dst, char *host,
+		       size_t hostlen)
+{
+	const uint8_t *a;
+
+	if (!d->revnames)
+		return -1;
+	if (dst->ss_family == AF_INET)
+		a = (const uint8_t *)&((const struct sockaddr_in *)dst)->sin_addr;
+	else if (dst->ss_family == AF_INET6)
+		a = (const uint8_t *)&((const struct sockaddr_in6 *)dst)->sin6_addr;
+	else
+		return -1;
+	return dns_revnames_get(d->revnames, dst->ss_family, a, ev_now(d->loop), host, hostlen);
+}
+
 void dns_server_set_learn(struct dns_server *d, dns_learn_fn fn, void *ctx)
 {
 	d->learn = fn;
 	d->learn_ctx = ctx;
+}
+
+const double dns_latency_bounds[DNS_LATENCY_BUCKETS] = { 0.005, 0.01, 0.025, 0.05, 0.1,
+							  0.25,	 0.5,  1,     2.5,  5 };
+
+static void count_latency(struct dns_server *d, double s)
+{
+	size_t i;
+
+	for (i = 0; i < DNS_LATENCY_BUCKETS && s > dns_latency_bounds[i]; i++)
+		;
+	d->stats.latency_bucket[i]++;
+	d->stats.latency_sum += s;
 }
 
 /* A query in flight ended (dns_inflight_done_fn): ans (NULL: none) is cached, told to the
@@ -335,6 +401,7 @@ static void inflight_done(void *ctx, const struct dns_question *q, struct dns_wa
 				d->stats.domestic++;
 			else
 				d->stats.foreign++;
+			count_latency(d, ev_time() - w->t0);
 			send_fitted(d, &w->q, &w->c, &m, plain, source, w->t0, w->fn, w->ctx);
 		}
 		free(w);
@@ -421,12 +488,14 @@ int dns_server_query(struct dns_server *d, const uint8_t *msg, size_t len,
 	if (dns_names_match(d->pol.block, q.q.name, q.q.name_len) ||
 	    domainset_match_wire(d->pol.block_files, q.q.name, q.q.name_len)) {
 		d->stats.local++;
+		d->stats.blocked++;
 		send_error(d, &q, c, DNS_R_NXDOMAIN, "local", t0, fn, ctx);
 		return 1;
 	}
 	rc = dns_hosts_answer(d->pol.hosts, &q, dns_answer_max(&q, c->tcp), d->out, &olen);
 	if (rc != 0) {
 		d->stats.local++;
+		d->stats.hosts++;
 		if (rc < 0)
 			send_error(d, &q, c, DNS_R_SERVFAIL, "local", t0, fn, ctx);
 		else
@@ -689,6 +758,7 @@ void dns_server_free(struct dns_server *d)
 	policy_free(&d->pol);
 	dns_cache_free(d->cache);
 	fakeip_free(d->fake);
+	dns_revnames_free(d->revnames);
 	if (d->qlog)
 		fclose(d->qlog);
 	free(d);

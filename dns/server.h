@@ -25,6 +25,9 @@ struct relay;
 struct resolver;
 struct dns_server;
 
+#define DNS_LATENCY_BUCKETS 10
+extern const double dns_latency_bounds[DNS_LATENCY_BUCKETS];
+
 struct dns_server_stats {
 	uint64_t queries, cache_hits, local, domestic, foreign, failed;
 	uint64_t coalesced; /* queries that joined one already in flight */
@@ -34,6 +37,13 @@ struct dns_server_stats {
 	uint64_t learned; /* addresses told to the capture */
 	uint64_t inflight;
 	uint64_t cache_entries; /* answers held in the cache now */
+	/* of local: answered NXDOMAIN by rules.block-domains, answered from dns.hosts */
+	uint64_t blocked, hosts;
+	/* Time from a query's arrival to an upstream's answer for it (domestic or foreign):
+	 * latency_bucket[i] counts those within dns_latency_bounds[i] seconds and not an
+	 * earlier bound; the last slot those beyond every bound. */
+	uint64_t latency_bucket[DNS_LATENCY_BUCKETS + 1];
+	double latency_sum;
 };
 
 /* Builds the resolver for cfg->dns and opens its listeners (UDP and TCP at dns.listen;
@@ -86,5 +96,11 @@ bool dns_server_has_gateway_ipv6(const struct dns_server *d);
 /* Where the listener is (tun mode relays intercepted TCP queries there). */
 const struct sockaddr_storage *dns_server_listen_addr(const struct dns_server *d);
 const struct dns_server_stats *dns_server_stats(struct dns_server *d);
+/* From now on, remember which name each A/AAAA answer's addresses were given for (at
+ * most max addresses), for dns_server_name_of. 0, or -1 when out of memory. */
+int dns_server_keep_names(struct dns_server *d, size_t max);
+/* The name dst's address was last answered for (not expired): 0 with host set, or -1. */
+int dns_server_name_of(struct dns_server *d, const struct sockaddr_storage *dst, char *host,
+		       size_t hostlen);
 
 #endif

@@ -73,11 +73,13 @@ static void session_retry(struct session *s, int next, const char *why)
 	if (s->proxy->ops->conn_fini)
 		s->proxy->ops->conn_fini(s->pconn);
 	free(s->pconn);
+	session_uncount_upstream(s);
 	proxy_inst_put(s->proxy);
 	s->proxy = p;
 	p->refs++;
 	s->pconn = pconn;
 	s->member = next;
+	session_count_upstream(s);
 	s->tried |= 1u << next;
 	buf_free(&s->to_up);
 	buf_free(&s->to_client);

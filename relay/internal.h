@@ -72,6 +72,23 @@ struct session {
 	ev_tstamp started;
 
 	void *pconn; /* proxy per-connection state (conn_size of this proxy's ops) */
+
+	/* for the stats view (relay/report.c) */
+	uint64_t id;
+	struct relay_upcount *upc; /* its upstream's counters */
+	uint64_t upc_up, upc_down; /* of bytes_up/down, what upc was credited with already */
+	struct buf sniff; /* the first bytes while a name may still follow (<= SNIFF_MAX) */
+	bool sniff_done; /* the host is known, or cannot be learned from the first bytes */
+	char host[256]; /* "" unknown */
+	uint64_t rate_prev_up, rate_prev_down; /* at the last sample */
+	float rate_up, rate_down;
+};
+
+/* Counters per upstream name, kept across reloads (up to RELAY_UPCOUNT_MAX names). */
+#define RELAY_UPCOUNT_MAX 32
+struct relay_upcount {
+	char name[64];
+	uint64_t opened, open, bytes_up, bytes_down; /* bytes of closed sessions */
 };
 
 struct relay {
@@ -90,6 +107,11 @@ struct relay {
 	/* EADDRNOTAVAIL: one warning per PORTS_WARN_INTERVAL, counting what it refused */
 	ev_tstamp ports_warned;
 	uint64_t ports_unwarned;
+	uint64_t next_id;
+	struct udp_relay *udp; /* whose flows the stats view lists too (NULL: none) */
+	struct relay_upcount upc[RELAY_UPCOUNT_MAX];
+	size_t n_upc;
+	ev_tstamp sampled; /* relay_sample_rates' last time */
 	uint8_t *scratch_in; /* READ_MAX */
 	uint8_t *scratch_out; /* SCRATCH_OUT */
 };
@@ -113,6 +135,13 @@ void session_upstream_failed(struct session *s, enum upstream_outcome o, enum cl
 	__attribute__((format(printf, 5, 6)));
 void session_answered(struct session *s);
 void member_down(struct relay *r, struct upstreams *g, int i);
+
+/* report.c */
+/* The counters of the upstream the session goes through now (at open and failover). */
+void session_count_upstream(struct session *s);
+void session_uncount_upstream(struct session *s);
+/* The first client bytes (all of them so far when the replay buffer still has them). */
+void session_sniff(struct session *s, const uint8_t *chunk, size_t len);
 
 /* pump.c */
 void upstream_want(struct session *s, bool rd, bool wr);

@@ -153,6 +153,8 @@ void pump_up(struct session *s)
 			s->replay_off = true; /* too much to send again: no failing over */
 			buf_free(&s->replay);
 		}
+		if (!s->sniff_done)
+			session_sniff(s, r->scratch_in, len);
 		if (ops->encode) {
 			ops->encode(s->pconn, r->scratch_in, len, r->scratch_out, &len);
 			data = r->scratch_out;

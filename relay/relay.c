@@ -29,6 +29,7 @@
 #include "base/resolve.h"
 #include "base/util.h"
 #include "relay/internal.h"
+#include "relay/udp.h"
 #include "relay/upcheck.h"
 #include "relay/upstream.h"
 
@@ -97,6 +98,7 @@ void session_close(struct session *s, enum close_how how, enum log_level lvl,
 		s->proxy->ops->conn_fini(s->pconn);
 	free(s->pconn);
 	s->pconn = NULL;
+	session_uncount_upstream(s);
 	proxy_inst_put(s->proxy);
 	s->proxy = NULL;
 	upstreams_put(s->group);
@@ -105,6 +107,7 @@ void session_close(struct session *s, enum close_how how, enum log_level lvl,
 	buf_free(&s->to_client);
 	buf_free(&s->hs_in);
 	buf_free(&s->replay);
+	buf_free(&s->sniff);
 	r->stats.sessions_active--;
 
 	/* Off the live list; the memory goes after this callback returns. */
@@ -183,6 +186,10 @@ static struct session *session_open(struct relay *r, struct upstreams *g, int me
 	/* Only with somewhere else to go is what the client sends kept. */
 	s->replay_off = member < 0 || upstreams_count(g) < 2;
 	s->target = *t;
+	s->id = relay_next_conn_id(r);
+	/* A fake-IP name is the host already; otherwise the first bytes may name it. */
+	snprintf(s->host, sizeof(s->host), "%s", t->udp_associate ? "" : t->host);
+	s->sniff_done = s->host[0] || t->direct || t->udp_associate;
 	snprintf(s->desc, sizeof(s->desc), "%s", desc);
 	s->cops = ops;
 	s->c = c;
@@ -192,6 +199,7 @@ static struct session *session_open(struct relay *r, struct upstreams *g, int me
 	ev_timer_init(&s->timer, session_timer_cb, p->cfg.connect_timeout, 0.);
 	ev_timer_start(r->loop, &s->timer);
 	LIST_INSERT_HEAD(&r->live, s, link);
+	session_count_upstream(s);
 	r->stats.sessions_total++;
 	r->stats.sessions_active++;
 	if (ops->keepalive && session_keepalive(s, &ka) && ops->keepalive(c, &ka) < 0)
@@ -303,6 +311,9 @@ void relay_free(struct relay *r)
 
 	if (!r)
 		return;
+	if (r->udp)
+		udp_relay_orphan(r->udp);
+	r->udp = NULL;
 	upcheck_free(r->check); /* its sessions first: they report to the group */
 	r->check = NULL;
 	while ((s = LIST_FIRST(&r->live)))

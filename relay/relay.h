@@ -71,6 +71,48 @@ struct relay_stats {
 	uint64_t connect_addrnotavail;
 };
 
+/* One open session as the stats view shows it (relay/report.c); the strings live until
+ * the callback returns. host: the name the client asked for (fake-IP name, TLS SNI or
+ * HTTP Host), NULL when unknown; rates in bytes/s over the last relay_sample_rates
+ * interval. */
+struct relay_conn {
+	uint64_t id;
+	const char *proto; /* "tcp", or "udp" for a UDP flow */
+	const char *src, *dst; /* "addr:port" */
+	const struct sockaddr_storage *dst_addr; /* NULL when the target is only a name */
+	const char *host;
+	const char *upstream; /* the member's name, or the proxy's for a given instance */
+	const char *state; /* "dialing" until bytes flow, then "relay" */
+	uint64_t bytes_up, bytes_down;
+	double rate_up, rate_down, age_s;
+};
+typedef void (*relay_conn_fn)(void *ctx, const struct relay_conn *c);
+/* Calls fn for every open session. */
+void relay_conns_foreach(const struct relay *r, relay_conn_fn fn, void *ctx);
+/* A UDP relay (relay/udp.c) made for r shows its flows in relay_conns_foreach, and takes
+ * an id for each from the same sequence as the sessions. */
+struct udp_relay;
+struct udp_stats;
+void relay_attach_udp(struct relay *r, struct udp_relay *u);
+void relay_detach_udp(struct relay *r, struct udp_relay *u);
+uint64_t relay_next_conn_id(struct relay *r);
+/* The attached UDP relay's counters (NULL when there is none). */
+const struct udp_stats *relay_udp_stats(const struct relay *r);
+/* Samples every session's byte counters: the rates are the change since the last call
+ * over the time between. Called once a second by whoever shows rates. */
+void relay_sample_rates(struct relay *r);
+/* Per upstream (name) since start: sessions opened and open, bytes each way; health and
+ * the last check's latency (seconds, < 0 unknown) for the current group's members. */
+struct relay_upstream_figures {
+	const char *name;
+	bool member; /* in the current group (health and latency are meaningful) */
+	const char *health; /* "unknown", "up", "down" */
+	double latency;
+	uint64_t sessions_total, sessions_open, bytes_up, bytes_down;
+};
+typedef void (*relay_upstream_fn)(void *ctx, const struct relay_upstream_figures *u);
+void relay_upstreams_foreach(const struct relay *r, relay_upstream_fn fn, void *ctx);
+
 /* Builds the relay for cfg (the proxy instance, timeouts, fwmark). NULL with err set. */
 struct relay *relay_new(struct ev_loop *loop, struct resolver *res, const struct config *cfg,
 			char *err, size_t errlen);

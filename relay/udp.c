@@ -61,6 +61,10 @@ struct flow {
 	ev_timer ctl_end; /* 0 s: ends the flow after its association ended */
 	bool freeing;
 	struct sockaddr_storage server;
+	/* for the stats view: payload bytes each way, rates sampled by udp_relay_sample */
+	uint64_t id, bytes_up, bytes_down, rate_prev_up, rate_prev_down;
+	float rate_up, rate_down;
+	ev_tstamp started;
 };
 
 struct udp_relay {
@@ -206,6 +210,7 @@ static void flow_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		flow_touch(f);
 		u->stats.dgrams_down++;
+		f->bytes_down += len;
 		/* Replies always come from the address the client sent to. */
 		u->reply(u->ctx, &f->client, &f->dst, data, len);
 	}
@@ -215,6 +220,7 @@ static void flow_send(struct flow *f, const uint8_t *data, size_t len)
 {
 	struct udp_relay *u = f->u;
 	const struct proxy_ops *ops = f->proxy->ops;
+	size_t payload = len;
 	char err[160];
 
 	if (ops->udp == PROXY_UDP_SERVER || ops->udp == PROXY_UDP_ASSOCIATE) {
@@ -242,6 +248,7 @@ static void flow_send(struct flow *f, const uint8_t *data, size_t len)
 		return;
 	}
 	u->stats.dgrams_up++;
+	f->bytes_up += payload;
 }
 
 /* Opens the flow's socket towards addr and sends what was queued. */
@@ -428,7 +435,8 @@ static struct flow *flow_new(struct udp_relay *u, const struct flow_key *key,
 	snprintf(f->desc, sizeof(f->desc), "%s -> %s", net_ntop(client, a, sizeof(a)),
 		 net_ntop(dst, b, sizeof(b)));
 	TAILQ_INSERT_HEAD(&u->lru, f, lru);
-	f->last = ev_now(u->loop);
+	f->last = f->started = ev_now(u->loop);
+	f->id = relay_next_conn_id(u->relay);
 	u->stats.flows_total++;
 	u->stats.flows_active++;
 	log_debug("%s: udp flow opened", f->desc);
@@ -530,6 +538,7 @@ struct udp_relay *udp_relay_new(struct ev_loop *loop, struct relay *relay, unsig
 	u->sweep.data = u;
 	ev_timer_start(loop, &u->sweep);
 	ev_unref(loop);
+	relay_attach_udp(relay, u);
 	return u;
 }
 
@@ -539,6 +548,8 @@ void udp_relay_free(struct udp_relay *u)
 
 	if (!u)
 		return;
+	if (u->relay)
+		relay_detach_udp(u->relay, u);
 	while ((f = TAILQ_FIRST(&u->lru)))
 		flow_free(f, "shutting down");
 	if (ev_is_active(&u->sweep)) {
@@ -563,4 +574,58 @@ int udp_relay_enabled(struct udp_relay *u)
 const struct udp_stats *udp_relay_stats(const struct udp_relay *u)
 {
 	return &u->stats;
+}
+
+void udp_relay_sample(struct udp_relay *u, double since)
+{
+	ev_tstamp now = ev_now(u->loop), dt;
+	struct flow *f;
+
+	TAILQ_FOREACH(f, &u->lru, lru) {
+		bool fresh = since <= 0 || f->started > since;
+
+		dt = fresh ? now - f->started : now - since;
+		if (dt > 0) {
+			f->rate_up = (float)((double)(f->bytes_up - (fresh ? 0 : f->rate_prev_up)) / dt);
+			f->rate_down =
+				(float)((double)(f->bytes_down - (fresh ? 0 : f->rate_prev_down)) / dt);
+		}
+		f->rate_prev_up = f->bytes_up;
+		f->rate_prev_down = f->bytes_down;
+	}
+}
+
+void udp_relay_conns(const struct udp_relay *u, relay_conn_fn fn, void *ctx)
+{
+	const struct flow *f;
+	char src[NET_ADDRSTRLEN], dst[NET_ADDRSTRLEN], host[256];
+
+	TAILQ_FOREACH(f, &u->lru, lru) {
+		struct relay_conn c = {
+			.id = f->id,
+			.proto = "udp",
+			.src = net_ntop(&f->client, src, sizeof(src)),
+			.dst = net_ntop(&f->dst, dst, sizeof(dst)),
+			.dst_addr = &f->dst,
+			.upstream = f->proxy->cfg.name[0] ? f->proxy->cfg.name : f->proxy->ops->name,
+			.state = f->fd >= 0 ? "relay" : "dialing",
+			.bytes_up = f->bytes_up,
+			.bytes_down = f->bytes_down,
+			.rate_up = f->rate_up,
+			.rate_down = f->rate_down,
+			.age_s = ev_now(u->loop) - f->started,
+		};
+
+		if (f->freeing)
+			continue;
+		/* A fake-IP destination: the name it stands for. */
+		if (relay_fake_name(u->relay, &f->dst, host, sizeof(host)) == 0)
+			c.host = host;
+		fn(ctx, &c);
+	}
+}
+
+void udp_relay_orphan(struct udp_relay *u)
+{
+	u->relay = NULL;
 }

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "relay/relay.h"
+
 struct ev_loop;
 struct relay;
 struct udp_relay;
@@ -32,5 +34,13 @@ int udp_relay_enabled(struct udp_relay *u);
 void udp_relay_send(struct udp_relay *u, const struct sockaddr_storage *client,
 		    const struct sockaddr_storage *dst, const uint8_t *data, size_t len);
 const struct udp_stats *udp_relay_stats(const struct udp_relay *u);
+/* The stats view (through the relay the flows were made for, relay/report.c): every flow
+ * as a relay_conn, and its rates from the byte counters since the sample at `since`
+ * (0: none before). */
+void udp_relay_conns(const struct udp_relay *u, relay_conn_fn fn, void *ctx);
+void udp_relay_sample(struct udp_relay *u, double since);
+/* The relay is being freed before u (main frees the capture after it): u forgets it and
+ * may only be freed from now on. */
+void udp_relay_orphan(struct udp_relay *u);
 
 #endif

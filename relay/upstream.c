@@ -233,6 +233,11 @@ bool upstreams_report(struct upstreams *g, int i, enum upstream_outcome o, const
 	return false;
 }
 
+double upstreams_latency(const struct upstreams *g, int i)
+{
+	return g->m[i].latency;
+}
+
 bool upstreams_checked(struct upstreams *g, int i, bool ok, double latency, const char *why,
 		       double now)
 {

@@ -41,6 +41,8 @@ const char *upstreams_name(const struct upstreams *g, int i);
 /* Member i's proxy instance (no reference taken). */
 struct proxy_inst *upstreams_proxy(const struct upstreams *g, int i);
 enum upstream_state upstreams_state(const struct upstreams *g, int i);
+/* The last good check's latency of member i, seconds; < 0 when unknown. */
+double upstreams_latency(const struct upstreams *g, int i);
 /* "unknown", "up" or "down". */
 const char *upstream_state_name(enum upstream_state st);
 

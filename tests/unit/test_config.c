@@ -151,6 +151,14 @@ static void check_not_placeholder(const struct config *c, const char *want)
 	CHECK(!strcmp(c->proxy.username, "<x"));
 }
 
+static void check_stats_allow(const struct config *c, const char *want)
+{
+	(void)want;
+	CHECK(c->stats.enable && c->stats.allow.n == 2);
+	CHECK(c->stats.allow.n == 2 && c->stats.allow.v[0].family == AF_INET &&
+	      c->stats.allow.v[0].prefix == 24 && c->stats.allow.v[1].family == AF_INET6);
+}
+
 static void check_direct(const struct config *c, const char *want)
 {
 	(void)want;
@@ -560,6 +568,14 @@ static const struct config_case cases[] = {
 
 	/* ---- gateway: lan is needed with enable; tun mode needs auto-route with it ---- */
 	/* enable with an empty list: at the list; without one: at the gateway mapping */
+	/* ---- stats: a non-loopback listen needs allow ---- */
+	OK(MINIMAL "stats:\n  listen: 198.18.0.1:9090\n  allow: [198.18.0.0/24, fd00::/8]\n",
+	   check_stats_allow, NULL),
+	ERR(MINIMAL "stats:\n  listen: 198.18.0.1:9090\n", 8, 11,
+	    "stats.listen: a non-loopback address needs stats.allow", NULL),
+	ERR(MINIMAL "stats:\n  listen: '[::]:9090'\n  allow: []\n", 8, 11, "needs stats.allow", NULL),
+	ERR(MINIMAL "stats:\n  listen: 127.0.0.1:9090\n  allow: [nowhere]\n", 9, 11,
+	    "invalid CIDR 'nowhere'", NULL),
 	ERR(MINIMAL "gateway:\n  enable: true\n  lan: []\n", 9, 8,
 	    "gateway.lan: at least one CIDR is needed", NULL),
 	ERR(MINIMAL "gateway:\n  enable: true\n", 8, 11,
