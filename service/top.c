@@ -240,7 +240,7 @@ static void top_draw(struct top *t)
 	top_rows_totals(t->rows, &tot);
 	erase();
 	snprintf(line, sizeof(line),
-		 "snet-tun top  %s  %s  connections %zu  down %s  up %s  (totals: down %s, up %s)"
+		 "snet-tun top  %s  updated %s  connections %zu  down %s  up %s  (totals: down %s, up %s)"
 		 "  sorted by %s",
 		 t->stats, t->when[0] ? t->when : "--:--:--", tot.n,
 		 top_fmt_rate(tot.rate_down, rd, sizeof(rd)), top_fmt_rate(tot.rate_up, ru, sizeof(ru)),
