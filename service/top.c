@@ -240,9 +240,10 @@ static void top_draw(struct top *t)
 	top_rows_totals(t->rows, &tot);
 	erase();
 	snprintf(line, sizeof(line),
-		 "snet-tun top  %s  updated %s  connections %zu  down %s  up %s  (totals: down %s, up %s)"
-		 "  sorted by %s",
+		 "snet-tun top  %s  updated %s  connections %zu%s  down %s  up %s  (totals: down %s, "
+		 "up %s)  sorted by %s",
 		 t->stats, t->when[0] ? t->when : "--:--:--", tot.n,
+		 top_rows_truncated(t->rows) ? " (list truncated)" : "",
 		 top_fmt_rate(tot.rate_down, rd, sizeof(rd)), top_fmt_rate(tot.rate_up, ru, sizeof(ru)),
 		 top_fmt_bytes(tot.bytes_down, bd, sizeof(bd)),
 		 top_fmt_bytes(tot.bytes_up, bu, sizeof(bu)), top_sort_name(t->sort));

@@ -12,6 +12,7 @@
 struct top_rows {
 	struct top_row *v;
 	size_t n, cap;
+	bool truncated;
 };
 
 struct top_rows *top_rows_new(void)
@@ -30,6 +31,12 @@ void top_rows_free(struct top_rows *t)
 void top_rows_clear(struct top_rows *t)
 {
 	t->n = 0;
+	t->truncated = false;
+}
+
+bool top_rows_truncated(const struct top_rows *t)
+{
+	return t->truncated;
 }
 
 size_t top_rows_count(const struct top_rows *t)
@@ -125,11 +132,11 @@ static int parse_row(json_t *o, size_t idx, struct top_row *r, char *err, size_t
 int top_rows_parse(struct top_rows *t, const char *json, size_t len, char *err, size_t errlen)
 {
 	json_error_t jerr;
-	json_t *root, *list;
+	json_t *root, *list, *trunc;
 	size_t n;
 	int rc = -1;
 
-	t->n = 0;
+	top_rows_clear(t);
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		snprintf(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line,
@@ -155,6 +162,8 @@ int top_rows_parse(struct top_rows *t, const char *json, size_t len, char *err, 
 		if (parse_row(json_array_get(list, i), i, &t->v[i], err, errlen) < 0)
 			goto fail;
 	t->n = n;
+	trunc = json_object_get(root, "truncated");
+	t->truncated = trunc && json_is_true(trunc);
 	rc = 0;
 fail:
 	json_decref(root);

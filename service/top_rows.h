@@ -49,6 +49,8 @@ int top_rows_parse(struct top_rows *t, const char *json, size_t len, char *err, 
 
 void top_rows_sort(struct top_rows *t, enum top_sort by);
 size_t top_rows_count(const struct top_rows *t);
+/* The answer said "truncated": true (the endpoint lists only so many connections). */
+bool top_rows_truncated(const struct top_rows *t);
 const struct top_row *top_rows_get(const struct top_rows *t, size_t i);
 void top_rows_totals(const struct top_rows *t, struct top_totals *out);
 

@@ -114,8 +114,14 @@ static void test_totals(void)
 static void test_empty_list(void)
 {
 	struct top_rows *t = parsed("{\"connections\": []}");
+	const char *tr = "{\"connections\": [], \"truncated\": true}";
+	char err[64];
 
-	CHECK(t && top_rows_count(t) == 0);
+	CHECK(t && top_rows_count(t) == 0 && !top_rows_truncated(t));
+	CHECK(top_rows_parse(t, tr, strlen(tr), err, sizeof(err)) == 0);
+	CHECK(top_rows_truncated(t));
+	top_rows_clear(t);
+	CHECK(!top_rows_truncated(t));
 	top_rows_free(t);
 }
 
