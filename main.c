@@ -17,10 +17,10 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "base/net.h"
+#include "service/top.h"
 #include "base/privdrop.h"
 #include "relay/relay.h"
 #include "base/resolve.h"
-#include "service/top.h"
 
 struct app {
 	struct ev_loop *loop;
