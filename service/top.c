@@ -205,6 +205,15 @@ static int top_get(struct top *t, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* Whatever the endpoint sent (jansson quotes the bad input in its message) reaches the
+ * terminal as printable ASCII only. */
+static void top_printable(char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x20 || *s >= 0x7f)
+			*s = '?';
+}
+
 /* One poll: the rows (an error clears them), then the upstreams' line if there is one. */
 static void top_poll(struct top *t)
 {
@@ -215,10 +224,12 @@ static void top_poll(struct top *t)
 	if (top_get(t, "/connections", err, sizeof(err)) < 0) {
 		top_rows_clear(t->rows);
 		snprintf(t->error, sizeof(t->error), "cannot fetch %s (retrying every second)", err);
+		top_printable(t->error);
 		return;
 	}
 	if (top_rows_parse(t->rows, t->body.p, t->body.n, err, sizeof(err)) < 0) {
 		snprintf(t->error, sizeof(t->error), "malformed /connections: %s", err);
+		top_printable(t->error);
 		return;
 	}
 	t->error[0] = '\0';
@@ -288,13 +299,15 @@ static double top_now(void)
 /* Polls every second and redraws; keys are read in between (100 ms at most apart). */
 static void top_loop(struct top *t)
 {
-	double next = 0;
+	double next = 0, now;
 	int ch, s;
 
 	for (;;) {
-		if (top_now() >= next) {
+		now = top_now();
+		if (now >= next) {
+			/* once a second from the poll's start; a slow poll is not caught up */
+			next = next + 1.0 > now ? next + 1.0 : now + 1.0;
 			top_poll(t);
-			next = top_now() + 1.0;
 			top_draw(t);
 		}
 		ch = getch();
