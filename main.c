@@ -18,6 +18,7 @@
 #include "base/domainset.h"
 #include "base/log.h"
 #include "base/net.h"
+#include "service/top.h"
 #include "base/privdrop.h"
 #include "relay/relay.h"
 #include "base/resolve.h"
@@ -47,6 +48,7 @@ struct app {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: snet-tun -c FILE [--check | --cleanup | --setup]\n"
+		   "       snet-tun top [--stats HOST:PORT] [-c FILE]\n"
 		   "       snet-tun --version | --help\n\n"
 		   "  -c, --config FILE  configuration (YAML); see config.yaml\n"
 		   "      --check        validate FILE and exit (0 valid, 1 invalid)\n"
@@ -55,7 +57,9 @@ static void usage(FILE *f)
 		   "      --setup        (root, tun mode) make a persistent tun owned by `user:`\n"
 		   "                     with its routes, so that user can run without privileges\n"
 		   "  -V, --version      print the version\n"
-		   "  -h, --help         this text\n\n"
+		   "  -h, --help         this text\n"
+		   "  top                live connections of a running instance, from its stats\n"
+		   "                     endpoint (snet-tun top --help)\n\n"
 		   "Signals: TERM/INT stop and remove everything added; HUP reloads FILE;\n"
 		   "USR1 logs one line of counters (stats: sessions N ...) and reopens the query log.\n");
 }
@@ -606,6 +610,8 @@ int main(int argc, char **argv)
 	char err[1024];
 	int c, rc;
 
+	if (argc > 1 && !strcmp(argv[1], "top"))
+		return top_main(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': path = optarg; break;
