@@ -226,9 +226,11 @@ static int dns_check(struct walk *w, const struct walk_seen *seen, bool present,
 	struct config_dns *d = base;
 
 	(void)present;
-	if (!seen[DK_DOMESTIC].seen && dns_default_server(w, owner, &d->domestic, "198.18.0.53") < 0)
-		return -1;
-	if (!seen[DK_FOREIGN].seen && dns_default_server(w, owner, &d->foreign, "198.18.1.53") < 0)
+	/* dns.domestic left out (or []): the system's resolvers (dns/sysresolv.c). foreign
+	 * left out: two public resolvers, asked through the proxy. */
+	if (!seen[DK_FOREIGN].seen &&
+	    (dns_default_server(w, owner, &d->foreign, "8.8.8.8") < 0 ||
+	     dns_default_server(w, owner, &d->foreign, "1.1.1.1") < 0))
 		return -1;
 	if (d->max_ttl < d->min_ttl)
 		return walk_fail_plain(w, seen[DK_MAX_TTL].seen ? seen[DK_MAX_TTL].value
@@ -238,9 +240,6 @@ static int dns_check(struct walk *w, const struct walk_seen *seen, bool present,
 	if (d->enable && d->foreign.n == 0)
 		return walk_fail_plain(w, seen[DK_FOREIGN].value, "dns.foreign: at least one "
 				       "server is needed while dns.enable is true");
-	if (d->enable && d->split && d->domestic.n == 0)
-		return walk_fail_plain(w, seen[DK_DOMESTIC].value, "dns.domestic: at least one "
-				       "server is needed while dns.split is true");
 	return 0;
 }
 

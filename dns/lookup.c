@@ -24,6 +24,7 @@
 #include "base/util.h"
 #include "dns/lookup_parse.h"
 #include "dns/msg.h"
+#include "dns/sysresolv.h"
 #include "dns/upstream.h"
 
 #define HOSTS_PATH "/etc/hosts"
@@ -103,26 +104,13 @@ static char *read_small(const char *path, size_t *len)
 /* The servers for cfg: dns.domestic, or resolv.conf's. */
 static struct servers *servers_new(struct dns_lookup *l, const struct config *cfg, bool warn)
 {
-	struct sockaddr_storage ss[RESOLV_SERVERS_MAX];
-	struct host_port hp[RESOLV_SERVERS_MAX];
+	struct host_port hp[SYSRESOLV_MAX];
 	const struct host_port *v = cfg->dns.domestic.v;
 	size_t n = cfg->dns.domestic.n, loop_n = 0;
 	struct servers *s;
 
 	if (!n) {
-		size_t len = 0;
-		char *text = read_small(RESOLV_PATH, &len);
-		if (text) {
-			n = lookup_parse_resolv(text, len, ss, RESOLV_SERVERS_MAX, &loop_n);
-			free(text);
-		}
-		for (size_t i = 0; i < n; i++) {
-			void *a = ss[i].ss_family == AF_INET
-					  ? (void *)&((struct sockaddr_in *)&ss[i])->sin_addr
-					  : (void *)&((struct sockaddr_in6 *)&ss[i])->sin6_addr;
-			inet_ntop(ss[i].ss_family, a, hp[i].host, sizeof(hp[i].host));
-			hp[i].port = 53;
-		}
+		n = sysresolv_servers(hp, &loop_n);
 		v = hp;
 		if (!n && warn && !l->warned) {
 			l->warned = true;

@@ -10,8 +10,10 @@
 #include <string.h>
 
 #include "base/config.h"
+#include "base/log.h"
 
 #include "dns/answer.h"
+#include "dns/sysresolv.h"
 
 int dns_up_write_query(uint16_t id, const struct dns_question *q, uint8_t *out, size_t max,
 		       size_t *len)
@@ -67,10 +69,31 @@ struct dns_upset *dns_upset_new(struct ev_loop *loop, struct resolver *res,
 				 struct relay *relay, uint32_t fwmark, const struct config_dns *c)
 {
 	struct dns_upset *u = calloc(1, sizeof(*u));
+	struct host_port sys[SYSRESOLV_MAX];
+	struct host_port_list system = { .v = sys };
 	const struct host_port_list *l[2] = { &c->domestic, &c->foreign };
+	size_t loopback;
 
 	if (!u)
 		return NULL;
+	/* dns.domestic left empty: the system's resolvers, as read now */
+	if (c->domestic.n == 0 && c->enable) {
+		char names[SYSRESOLV_MAX * (CONFIG_HOST_MAX + 2)] = "";
+		size_t at = 0;
+
+		system.n = sysresolv_servers(sys, &loopback);
+		l[DNS_DOMESTIC] = &system;
+		for (size_t i = 0; i < system.n && at < sizeof(names); i++)
+			at += (size_t)snprintf(names + at, sizeof(names) - at, "%s%s",
+					       i ? ", " : "", sys[i].host);
+		if (system.n)
+			log_info("dns: domestic resolvers (dns.domestic not set): %s, from "
+				 "/etc/resolv.conf", names);
+		else
+			log_warn("dns: dns.domestic is not set and /etc/resolv.conf names no usable "
+				 "nameserver (%zu loopback ones skipped): every query goes to "
+				 "dns.foreign", loopback);
+	}
 	u->refs = 1;
 	for (int s = 0; s < 2; s++) {
 		u->v[s] = calloc(l[s]->n ? l[s]->n : 1, sizeof(*u->v[s]));

@@ -507,4 +507,41 @@ else
 	fail dns-down-ready "$(tail -n 3 "$T/snet-down.log" | tr '\n' ' ')"
 	stop_pid "$SNET_PID"
 fi
+# --- dns.domestic left out: the system's resolvers (the LAN's router, typically) ---------
+# The client namespace's resolv.conf (ip netns exec mounts /etc/netns/NAME/resolv.conf)
+# names a loopback stub, skipped, and the "router": a second dnsmasq at 198.18.0.54 with
+# the domestic data. Before, a left-out domestic meant 198.18.0.53, a test address.
+ROUTER_LOG=$T/router-queries.log
+: >"$ROUTER_LOG"
+in_ns ip addr add 198.18.0.54/32 dev "vs$ID"
+bg dnsmasq-router ns dnsmasq -C "$DNSDIR/domestic.conf" --keep-in-foreground \
+	--listen-address=198.18.0.54 --bind-interfaces --user=root --group=root \
+	--log-facility="$ROUTER_LOG" --pid-file="$T/dnsmasq-router.pid"
+NETNS_ETC_NEW=0
+[ -d /etc/netns ] || NETNS_ETC_NEW=1
+netns_etc_rm() {
+	rm -rf "/etc/netns/$NC"
+	[ "$NETNS_ETC_NEW" = 1 ] && rmdir /etc/netns 2>/dev/null
+	return 0
+}
+mkdir -p "/etc/netns/$NC"
+trap 'netns_etc_rm; cleanup' EXIT
+printf 'nameserver 127.0.0.53\nnameserver 198.18.0.54\n' >"/etc/netns/$NC/resolv.conf"
+dns_config sysres true 198.18.3.53
+sed -i '/^  domestic:/d' "$T/sysres.yaml"
+if wait_port ns 198.18.0.54 53 && start_snet sysres; then
+	c_sysres() {
+		local o
+		o=$(Q www.dom.test A); expect "$o" NOERROR "A 198.18.5.10" || return 1
+		settle
+		grep -qiE 'query\[A\] www\.dom\.test from ' "$ROUTER_LOG" ||
+			{ echo "the resolver named in resolv.conf (198.18.0.54) was not asked: $(tail -n 2 "$ROUTER_LOG" | tr '\n' '|')"; return 1; }
+	}
+	check dns-domestic-from-resolv-conf c_sysres
+	check_exit dns-sysres-sigterm-exit-0 sysres
+else
+	fail dns-sysres-ready "$(tail -n 3 "$T/snet-sysres.log" | tr '\n' ' ')"
+fi
+netns_etc_rm
+
 finish
