@@ -42,7 +42,7 @@ static void session_report(struct session *s, enum upstream_outcome o, const cha
 	/* A group of one has nowhere else to go: its health changes nothing. */
 	if (s->member < 0 || upstreams_count(s->group) < 2)
 		return;
-	if (upstreams_report(s->group, s->member, o, why, ev_now(s->relay->loop)))
+	if (upstreams_report(s->group, s->member, o, why, s->dial_at, ev_now(s->relay->loop)))
 		member_down(s->relay, s->group, s->member);
 }
 
@@ -338,6 +338,7 @@ static void session_connect(struct session *s, const struct sockaddr_storage *ad
 	int fd;
 
 	s->uaddr = *addr;
+	s->dial_at = ev_now(r->loop);
 	fd = net_socket(addr->ss_family, SOCK_STREAM);
 	if (fd < 0) {
 		session_close(s, CLOSE_RESET_CLIENT, LOG_ERROR, "upstream socket: %s", strerror(errno));
@@ -419,6 +420,7 @@ void session_dial(struct session *s)
 	uint16_t port;
 	int rc;
 
+	s->dial_at = ev_now(r->loop); /* session_retry comes here too */
 	if (s->proxy->ops->dial_target) {
 		if (!s->target.host[0]) {
 			session_connect(s, &s->target.addr);

@@ -70,6 +70,7 @@ struct session {
 	bool up_finished; /* the proxy's end of stream (finish op) is written */
 	uint64_t bytes_up, bytes_down;
 	ev_tstamp started;
+	ev_tstamp dial_at; /* when the connect to the current upstream began */
 
 	void *pconn; /* proxy per-connection state (conn_size of this proxy's ops) */
 

@@ -20,6 +20,7 @@ struct member {
 	double retry_at; /* DOWN: a connection may try it again from then */
 	double backoff;
 	double latency; /* of the last good check, seconds; < 0 unknown */
+	double up_at; /* when it last went up: failures of older attempts are stale */
 	unsigned early_closes;
 };
 
@@ -204,22 +205,29 @@ static bool go_down(struct upstreams *g, struct member *m, const char *why, doub
 	return !was_down;
 }
 
-static void go_up(struct upstreams *g, struct member *m, const char *why)
+static void go_up(struct upstreams *g, struct member *m, const char *why, double now)
 {
+	if (m->state != UPSTREAM_UP)
+		m->up_at = now;
 	m->backoff = 0;
 	m->early_closes = 0;
 	set_state(g, m, UPSTREAM_UP, why);
 }
 
 bool upstreams_report(struct upstreams *g, int i, enum upstream_outcome o, const char *why,
-		      double now)
+		      double since, double now)
 {
 	struct member *m = &g->m[i];
 	char buf[256];
 
+	/* A connection begun before the member was seen up again (a check found it back
+	 * while this one was failing against the old, dead server) says nothing about it
+	 * now: it would take the member down again right after it came back. */
+	if (o != UPSTREAM_OK && m->state == UPSTREAM_UP && since < m->up_at)
+		return false;
 	switch (o) {
 	case UPSTREAM_OK:
-		go_up(g, m, why);
+		go_up(g, m, why, now);
 		return false;
 	case UPSTREAM_FAILED:
 		return go_down(g, m, why, now);
@@ -246,6 +254,6 @@ bool upstreams_checked(struct upstreams *g, int i, bool ok, double latency, cons
 	if (!ok)
 		return go_down(g, m, why, now);
 	m->latency = latency;
-	go_up(g, m, why);
+	go_up(g, m, why, now);
 	return false;
 }

@@ -51,10 +51,11 @@ const char *upstream_state_name(enum upstream_state st);
  * tried). */
 int upstreams_pick(struct upstreams *g, uint32_t tried, double now);
 
-/* What a connection through member i found. true when this took the member down (its
+/* What a connection through member i, begun at `since`, found. A failure of one begun
+ * before the member last went up is ignored. true when this took the member down (its
  * established connections are then to be reset). */
 bool upstreams_report(struct upstreams *g, int i, enum upstream_outcome o, const char *why,
-		      double now);
+		      double since, double now);
 /* What an active check of member i found: ok with the latency in seconds, or why not.
  * true when this took the member down. */
 bool upstreams_checked(struct upstreams *g, int i, bool ok, double latency, const char *why,

@@ -39,14 +39,34 @@ static void test_failover(void)
 	CHECK(upstreams_pick(g, 1u << 0, 0) == 1); /* retry skips what was tried */
 	CHECK(upstreams_pick(g, 7, 0) == -1);
 	/* a failed connect takes it down at once and is news */
-	CHECK(upstreams_report(g, 0, UPSTREAM_FAILED, "refused", 10) == true);
+	CHECK(upstreams_report(g, 0, UPSTREAM_FAILED, "refused", 10, 10) == true);
 	CHECK(upstreams_state(g, 0) == UPSTREAM_DOWN);
-	CHECK(upstreams_report(g, 0, UPSTREAM_FAILED, "refused", 10) == false);
+	CHECK(upstreams_report(g, 0, UPSTREAM_FAILED, "refused", 10, 10) == false);
 	CHECK(upstreams_pick(g, 0, 10) == 1);
 	/* back-off: still b at 10.5 s; after it (2 s now, it doubled) a is first again */
 	CHECK(upstreams_pick(g, 0, 10.5) == 1);
-	CHECK(upstreams_report(g, 0, UPSTREAM_OK, "bytes came back", 13) == false);
+	CHECK(upstreams_report(g, 0, UPSTREAM_OK, "bytes came back", 13, 13) == false);
 	CHECK(upstreams_state(g, 0) == UPSTREAM_UP && upstreams_pick(g, 0, 13) == 0);
+	upstreams_put(g);
+}
+
+/* A failure of a connection begun before a check found the member back is stale: it
+ * must not take the member down again (it did: new connections went on to b until the
+ * next check, and test_failover's back-to-a failed now and then under load). */
+static void test_stale_failure(void)
+{
+	struct upstreams *g = group(2, UPSTREAM_FAILOVER);
+
+	CHECK(upstreams_report(g, 0, UPSTREAM_FAILED, "refused", 10, 10) == true);
+	CHECK(upstreams_checked(g, 0, true, 0.01, "check answered", 20) == false);
+	CHECK(upstreams_state(g, 0) == UPSTREAM_UP);
+	/* begun at 19.9 against the dead server, failed at 20.1 */
+	CHECK(upstreams_report(g, 0, UPSTREAM_FAILED, "refused", 19.9, 20.1) == false);
+	CHECK(upstreams_report(g, 0, UPSTREAM_EARLY_CLOSE, "eof", 19.9, 20.1) == false);
+	CHECK(upstreams_state(g, 0) == UPSTREAM_UP && upstreams_pick(g, 0, 20.1) == 0);
+	/* begun after it came back: news */
+	CHECK(upstreams_report(g, 0, UPSTREAM_FAILED, "refused", 20.2, 20.3) == true);
+	CHECK(upstreams_state(g, 0) == UPSTREAM_DOWN);
 	upstreams_put(g);
 }
 
@@ -54,8 +74,8 @@ static void test_all_down(void)
 {
 	struct upstreams *g = group(2, UPSTREAM_FAILOVER);
 
-	upstreams_report(g, 0, UPSTREAM_FAILED, "refused", 100);
-	upstreams_report(g, 1, UPSTREAM_FAILED, "refused", 100);
+	upstreams_report(g, 0, UPSTREAM_FAILED, "refused", 100, 100);
+	upstreams_report(g, 1, UPSTREAM_FAILED, "refused", 100, 100);
 	CHECK(!upstreams_any_up(g));
 	CHECK(upstreams_pick(g, 0, 100.5) == -1); /* refused at once */
 	/* the back-off over, a connection may try one; a check can bring one back first */
@@ -69,14 +89,14 @@ static void test_early_close(void)
 {
 	struct upstreams *g = group(2, UPSTREAM_FAILOVER);
 
-	CHECK(!upstreams_report(g, 0, UPSTREAM_EARLY_CLOSE, "eof", 1));
-	CHECK(!upstreams_report(g, 0, UPSTREAM_EARLY_CLOSE, "eof", 2));
+	CHECK(!upstreams_report(g, 0, UPSTREAM_EARLY_CLOSE, "eof", 1, 1));
+	CHECK(!upstreams_report(g, 0, UPSTREAM_EARLY_CLOSE, "eof", 2, 2));
 	CHECK(upstreams_state(g, 0) == UPSTREAM_UNKNOWN);
 	/* a success in between starts the count again */
-	upstreams_report(g, 0, UPSTREAM_OK, "ok", 3);
-	CHECK(!upstreams_report(g, 0, UPSTREAM_EARLY_CLOSE, "eof", 4));
-	CHECK(!upstreams_report(g, 0, UPSTREAM_EARLY_CLOSE, "eof", 5));
-	CHECK(upstreams_report(g, 0, UPSTREAM_EARLY_CLOSE, "eof", 6));
+	upstreams_report(g, 0, UPSTREAM_OK, "ok", 3, 3);
+	CHECK(!upstreams_report(g, 0, UPSTREAM_EARLY_CLOSE, "eof", 4, 4));
+	CHECK(!upstreams_report(g, 0, UPSTREAM_EARLY_CLOSE, "eof", 5, 5));
+	CHECK(upstreams_report(g, 0, UPSTREAM_EARLY_CLOSE, "eof", 6, 6));
 	CHECK(upstreams_state(g, 0) == UPSTREAM_DOWN);
 	upstreams_put(g);
 }
@@ -98,7 +118,7 @@ static void test_fastest_and_rr(void)
 	g = group(3, UPSTREAM_ROUND_ROBIN);
 	CHECK(upstreams_pick(g, 0, 0) == 0 && upstreams_pick(g, 0, 0) == 1);
 	CHECK(upstreams_pick(g, 0, 0) == 2 && upstreams_pick(g, 0, 0) == 0);
-	upstreams_report(g, 1, UPSTREAM_FAILED, "refused", 0);
+	upstreams_report(g, 1, UPSTREAM_FAILED, "refused", 0, 0);
 	CHECK(upstreams_pick(g, 0, 0) == 2 && upstreams_pick(g, 0, 0) == 0);
 	upstreams_put(g);
 }
@@ -107,7 +127,7 @@ static void test_one(void)
 {
 	struct upstreams *g = group(1, UPSTREAM_FAILOVER);
 
-	upstreams_report(g, 0, UPSTREAM_FAILED, "refused", 0);
+	upstreams_report(g, 0, UPSTREAM_FAILED, "refused", 0, 0);
 	CHECK(upstreams_pick(g, 0, 0) == 0); /* nothing to fail over to: always this one */
 	CHECK(upstreams_pick(g, 1, 0) == -1);
 	upstreams_put(g);
@@ -118,7 +138,7 @@ static void test_reload_keeps_health(void)
 	struct upstreams *g = group(2, UPSTREAM_FAILOVER), *h;
 	char err[256];
 
-	upstreams_report(g, 0, UPSTREAM_FAILED, "refused", 0);
+	upstreams_report(g, 0, UPSTREAM_FAILED, "refused", 0, 0);
 	upstreams_checked(g, 1, true, 0.01, "ok", 0);
 	cfg.proxies[1].connect_timeout = 3; /* b changes, a does not */
 	h = upstreams_new(&cfg, g, 0, err, sizeof(err));
@@ -132,6 +152,7 @@ static void test_reload_keeps_health(void)
 int main(void)
 {
 	RUN(test_failover);
+	RUN(test_stale_failure);
 	RUN(test_all_down);
 	RUN(test_early_close);
 	RUN(test_fastest_and_rr);
