@@ -36,6 +36,7 @@ soakserver ADDR PORT             one epoll thread for any number of connections:
                                   echo came back wrong or late, 0 otherwise. SIGTERM ends
                                   it early, the same way.
 udpecho ADDR PORT                echoes every UDP datagram back to its sender
+udpstray ADDR PORT               echoes every UDP datagram back from another port (PORT+1)
     udp HOST PORT COUNT MAXSIZE MAXLOSS%  sends COUNT datagrams of mixed sizes (8..MAXSIZE),
                                   at most 32 unanswered at a time; checks each echo's
                                   bytes, reports the loss, fails above MAXLOSS percent
@@ -168,6 +169,17 @@ def udpecho(addr, port):
     while True:
         d, a = s.recvfrom(65535)
         s.sendto(d, a)
+
+
+def udpstray(addr, port):
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.bind((addr, int(port)))
+    o = socket.socket(fam, socket.SOCK_DGRAM)
+    o.bind((addr, int(port) + 1))
+    while True:
+        d, a = s.recvfrom(65535)
+        o.sendto(d, a)
 
 
 def cmd_udp(host, port, count, maxsize, maxloss):
@@ -794,6 +806,9 @@ def main(argv):
         return 0
     if len(argv) >= 3 and argv[0] == "udpecho":
         udpecho(argv[1], argv[2])
+        return 0
+    if len(argv) >= 3 and argv[0] == "udpstray":
+        udpstray(argv[1], argv[2])
         return 0
     if argv and argv[0] in cmds:
         try:

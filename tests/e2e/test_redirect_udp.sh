@@ -17,6 +17,7 @@
 net_up || { fail rudp-netns "cannot create namespaces"; exit 1; }
 bg udpecho4 ns $PEER udpecho $TARGET4 7000
 bg udpecho6 ns $PEER udpecho $TARGET6 7000
+bg udpstray4 ns $PEER udpstray $TARGET4 7100
 PW=rudp-secret-$ID
 bg ss-server ns ss-server -s 198.18.0.2 -p 8388 -k "$PW" -m chacha20-ietf-poly1305 -u
 wait_port ns 198.18.0.2 8388
@@ -67,7 +68,7 @@ rudp_suite() { # NAME MAX4 MAX6 (MAX6 "-": IPv4 only)
 		if out=$(in_nc timeout 150 $PEER udp $host 7000 "$N" "$max" "$LOSS" 2>&1); then
 			pass "$n-udp$fam-echo-$N ($out)"
 		else
-			fail "$n-udp$fam-echo-$N" "$out"
+			fail "$n-udp$fam-echo-$N" "$out $(grep -m1 "udp:" "$T/snet-$n.log")"
 		fi
 		st=$(snet_stats "$n")
 		up1=$(stat_of "$st" udp-up)
@@ -117,6 +118,17 @@ if rudp_suite rudp-ss $((1472 - 55)) $((1452 - 67)); then
 	wait "${pids[@]}"
 	check rudp-ss-still-serving kill -0 "$SNET_PID"
 	check rudp-ss-echo-after-eviction in_nc timeout 30 $PEER udp $TARGET4 7000 100 512 "$LOSS"
+	# A reply that ss-server relays from another address (the target answers from port
+	# 7101) is not the flow's: dropped and counted, never handed to the client.
+	d0=$(stat_of "$(snet_stats rudp-ss)" udp-dropped)
+	out=$(in_nc timeout 20 $PEER udp $TARGET4 7100 10 64 100)
+	d1=$(stat_of "$(snet_stats rudp-ss)" udp-dropped)
+	case $out in *" 0 echoed"*) pass "rudp-ss-stray-reply-not-delivered ($out)" ;; *) fail rudp-ss-stray-reply-not-delivered "$out" ;; esac
+	if [ $((${d1:-0} - ${d0:-0})) -ge 10 ] && grep -q "a reply from another address" "$T/snet-rudp-ss.log"; then
+		pass "rudp-ss-stray-reply-dropped-counted (udp-dropped $d0 -> $d1)"
+	else
+		fail rudp-ss-stray-reply-dropped-counted "udp-dropped $d0 -> $d1"
+	fi
 	check_exit rudp-ss-sigterm-exit-0 rudp-ss
 	after_stop rudp-ss
 fi
