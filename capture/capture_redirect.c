@@ -116,6 +116,21 @@ static int forwarding_on(struct capture_redirect *c, const struct config *cfg, c
 			      err, errlen);
 }
 
+/* The transparent UDP sockets at the listeners' addresses. Without them (no privilege
+ * for IP_TRANSPARENT, say) redirect mode runs for TCP, and UDP is refused as before. */
+static void udp_open(struct capture_redirect *c, struct ev_loop *loop, struct relay *relay,
+		     const struct config *cfg)
+{
+	struct sockaddr_storage addrs[2];
+	int na = redirect_local_addrs(c->rd, addrs, 2);
+	char why[256];
+
+	c->udp = udp_tproxy_new(loop, relay, addrs, na, cfg->fwmark, cfg->tun.udp_timeout,
+				cfg->tun.udp_max_flows, why, sizeof(why));
+	if (!c->udp)
+		log_warn("%s; UDP will not be relayed (refused with rules.block-uncaptured)", why);
+}
+
 static void *cr_start(struct ev_loop *loop, struct relay *relay, struct dns_server *dns,
 		      const struct config *cfg,
 		      char *err, size_t errlen)
@@ -138,17 +153,7 @@ static void *cr_start(struct ev_loop *loop, struct relay *relay, struct dns_serv
 	if (!c->rd)
 		goto fail;
 	c->udp_mark = udp_mark_for(cfg);
-	{
-		struct sockaddr_storage addrs[2];
-		int na = redirect_local_addrs(c->rd, addrs, 2);
-		char why[256];
-
-		c->udp = udp_tproxy_new(loop, relay, addrs, na, cfg->fwmark, cfg->tun.udp_timeout,
-					cfg->tun.udp_max_flows, why, sizeof(why));
-		if (!c->udp)
-			log_warn("%s; UDP will not be relayed (refused with rules.block-uncaptured)",
-				 why);
-	}
+	udp_open(c, loop, relay, cfg);
 	if (cfg->redirect.install_rules && c->udp) {
 		struct nl_tproxy r = udp_routes_spec(c->udp_mark,
 						     udp_tproxy_has(c->udp, AF_INET6));
