@@ -1,5 +1,6 @@
-/* capture_redirect.c -- redirect mode as a capture: the listener (redirect.c) plus the
- * nftables table (firewall.c) when redirect.install-rules is on. */
+/* capture_redirect.c -- redirect mode as a capture: the TCP listener (redirect.c), the
+ * UDP sockets TPROXY feeds (udp_tproxy.c), plus the nftables table (firewall.c) and
+ * TPROXY's policy route (tun/nltproxy.h) when redirect.install-rules is on. */
 #include <ev.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,7 +15,12 @@
 #include "capture/learned.h"
 #include "base/log.h"
 #include "capture/redirect.h"
+#include "capture/udp_tproxy.h"
 #include "dns/server.h"
+#include "tun/nltproxy.h"
+
+#define UDP_TABLE 0x5352 /* TPROXY's local default routes (21330) */
+#define UDP_RULE_PRIORITY 5190 /* its rule: before tun mode's (5200..), should both run */
 
 struct capture_redirect {
 	struct redirect *rd;
@@ -24,7 +30,33 @@ struct capture_redirect {
 	bool rules;
 	bool gateway; /* gateway.enable at start (it needs a restart to change) */
 	struct gateway_fwd fwd; /* forwarding we turned on, restored at exit */
+	struct udp_tproxy *udp; /* NULL: no transparent socket could be opened */
+	bool udp_routes; /* TPROXY's policy route is installed */
+	uint32_t udp_mark;
 };
+
+/* The mark for UDP on its way to TPROXY: next to fwmark, never equal to it. */
+static uint32_t udp_mark_for(const struct config *cfg)
+{
+	return cfg->fwmark == 0xffffffffu ? cfg->fwmark - 1 : cfg->fwmark + 1;
+}
+
+static struct nl_tproxy udp_routes_spec(uint32_t mark, bool ipv6)
+{
+	return (struct nl_tproxy){ .mark = mark, .table = UDP_TABLE,
+				   .priority = UDP_RULE_PRIORITY, .ipv6 = ipv6 };
+}
+
+/* The transparent sockets' addresses, by family (NULL: none). */
+static const struct sockaddr_storage *udp_addr(struct capture_redirect *c, int family,
+					       struct sockaddr_storage *v, int n)
+{
+	for (int i = 0; c->udp && i < n; i++) {
+		if (v[i].ss_family == family && udp_tproxy_has(c->udp, family))
+			return &v[i];
+	}
+	return NULL;
+}
 
 static int install(struct capture_redirect *c, const struct config *cfg, char *err, size_t errlen)
 {
@@ -39,7 +71,16 @@ static int install(struct capture_redirect *c, const struct config *cfg, char *e
 		.gateway = c->gateway,
 		.gateway_ipv6 = redirect_has_gateway_ipv6(c->rd),
 		.gateway_dns_ipv6 = c->dns && dns_server_has_gateway_ipv6(c->dns),
+		.udp_mark = c->udp_mark,
 	};
+	struct sockaddr_storage addrs[2];
+	int na = redirect_local_addrs(c->rd, addrs, 2);
+
+	/* UDP is captured while the upstream carries it; else the kill switch refuses it. */
+	if (c->udp && udp_tproxy_enabled(c->udp)) {
+		spec.udp4 = udp_addr(c, AF_INET, addrs, na);
+		spec.udp6 = udp_addr(c, AF_INET6, addrs, na);
+	}
 	learned_each(c->learned, ev_now(c->loop), NULL, NULL, NULL); /* drop what expired */
 	/* One line with the time the whole table took (built, parsed and committed). */
 	struct timespec t0, t1;
@@ -75,6 +116,21 @@ static int forwarding_on(struct capture_redirect *c, const struct config *cfg, c
 			      err, errlen);
 }
 
+/* The transparent UDP sockets at the listeners' addresses. Without them (no privilege
+ * for IP_TRANSPARENT, say) redirect mode runs for TCP, and UDP is refused as before. */
+static void udp_open(struct capture_redirect *c, struct ev_loop *loop, struct relay *relay,
+		     const struct config *cfg)
+{
+	struct sockaddr_storage addrs[2];
+	int na = redirect_local_addrs(c->rd, addrs, 2);
+	char why[256];
+
+	c->udp = udp_tproxy_new(loop, relay, addrs, na, cfg->fwmark, cfg->tun.udp_timeout,
+				cfg->tun.udp_max_flows, why, sizeof(why));
+	if (!c->udp)
+		log_warn("%s; UDP will not be relayed (refused with rules.block-uncaptured)", why);
+}
+
 static void *cr_start(struct ev_loop *loop, struct relay *relay, struct dns_server *dns,
 		      const struct config *cfg,
 		      char *err, size_t errlen)
@@ -96,9 +152,18 @@ static void *cr_start(struct ev_loop *loop, struct relay *relay, struct dns_serv
 	c->rd = redirect_new(loop, relay, &cfg->redirect, &cfg->gateway, err, errlen);
 	if (!c->rd)
 		goto fail;
+	c->udp_mark = udp_mark_for(cfg);
+	udp_open(c, loop, relay, cfg);
+	if (cfg->redirect.install_rules && c->udp) {
+		struct nl_tproxy r = udp_routes_spec(c->udp_mark,
+						     udp_tproxy_has(c->udp, AF_INET6));
+		if (nl_tproxy_install(&r, err, errlen) < 0)
+			goto fail;
+		c->udp_routes = true;
+	}
 	if (cfg->redirect.install_rules) {
 		if (install(c, cfg, err, errlen) < 0)
-			goto fail;
+			goto fail_routes;
 		c->rules = true;
 	}
 	/* After the rules: the LAN's traffic is never forwarded uncaptured. */
@@ -111,8 +176,16 @@ fail_rules:
 		if (firewall_remove(why, sizeof(why)) < 0)
 			log_warn("%s", why);
 	}
+fail_routes:
+	if (c->udp_routes) {
+		struct nl_tproxy r = udp_routes_spec(c->udp_mark, true);
+		char why[256];
+		if (nl_tproxy_remove(&r, why, sizeof(why)) < 0)
+			log_warn("%s", why);
+	}
 fail:
 	gateway_fwd_restore(&c->fwd, NULL, 0);
+	udp_tproxy_free(c->udp);
 	redirect_free(c->rd);
 	learned_free(c->learned);
 	free(c);
@@ -149,21 +222,42 @@ static void cr_stats(void *priv, char *buf, size_t len)
 {
 	struct capture_redirect *c = priv;
 
-	snprintf(buf, len, "learned %zu", learned_count(c->learned));
+	struct udp_tproxy_stats st = { 0 };
+
+	if (c->udp)
+		udp_tproxy_stats(c->udp, &st);
+	snprintf(buf, len, "learned %zu udp-flows %llu udp-up %llu udp-down %llu udp-dropped %llu "
+		 "udp-reply-sockets %llu", learned_count(c->learned),
+		 (unsigned long long)st.flows_active, (unsigned long long)st.dgrams_up,
+		 (unsigned long long)st.dgrams_down, (unsigned long long)st.dropped,
+		 (unsigned long long)st.reply_socks);
 }
 
 static int cr_stop_capture(void *priv, char *err, size_t errlen)
 {
 	struct capture_redirect *c = priv;
 	char why[256];
+	int rc = 0;
 
 	/* Forwarding first, so the LAN's traffic does not go out uncaptured meanwhile. */
 	if (gateway_fwd_restore(&c->fwd, why, sizeof(why)) < 0)
 		log_warn("%s", why);
-	if (!c->rules)
-		return 0;
-	c->rules = false;
-	return firewall_remove(err, errlen);
+	if (c->rules) {
+		c->rules = false;
+		if (firewall_remove(err, errlen) < 0)
+			rc = -1;
+	}
+	/* After the rules: nothing is marked for it any more. */
+	if (c->udp_routes) {
+		struct nl_tproxy r = udp_routes_spec(c->udp_mark, true);
+		c->udp_routes = false;
+		if (nl_tproxy_remove(&r, rc < 0 ? why : err, rc < 0 ? sizeof(why) : errlen) < 0) {
+			if (rc < 0)
+				log_warn("%s", why);
+			rc = -1;
+		}
+	}
+	return rc;
 }
 
 static void cr_free(void *priv)
@@ -173,6 +267,7 @@ static void cr_free(void *priv)
 	if (!c)
 		return;
 	gateway_fwd_restore(&c->fwd, NULL, 0);
+	udp_tproxy_free(c->udp);
 	redirect_free(c->rd);
 	learned_free(c->learned);
 	free(c);
@@ -204,9 +299,16 @@ static int cr_cleanup(const struct config *cfg, char *err, size_t errlen)
 {
 	int rc;
 
-	(void)cfg;
+	struct nl_tproxy r = udp_routes_spec(udp_mark_for(cfg), true);
+	char why[256];
+
 	rc = firewall_remove(err, errlen);
 	firewall_close();
+	if (nl_tproxy_remove(&r, rc < 0 ? why : err, rc < 0 ? sizeof(why) : errlen) < 0) {
+		if (rc < 0)
+			log_warn("%s", why);
+		rc = -1;
+	}
 	return rc;
 }
 

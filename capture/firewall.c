@@ -114,6 +114,7 @@ static void add_refuse_tail(struct text *t, bool lan)
 		 "\t\tip6 daddr @bypass6 return\n"
 		 "%s"
 		 "\t\tmeta l4proto tcp reject with tcp reset\n"
+		 "\t\tmeta l4proto udp counter reject\n" /* counted: UDP refused */
 		 "\t\treject\n"
 		 "\t}\n",
 		 lan ? "\t\tip daddr @lan4 return\n\t\tip6 daddr @lan6 return\n" : "");
@@ -246,10 +247,113 @@ static void add_gateway_chains(struct text *t, const struct firewall_spec *spec)
 	add_masquerade(t, spec);
 }
 
+/* The gateway's LAN: its UDP to captured destinations is handed to the transparent
+ * sockets right in prerouting, and marked so the policy route delivers it locally
+ * instead of forwarding it (DNS is left to the nat chain's redirect, what the LAN sends
+ * to itself, to the machine or around the capture to forwarding). */
+static void add_lan_udp_chain(struct text *t, const struct firewall_spec *spec)
+{
+	char a4[NET_ADDRSTRLEN] = "", a6[NET_ADDRSTRLEN] = "";
+
+	if (spec->udp4)
+		net_ntop(spec->udp4, a4, sizeof(a4));
+	if (spec->udp6)
+		net_ntop(spec->udp6, a6, sizeof(a6));
+	text_add(t, "\tchain lan_udp {\n"
+		 "\t\tmeta l4proto != udp return\n");
+	if (spec->dns_port)
+		text_add(t, "\t\tudp dport 53 return\n");
+	text_add(t, "\t\tfib daddr type { local, broadcast, multicast } return\n"
+		 "\t\tip daddr 169.254.0.0/16 return\n"
+		 "\t\tip6 daddr fe80::/10 return\n"
+		 "\t\tudp dport { 67, 547 } return\n");
+	if (spec->udp4)
+		text_add(t, "\t\tip daddr @learn_proxy4 meta l4proto udp tproxy ip to %s "
+			 "meta mark set 0x%x accept\n", a4, spec->udp_mark);
+	if (spec->udp6)
+		text_add(t, "\t\tip6 daddr @learn_proxy6 meta l4proto udp tproxy ip6 to %s "
+			 "meta mark set 0x%x accept\n", a6, spec->udp_mark);
+	text_add(t, "\t\tip daddr @learn_bypass4 return\n"
+		 "\t\tip6 daddr @learn_bypass6 return\n"
+		 "\t\tip daddr @bypass4 return\n"
+		 "\t\tip6 daddr @bypass6 return\n"
+		 "\t\tip daddr @lan4 return\n"
+		 "\t\tip6 daddr @lan6 return\n");
+	if (spec->udp4)
+		text_add(t, "\t\tmeta nfproto ipv4 meta l4proto udp tproxy ip to %s "
+			 "meta mark set 0x%x accept\n", a4, spec->udp_mark);
+	if (spec->udp6)
+		text_add(t, "\t\tmeta nfproto ipv6 meta l4proto udp tproxy ip6 to %s "
+			 "meta mark set 0x%x accept\n", a6, spec->udp_mark);
+	text_add(t, "\t}\n");
+}
+
+/* The machine's own UDP to captured destinations: marked in a route chain (before the
+ * nat chain's DNS redirect, which it leaves alone), so the policy route sends it through
+ * lo back into prerouting, where TPROXY gives it to our transparent socket. What the kill
+ * switch lets pass uncaptured (local, broadcast, multicast, link-local, DHCP) and our own
+ * marked sockets stay out, as do the bypassed destinations. */
+static void add_udp_chains(struct text *t, const struct firewall_spec *spec)
+{
+	const struct config *cfg = spec->cfg;
+	char a[NET_ADDRSTRLEN];
+
+	text_add(t, "\tchain udp_route {\n"
+		 "\t\ttype route hook output priority mangle; policy accept;\n"
+		 "\t\tmeta l4proto != udp return\n"
+		 "\t\tmeta mark 0x%x return\n", cfg->fwmark);
+	if (spec->dns_port)
+		text_add(t, "\t\tudp dport 53 return\n");
+	text_add(t, "\t\tfib daddr type { local, broadcast, multicast } return\n"
+		 "\t\tip daddr 169.254.0.0/16 return\n"
+		 "\t\tip6 daddr fe80::/10 return\n"
+		 "\t\tudp sport 68 udp dport 67 return\n"
+		 "\t\tudp dport 547 return\n");
+	if (spec->udp4)
+		text_add(t, "\t\tip daddr @learn_proxy4 meta mark set 0x%x return\n",
+			 spec->udp_mark);
+	if (spec->udp6)
+		text_add(t, "\t\tip6 daddr @learn_proxy6 meta mark set 0x%x return\n",
+			 spec->udp_mark);
+	text_add(t, "\t\tip daddr @learn_bypass4 return\n"
+		 "\t\tip6 daddr @learn_bypass6 return\n"
+		 "\t\tip daddr @bypass4 return\n"
+		 "\t\tip6 daddr @bypass6 return\n");
+	if (spec->gateway)
+		text_add(t, "\t\tip daddr @lan4 return\n"
+			 "\t\tip6 daddr @lan6 return\n");
+	if (spec->udp4)
+		text_add(t, "\t\tmeta nfproto ipv4 meta mark set 0x%x\n", spec->udp_mark);
+	if (spec->udp6)
+		text_add(t, "\t\tmeta nfproto ipv6 meta mark set 0x%x\n", spec->udp_mark);
+	text_add(t, "\t}\n"
+		 "\tchain udp_tproxy {\n"
+		 "\t\ttype filter hook prerouting priority mangle; policy accept;\n");
+	if (spec->gateway)
+		text_add(t, "\t\tip saddr @lan4 jump lan_udp\n"
+			 "\t\tip6 saddr @lan6 jump lan_udp\n");
+	text_add(t, "\t\tmeta mark != 0x%x return\n"
+		 "\t\tmeta l4proto != udp return\n", spec->udp_mark);
+	/* net_ntop's "[::1]:1111" is nft's syntax for an IPv6 address and port, too. */
+	if (spec->udp4)
+		text_add(t, "\t\tmeta nfproto ipv4 meta l4proto udp tproxy ip to %s\n",
+			 net_ntop(spec->udp4, a, sizeof(a)));
+	if (spec->udp6)
+		text_add(t, "\t\tmeta nfproto ipv6 meta l4proto udp tproxy ip6 to %s\n",
+			 net_ntop(spec->udp6, a, sizeof(a)));
+	text_add(t, "\t}\n");
+	if (spec->gateway)
+		add_lan_udp_chain(t, spec);
+}
+
 char *firewall_render(const struct firewall_spec *spec)
 {
 	const struct config *cfg = spec->cfg;
 	struct text t = { 0 };
+	char udp_pass[64] = ""; /* the kill switch lets the UDP marked for TPROXY go */
+
+	if (spec->udp4 || spec->udp6)
+		snprintf(udp_pass, sizeof(udp_pass), "\t\tmeta mark 0x%x return\n", spec->udp_mark);
 
 	text_add(&t, "table inet " FIREWALL_TABLE " {}\ndelete table inet " FIREWALL_TABLE "\n");
 	text_add(&t, "table inet " FIREWALL_TABLE " {\n");
@@ -307,16 +411,18 @@ char *firewall_render(const struct firewall_spec *spec)
 			 "\t\ttype filter hook output priority 0; policy accept;\n"
 			 "\t\tmeta mark 0x%x return\n"
 			 "\t\tct direction reply return\n"
-			 "%s"
+			 "%s%s"
 			 "\t\tfib daddr type { local, broadcast, multicast } return\n"
 			 "\t\tip daddr 169.254.0.0/16 return\n"
 			 "\t\tip6 daddr fe80::/10 return\n"
 			 "\t\tudp sport 68 udp dport 67 return\n"
 			 "\t\tudp dport 547 return\n",
-			 cfg->fwmark,
+			 cfg->fwmark, udp_pass,
 			 spec->gateway ? "\t\tip daddr @lan4 return\n\t\tip6 daddr @lan6 return\n" : "");
 	if (cfg->rules.block_uncaptured)
 		add_refuse_tail(&t, false);
+	if (spec->udp4 || spec->udp6)
+		add_udp_chains(&t, spec);
 	if (spec->gateway)
 		add_gateway_chains(&t, spec);
 	text_add(&t, "}\n");

@@ -32,6 +32,13 @@ struct firewall_spec {
 	/* Tun mode, with the tun's interface index: only the LAN's masquerade, for what does
 	 * not leave through the tun (the routes capture the rest). 0: redirect mode. */
 	unsigned tun_ifindex;
+	/* Redirect mode's UDP through TPROXY (capture/udp_tproxy.c): a route chain marks the
+	 * machine's own UDP to captured destinations with udp_mark (the policy route of
+	 * tun/nltproxy.h sends it back in), a prerouting chain hands what carries the mark to
+	 * the transparent socket at udp4 / udp6 (NULL: that family's UDP is not captured and
+	 * the kill switch refuses it). */
+	const struct sockaddr_storage *udp4, *udp6;
+	uint32_t udp_mark;
 };
 
 /* Builds the ruleset text for spec into a malloc'd string (tests read it). NULL on ENOMEM. */

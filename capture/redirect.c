@@ -370,6 +370,17 @@ int redirect_has_gateway_ipv6(const struct redirect *rd)
 	return 0;
 }
 
+int redirect_local_addrs(const struct redirect *rd, struct sockaddr_storage *out, int max)
+{
+	int k = 0;
+
+	for (int i = 0; i < rd->n && k < max; i++) {
+		if (!rd->l[i].lan_only)
+			out[k++] = rd->l[i].addr;
+	}
+	return k;
+}
+
 unsigned redirect_port(const struct redirect *rd)
 {
 	return net_port(&rd->l[0].addr);

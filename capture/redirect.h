@@ -9,6 +9,7 @@ struct relay;
 struct config_gateway;
 struct config_redirect;
 struct redirect;
+struct sockaddr_storage;
 
 /* Opens the listener(s) at cfg->listen (and the loopback/any address of the other
  * family on the same port, so IPv6 connections can be redirected too). With the gateway
@@ -25,6 +26,9 @@ void redirect_free(struct redirect *rd);
 int redirect_has_ipv6(const struct redirect *rd);
 /* Whether an IPv6 listener takes the LAN's redirected connections (a wildcard one). */
 int redirect_has_gateway_ipv6(const struct redirect *rd);
+/* The addresses of the listeners for this machine's own connections (not the gateway's
+ * wildcard ones), at most max, into out; their number. */
+int redirect_local_addrs(const struct redirect *rd, struct sockaddr_storage *out, int max);
 /* The port the listeners use. */
 unsigned redirect_port(const struct redirect *rd);
 /* "127.0.0.1:1111 [::1]:1111" for the ready line. */

@@ -5,6 +5,7 @@
 #include "relay/udp.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <ev.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -53,6 +54,7 @@ struct flow {
 	unsigned nqueued;
 	size_t queued_bytes;
 	bool warned;
+	bool by_name; /* sent to the proxy by a fake-IP's name: replies come from elsewhere */
 	char desc[128];
 	/* PROXY_UDP_ASSOCIATE: the control stream that keeps the association alive, a relay
 	 * session whose client side is this flow (ctl_ops); the flow ends with it */
@@ -165,6 +167,25 @@ static void flow_drop(struct flow *f, const char *fmt, const char *detail)
 	}
 }
 
+/* Whether a proxy's reply names the address the flow sends to (an IPv4-mapped IPv6
+ * address counts as the IPv4 one). */
+static bool reply_from_dst(const struct flow *f, const struct sockaddr_storage *from)
+{
+	struct flow_addr a, b;
+
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	flow_addr_set(&a, &f->dst);
+	flow_addr_set(&b, from);
+	if (b.family == AF_INET6 && a.family == AF_INET &&
+	    IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)b.addr)) {
+		b.family = AF_INET;
+		memmove(b.addr, b.addr + 12, 4);
+		memset(b.addr + 4, 0, 12);
+	}
+	return memcmp(&a, &b, sizeof(a)) == 0;
+}
+
 /* The proxy server's address did not take the flow: the resolver forgets it. */
 static void forget_server(struct flow *f)
 {
@@ -206,6 +227,14 @@ static void flow_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 				flow_drop(f, err, NULL);
 				continue;
 			}
+			/* The flow is (client, destination): a datagram from anyone else is not
+			 * its reply. */
+			if (!f->by_name && !reply_from_dst(f, &from)) {
+				char a[NET_ADDRSTRLEN];
+				flow_drop(f, "a reply from another address than the destination: ",
+					  net_ntop(&from, a, sizeof(a)));
+				continue;
+			}
 			data = u->out;
 		}
 		flow_touch(f);
@@ -231,10 +260,12 @@ static void flow_send(struct flow *f, const uint8_t *data, size_t len)
 		t.addr = f->dst;
 		t.port = net_port(&f->dst);
 		/* A fake-IP destination goes to the proxy by its name. */
-		if (relay_fake_name(u->relay, &f->dst, t.host, sizeof(t.host)) > 0) {
+		int named = relay_fake_name(u->relay, &f->dst, t.host, sizeof(t.host));
+		if (named > 0) {
 			flow_drop(f, "a fake-IP address that no name has now", NULL);
 			return;
 		}
+		f->by_name = named == 0;
 		if (ops->udp_wrap(f->proxy->priv, &t, data, len, u->out, &out, u->tmp, err,
 				  sizeof(err)) != PROXY_OK) {
 			flow_drop(f, err, NULL);

@@ -36,9 +36,12 @@ soakserver ADDR PORT             one epoll thread for any number of connections:
                                   echo came back wrong or late, 0 otherwise. SIGTERM ends
                                   it early, the same way.
 udpecho ADDR PORT                echoes every UDP datagram back to its sender
+udpstray ADDR PORT               echoes every UDP datagram back from another port (PORT+1)
     udp HOST PORT COUNT MAXSIZE MAXLOSS%  sends COUNT datagrams of mixed sizes (8..MAXSIZE),
                                   at most 32 unanswered at a time; checks each echo's
                                   bytes, reports the loss, fails above MAXLOSS percent
+    udpsrc HOST PORT                one datagram from an unconnected socket; prints the echo's
+                                  source address, fails unless it is HOST PORT
     udpflow HOST PORT SECONDS RATE  one socket (one flow) sending RATE datagrams a second
                                   for SECONDS; prints "sec SENT ECHOED" per second, then
                                   the seconds without any echo (exit 0 whatever was lost)
@@ -168,6 +171,17 @@ def udpecho(addr, port):
         s.sendto(d, a)
 
 
+def udpstray(addr, port):
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.bind((addr, int(port)))
+    o = socket.socket(fam, socket.SOCK_DGRAM)
+    o.bind((addr, int(port) + 1))
+    while True:
+        d, a = s.recvfrom(65535)
+        o.sendto(d, a)
+
+
 def cmd_udp(host, port, count, maxsize, maxloss):
     count, maxsize, maxloss = int(count), int(maxsize), float(maxloss)
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -208,6 +222,16 @@ def cmd_udp(host, port, count, maxsize, maxloss):
     print("udp: %d datagrams (8..%d bytes), %d echoed intact, %d corrupted, loss %.2f%% in %.1f s"
           % (count, maxsize, got, bad, loss, dt))
     return 0 if bad == 0 and loss <= maxloss else 1
+
+
+def cmd_udpsrc(host, port):
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.settimeout(5)
+    s.sendto(b"where from?", (host, int(port)))
+    d, a = s.recvfrom(65535)
+    print("udpsrc: echo from %s port %d" % (a[0], a[1]))
+    return 0 if d == b"where from?" and a[0] == host and a[1] == int(port) else 1
 
 
 def cmd_udpflow(host, port, seconds, rate):
@@ -773,7 +797,7 @@ def main(argv):
     cmds = {"get": cmd_get, "put": cmd_put, "half": cmd_half, "who": cmd_who,
             "many": cmd_many, "hold": cmd_hold, "spread": cmd_spread, "udp": cmd_udp, "seq": cmd_seq, "seqbind": cmd_seqbind,
             "idle": cmd_idle, "vanish": cmd_vanish, "churn": cmd_churn,
-            "udpflow": cmd_udpflow, "soakclient": cmd_soakclient}
+            "udpflow": cmd_udpflow, "udpsrc": cmd_udpsrc, "soakclient": cmd_soakclient}
     if len(argv) >= 3 and argv[0] == "server":
         serve(argv[1], argv[2])
         return 0
@@ -782,6 +806,9 @@ def main(argv):
         return 0
     if len(argv) >= 3 and argv[0] == "udpecho":
         udpecho(argv[1], argv[2])
+        return 0
+    if len(argv) >= 3 and argv[0] == "udpstray":
+        udpstray(argv[1], argv[2])
         return 0
     if argv and argv[0] in cmds:
         try:

@@ -5,8 +5,9 @@
 # server side, not the LAN host nor the gateway), IPv4 and IPv6; a bypassed destination
 # (rules.bypass-cidrs) directly, masqueraded to the gateway's address in both modes; the
 # gateway itself directly; DNS to any address is answered by snet-tun's resolver (a
-# dns.hosts name, so no upstream is needed); redirect mode refuses its UDP (the kill
-# switch), tun mode carries it through ss-server's UDP relay. A host on the same link
+# dns.hosts name, so no upstream is needed); its UDP goes through ss-server's UDP relay in
+# both modes (redirect mode: TPROXY in prerouting, the echo's source the address the
+# host sent to), and in redirect mode with proxy.udp: false the kill switch refuses it. A host on the same link
 # outside gateway.lan is not served (no proxy, no resolver, refused by the LAN listener).
 # Forwarding is on while snet-tun runs and back to the value found after SIGTERM; every
 # rule, route and nft table is gone after SIGTERM, and after kill -9 + --cleanup (which
@@ -64,6 +65,7 @@ lan_up || { fail gw-netns "cannot create the LAN namespace"; exit 1; }
 start_target || { fail gw-target "peer server did not start"; exit 1; }
 bg target-bypass ns $PEER server 198.18.1.3 $TPORT
 bg udpecho ns $PEER udpecho 198.18.1.2 9001
+bg udpecho6 ns $PEER udpecho $TARGET6 9001
 bg gw-local nc $PEER server 198.18.10.1 $TPORT
 PW=gw-secret-$ID
 bg ss-server ns ss-server -s 198.18.0.2 -s ::0 -p 8388 -k "$PW" -m chacha20-ietf-poly1305 -u
@@ -149,9 +151,9 @@ fwd_is() { [ "$(fwd)" = "$1" ] || { echo "forwarding (ipv4 ipv6) is '$(fwd)', ex
 # Nothing of snet-tun's: rules at 5200..5204, routes in our two tables, the nft table.
 gone() {
 	local out
-	out=$({ ip -n "$NC" rule show; ip -n "$NC" -6 rule show; } | grep -E '^520[0-4]:|lookup 2132[67]')
+	out=$({ ip -n "$NC" rule show; ip -n "$NC" -6 rule show; } | grep -E '^520[0-4]:|^5190:|lookup 2132[67]|lookup 21330')
 	[ -z "$out" ] || { echo "rules left: $out"; return 1; }
-	out=$({ for t in 21326 21327; do ip -n "$NC" route show table $t; ip -n "$NC" -6 route show table $t; done; } 2>/dev/null)
+	out=$({ for t in 21326 21327 21330; do ip -n "$NC" route show table $t; ip -n "$NC" -6 route show table $t; done; } 2>/dev/null)
 	[ -z "$out" ] || { echo "routes left: $out"; return 1; }
 	! rules_present || { echo "table inet snet_tun still there"; return 1; }
 }
@@ -194,12 +196,20 @@ phase() {
 		else
 			fail "$n-outsider-refused-at-listener" "no refusal logged: $(tail -n 2 "$T/snet-$n.log" | tr '\n' ' ')"
 		fi
-		# What cannot be redirected (UDP) is refused, though main routes it.
-		if out=$(in_nl timeout 20 $PEER udp $TARGET4 9001 5 100 0 2>&1); then
-			fail "$n-lan-udp-refused-kill-switch" "UDP got through around the proxy: $out"
+		# The LAN's UDP: TPROXY in prerouting, through ss-server's UDP relay.
+		local up0 up1
+		up0=$(stat_of "$(snet_stats "$n")" udp-up)
+		if out=$(in_nl timeout 60 $PEER udp $TARGET4 9001 500 1200 10 2>&1); then
+			pass "$n-lan-udp-through-proxy ($out)"
 		else
-			pass "$n-lan-udp-refused-kill-switch"
+			fail "$n-lan-udp-through-proxy" "$out"
 		fi
+		up1=$(stat_of "$(snet_stats "$n")" udp-up)
+		if [ $((${up1:-0} - ${up0:-0})) -ge 450 ]; then pass "$n-lan-udp-via-snet-tun (udp-up $up0 -> $up1)"
+		else fail "$n-lan-udp-via-snet-tun" "udp-up $up0 -> $up1"; fi
+		check "$n-lan-udp-echo-source" in_nl timeout 10 $PEER udpsrc $TARGET4 9001
+		check "$n-lan-udp6-through-proxy" in_nl timeout 60 $PEER udp $TARGET6 9001 200 1200 10
+		check "$n-lan-udp6-echo-source" in_nl timeout 10 $PEER udpsrc $TARGET6 9001
 	else
 		check "$n-lan-udp-through-proxy" in_nl timeout 60 $PEER udp $TARGET4 9001 50 1200 10
 		# A reload swaps the routes and the LAN's rules with them.
@@ -228,6 +238,25 @@ phase() {
 
 in_nc ip route add 198.18.1.0/24 via 198.18.0.2
 phase redirect
+# proxy.udp: false: no TPROXY; the LAN's UDP is forwarded, and the kill switch refuses
+# it though main routes it.
+n=gw-redirect-noudp
+conf $n redirect
+sed -i 's/^  password: .*/&\n  udp: false/' "$T/$n.yaml"
+in_nc sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0
+if start_snet $n; then
+	if out=$(in_nl timeout 20 $PEER udp $TARGET4 9001 5 100 0 2>&1); then
+		fail "$n-lan-udp-refused-kill-switch" "UDP got through around the proxy: $out"
+	else
+		pass "$n-lan-udp-refused-kill-switch"
+	fi
+	check_exit "$n-sigterm-exit-0" $n
+	check "$n-all-gone-after-sigterm" gone
+else
+	fail "$n-ready" "no ready line: $(tail -n 3 "$T/snet-$n.log" | tr '\n' ' ')"
+	stop_pid "$SNET_PID"
+fi
+in_nc sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0
 in_nc ip route del 198.18.1.0/24 via 198.18.0.2
 phase tun
 

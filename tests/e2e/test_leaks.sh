@@ -8,8 +8,10 @@
 # fd00:30::/64, and the bypass-domains address 198.18.20.10 once learned) -- ARP, NDP and
 # link-local multicast aside. Then ss-server is killed and the workload repeated: the
 # captured connections fail and still nothing else leaves (the kill switch).
-# Redirect mode also: UDP to a non-DNS port is refused at once (ICMP port unreachable
-# from our filter chain) and never leaves, but does with rules.block-uncaptured: false;
+# Redirect mode also: UDP to a non-DNS port goes through the proxy's UDP relay (TPROXY),
+# never around it; with the upstream down it gets no echo; with
+# rules.block-uncaptured: false and the upstream down it still goes to the relay (UDP is
+# captured now), so no UDP leaves directly, while ICMP does;
 # IPv6 TCP is reset when no IPv6 listener could be opened. Tun mode also: IPv6 with
 # tun.address6 goes into the tun; IPv6 without tun.address6 is blocked (SKIPPED while
 # tun/netlink.c has no block_ipv6). In both of those IPv6-less setups a proxy-domains
@@ -189,8 +191,9 @@ if start_snet $N; then
 		check redirect-up-dns-domestic-name want_dig home "A 198.18.5.10"
 		check redirect-up-dns-bypass-name want_dig direct "A 198.18.20.10"
 		check redirect-up-dns-proxy-domain want_dig prox "A 198.18.21.20"
-		check redirect-up-udp-ipv4-refused want_probe udp4 "(refused|blocked)"
-		check redirect-up-udp-ipv6-refused want_probe udp6 "(refused|blocked)"
+		check redirect-up-udp-ipv4-via-proxy want_probe udp4 echo
+		check redirect-up-udp-ipv6-via-proxy want_probe udp6 echo
+		check redirect-up-udp-relayed-by-ss-server eval 'ss_log | grep -E "cache miss: \[?fd00:1::2\]?:9001|cache miss: 198\.18\.1\.2:9001" >/dev/null || { echo "ss-server relayed no UDP to the target"; false; }'
 		check redirect-up-ping4-blocked want_fail ping4
 		check redirect-up-ping6-blocked want_fail ping6
 		check redirect-up-bypass-cidr-direct-ipv4 want_who byp4 198.18.0.1
@@ -215,7 +218,8 @@ if start_snet $N; then
 		check redirect-down-foreign-dns-no-answer want_not_foreign dns4 "A 198.18.6.66"
 		check redirect-down-foreign-dns6-no-answer want_not_foreign dns6 "AAAA fd00:6::66"
 		check redirect-down-domestic-dns-still-answers want_dig home "A 198.18.5.10"
-		check redirect-down-udp-refused want_probe udp4 "(refused|blocked)"
+		check redirect-down-udp-no-echo want_probe udp4 "(timeout|refused)"
+		check redirect-down-udp6-no-echo want_probe udp6 "(timeout|refused)"
 		check redirect-down-bypass-cidr-still-direct want_who byp4 198.18.0.1
 		check redirect-down-bypass-domain-still-direct want_who bypdom 198.18.0.1
 		check redirect-down-lan-resolver-no-answer want_not_foreign lan4 none
@@ -227,8 +231,8 @@ else
 	stop_pid "$SNET_PID"
 fi
 
-# block-uncaptured: false (upstream still down): UDP and ICMP now leave directly, which
-# the audit sees; captured TCP still fails rather than going direct.
+# block-uncaptured: false (upstream still down): ICMP now leaves directly, which the audit
+# sees; captured TCP and UDP (TPROXY) still fail rather than going direct.
 N=lk-rd-open
 dom_config $N redirect "$RULES
   block-uncaptured: false" ""
@@ -241,8 +245,8 @@ if start_snet $N; then
 		step ping4 in_nc timeout 5 ping -n -c 1 -W 1 198.18.99.99
 		step who4 in_nc timeout 10 $PEER who $TARGET4 $TPORT
 		cap_stop
-		check redirect-open-udp-echoed-directly want_probe udp4 echo
-		check redirect-open-udp-seen-leaving c_sent_to "udp and dst host $TARGET4 and dst port 9001" "the UDP target"
+		check redirect-open-udp-captured-no-echo want_probe udp4 "(timeout|refused)"
+		check redirect-open-no-udp-to-target c_none_to "udp and host $TARGET4" "the UDP target"
 		check redirect-open-icmp-seen-leaving c_sent_to "icmp and dst host 198.18.99.99" "198.18.99.99 (ICMP)"
 		check redirect-open-audit-flags-them eval '! c_no_leak >/dev/null || { echo "the audit found nothing to flag"; false; }'
 		check redirect-open-tcp-still-no-fallback want_fail who4
