@@ -366,6 +366,8 @@ void config_free(struct config *cfg)
 		return;
 	free(cfg->tun.uids.v);
 	free(cfg->tun.exclude_uids.v);
+	free(cfg->redirect.uids.v);
+	free(cfg->redirect.exclude_uids.v);
 	free(cfg->rules.cn_cidrs.v);
 	free(cfg->rules.bypass_cidrs.v);
 	str_list_free(&cfg->rules.bypass_cidr_files);

@@ -108,6 +108,8 @@ struct config_redirect {
 	struct sockaddr_storage listen; /* default 127.0.0.1:1111 */
 	socklen_t listen_len;
 	bool install_rules; /* default true */
+	struct uid_list uids; /* only these users' sockets are redirected (empty: every user) */
+	struct uid_list exclude_uids; /* these users' never are */
 };
 
 struct config_rules {

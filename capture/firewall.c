@@ -6,6 +6,8 @@
  * a moment without rules. Done through libnftables in-process: no shell, and nft's
  * own error text comes back to us. The chain redirects locally generated TCP except
  * our own marked sockets, local addresses, the proxy server and the bypass CIDRs.
+ * redirect.uids / redirect.exclude-uids scope every chain for the machine's own
+ * sockets (`meta skuid`) to those users: TCP, UDP, DNS and the kill switch.
  */
 #include "capture/firewall.h"
 #include "capture/learned.h"
@@ -97,6 +99,31 @@ static void add_set(struct text *t, const struct config *cfg, int family)
 	if (cfg->rules.scope == SCOPE_BYPASS_CN)
 		add_list(t, &cfg->rules.cn_cidrs, family, &first);
 	text_add(t, " }\n\t}\n");
+}
+
+static void add_uid_set(struct text *t, const struct uid_list *l)
+{
+	text_add(t, "{ ");
+	for (size_t i = 0; i < l->n; i++)
+		text_add(t, "%s%u", i ? ", " : "", (unsigned)l->v[i]);
+	text_add(t, " }");
+}
+
+/* The users a chain for the machine's own sockets leaves alone: redirect.exclude-uids,
+ * and with redirect.uids everyone else. A packet without a socket matches neither and
+ * stays in the chain (the kernel treats it as uid 0's in tun mode's policy rules, too). */
+static void add_user_scope(struct text *t, const struct config *cfg)
+{
+	if (cfg->redirect.exclude_uids.n) {
+		text_add(t, "\t\tmeta skuid ");
+		add_uid_set(t, &cfg->redirect.exclude_uids);
+		text_add(t, " return\n");
+	}
+	if (cfg->redirect.uids.n) {
+		text_add(t, "\t\tmeta skuid != ");
+		add_uid_set(t, &cfg->redirect.uids);
+		text_add(t, " return\n");
+	}
 }
 
 /* The end of a kill-switch chain: proxy-domains' addresses that were not redirected (not
@@ -302,6 +329,7 @@ static void add_udp_chains(struct text *t, const struct firewall_spec *spec)
 		 "\t\ttype route hook output priority mangle; policy accept;\n"
 		 "\t\tmeta l4proto != udp return\n"
 		 "\t\tmeta mark 0x%x return\n", cfg->fwmark);
+	add_user_scope(t, cfg);
 	if (spec->dns_port)
 		text_add(t, "\t\tudp dport 53 return\n");
 	text_add(t, "\t\tfib daddr type { local, broadcast, multicast } return\n"
@@ -374,6 +402,7 @@ char *firewall_render(const struct firewall_spec *spec)
 		 "\t\ttype nat hook output priority -100; policy accept;\n"
 		 "\t\tmeta mark 0x%x return\n",
 		 cfg->fwmark);
+	add_user_scope(&t, cfg);
 	/* Every other DNS query, to any address, goes to our resolver. */
 	if (spec->dns_port) {
 		text_add(&t, "\t\tmeta nfproto ipv4 udp dport 53 redirect to :%u\n"
@@ -406,21 +435,22 @@ char *firewall_render(const struct firewall_spec *spec)
 	 * multicast traffic and DHCP stay: they never leave the LAN. So do the replies of
 	 * connections others opened to us (the LAN's, redirected to our listeners, too)
 	 * and, with the gateway, what goes to the LAN. */
-	if (cfg->rules.block_uncaptured)
+	if (cfg->rules.block_uncaptured) {
 		text_add(&t, "\tchain filter {\n"
 			 "\t\ttype filter hook output priority 0; policy accept;\n"
 			 "\t\tmeta mark 0x%x return\n"
-			 "\t\tct direction reply return\n"
-			 "%s%s"
+			 "\t\tct direction reply return\n", cfg->fwmark);
+		add_user_scope(&t, cfg); /* the users not captured are not refused either */
+		text_add(&t, "%s%s"
 			 "\t\tfib daddr type { local, broadcast, multicast } return\n"
 			 "\t\tip daddr 169.254.0.0/16 return\n"
 			 "\t\tip6 daddr fe80::/10 return\n"
 			 "\t\tudp sport 68 udp dport 67 return\n"
 			 "\t\tudp dport 547 return\n",
-			 cfg->fwmark, udp_pass,
+			 udp_pass,
 			 spec->gateway ? "\t\tip daddr @lan4 return\n\t\tip6 daddr @lan6 return\n" : "");
-	if (cfg->rules.block_uncaptured)
 		add_refuse_tail(&t, false);
+	}
 	if (spec->udp4 || spec->udp6)
 		add_udp_chains(&t, spec);
 	if (spec->gateway)
