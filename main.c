@@ -317,7 +317,9 @@ static void app_reload(struct app *a)
 	}
 	/* Keep what cannot change without a restart. */
 	next.mode = a->cfg.mode;
-	next.redirect = a->cfg.redirect;
+	next.redirect.listen = a->cfg.redirect.listen; /* its uid lists are next's own */
+	next.redirect.listen_len = a->cfg.redirect.listen_len;
+	next.redirect.install_rules = a->cfg.redirect.install_rules;
 	memcpy(next.tun.name, a->cfg.tun.name, sizeof(next.tun.name));
 	next.tun.address = a->cfg.tun.address;
 	next.tun.has_address6 = a->cfg.tun.has_address6;
