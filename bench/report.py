@@ -76,8 +76,8 @@ def baseline_peer(peer, group, m):
     if group == "rss":
         return {"tun-ss": "ss-redir", "redir-ss": "ss-redir", "hev": "ss-redir"}.get(peer)
     if group == "udp":
-        return {"tun-ss": "ss-redir" if have("ss-redir") and "udp-high-dps" in m["ss-redir"] else "bare",
-                "ss-redir": "bare"}.get(peer)
+        ssr = "ss-redir" if have("ss-redir") and "udp-high-dps" in m["ss-redir"] else "bare"
+        return {"tun-ss": ssr, "redir-ss": ssr, "ss-redir": "bare"}.get(peer)
     return None
 
 
