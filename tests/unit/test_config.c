@@ -213,6 +213,8 @@ static const char full_yaml[] =
 	"redirect:\n"
 	"  listen: \"[::1]:1112\"\n"
 	"  install-rules: false\n"
+	"  uids: [1000]\n"
+	"  exclude-uids: [0, 65534]\n"
 	"rules:\n"
 	"  bypass-cidrs: [10.0.0.0/8, 192.168.1.1, \"fd00::/8\", 0.0.0.0/0]\n"
 	"  bypass-domains: [.Example.COM, lan., a-b_c.d]\n"
@@ -250,6 +252,8 @@ static void check_full(const struct config *c, const char *want)
 	CHECK(c->tun.uids.n == 3 && c->tun.uids.v[2] == 4294967294u);
 	CHECK(c->tun.exclude_uids.n == 1 && c->tun.exclude_uids.v[0] == 65534);
 	CHECK(c->redirect.listen.ss_family == AF_INET6 && !c->redirect.install_rules);
+	CHECK(c->redirect.uids.n == 1 && c->redirect.uids.v[0] == 1000);
+	CHECK(c->redirect.exclude_uids.n == 2 && c->redirect.exclude_uids.v[1] == 65534);
 	CHECK(c->rules.bypass_cidrs.n == 4);
 	if (c->rules.bypass_cidrs.n == 4) {
 		CHECK(cidr_is(&c->rules.bypass_cidrs.v[0], AF_INET, "10.0.0.0", 8));
@@ -489,6 +493,9 @@ static const struct config_case cases[] = {
 	ERR(MINIMAL "fwmark: 0x100000000\n", 7, 9, "out of range 1..4294967295", NULL),
 	ERR(MINIMAL "tun:\n  uids: [1, 4294967295]\n", 8, 13,
 	    "'4294967295' is out of range 0..4294967294", NULL),
+	ERR(MINIMAL "redirect:\n  exclude-uids: [1, -1]\n", 8, 21,
+	    "'-1' is out of range 0..4294967294", NULL),
+	ERR(MINIMAL "redirect:\n  uids: [root]\n", 8, 10, "root", NULL),
 	ERR(MINIMAL "dns:\n  disable-qtypes: [0]\n", 8, 20, "out of range 1..65535", NULL),
 	ERR(MINIMAL "dns:\n  disable-qtypes: [AAAA, BOGUS]\n", 8, 26,
 	    "unknown DNS type 'BOGUS'", NULL),
