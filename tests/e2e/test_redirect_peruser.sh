@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Redirect mode per user: with redirect.uids: [U1] only U1's TCP and UDP go through
-# ss-server (the target sees the proxy's address, snet-tun's UDP counter grows) while U2
-# and root, side by side, reach the target directly (it sees the client's own address,
-# the kill switch lets them pass); after SIGHUP to redirect.exclude-uids: [U1] it is the
+# ss-server (the target sees the proxy's address, snet-tun's UDP counter grows) and only
+# U1's port-53 datagrams go to the resolver, while U2 and root, side by side, reach the
+# target directly (it sees the client's own address, the kill switch lets them pass); after SIGHUP to redirect.exclude-uids: [U1] it is the
 # other way round. The chains carry the `meta skuid` rules ahead of the DNS redirect;
 # the rules are gone after SIGTERM.
 #
 #   client ns 198.18.0.1 --veth-- server ns 198.18.0.2 (ss-server -u)
-#     U1, U2: peer.py who / udpwho      198.18.1.2: TCP target, UDP "who" :7200
+#     U1, U2: peer.py who / udpwho      198.18.1.2: TCP target, UDP "who" :7200 and :53
 . "$(dirname "$0")/lib.sh"
 
 U1=snettest1
@@ -29,7 +29,6 @@ rpu_cleanup() {
 }
 trap rpu_cleanup EXIT
 UID1=$(id -u $U1)
-UID2=$(id -u $U2)
 
 net_up || { fail rpu-netns "cannot create namespaces"; exit 1; }
 start_target || { fail rpu-target "peer server did not start"; exit 1; }
@@ -53,6 +52,8 @@ else:
 EOF
 chmod 644 "$T/udpwho.py"
 bg udpwho ns python3 "$T/udpwho.py" serve $TARGET4 7200
+# The same on port 53: a query that reaches it was not taken by the resolver.
+bg udpwho53 ns python3 "$T/udpwho.py" serve $TARGET4 53
 
 PW=rpu-secret-$ID
 bg ss-server ns ss-server -s 198.18.0.2 -p 8388 -k "$PW" -m chacha20-ietf-poly1305 -u
@@ -66,20 +67,25 @@ as() {
 	in_nc setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- "$@"
 }
 # captured USER: USER's TCP and UDP reached the target through the proxy, not from the
-# client's own address, and the UDP datagram went through snet-tun.
+# client's own address, the UDP datagram went through snet-tun, and a datagram to port
+# 53 went to the resolver (which answers no such thing), not to the target.
 captured() {
-	local who up0 up1
+	local who up0 up1 up_who
 	who=$(as "$1" timeout 20 $UPEER who $TARGET4 $TPORT) || { echo "tcp who failed: $who"; return 1; }
 	case $who in 198.18.0.1 | "") echo "tcp: target saw '$who', not the proxy"; return 1 ;; esac
 	up0=$(stat_of "$(snet_stats rpu)" udp-up)
 	who=$(as "$1" timeout 10 python3 "$T/udpwho.py" ask $TARGET4 7200) || { echo "udp who failed: $who"; return 1; }
 	case $who in 198.18.0.1 | "") echo "udp: target saw '$who', not the proxy"; return 1 ;; esac
+	up_who=$who
 	up1=$(stat_of "$(snet_stats rpu)" udp-up)
 	[ "${up1:-0}" -gt "${up0:-0}" ] || { echo "udp-up $up0 -> $up1: not through snet-tun"; return 1; }
-	echo "tcp and udp from $who, udp-up $up0 -> $up1"
+	who=$(as "$1" timeout 10 python3 "$T/udpwho.py" ask $TARGET4 53 2>&1)
+	case $who in 198.18.*) echo "dns: port 53 reached the target (it saw '$who'), not the resolver"; return 1 ;; esac
+	echo "tcp and udp from $up_who, udp-up $up0 -> $up1, port 53 kept from the target"
 }
-# direct USER [-]: USER's TCP and UDP reached the target from the client's own address,
-# snet-tun saw no UDP (not checked with "-": another client runs at the same time).
+# direct USER [-]: USER's TCP, UDP and port-53 UDP reached the target from the client's
+# own address, snet-tun saw no UDP (not checked with "-": another client runs at the
+# same time).
 direct() {
 	local who up0 up1
 	who=$(as "$1" timeout 20 $UPEER who $TARGET4 $TPORT) || { echo "tcp who failed: $who"; return 1; }
@@ -89,6 +95,8 @@ direct() {
 	[ "$who" = 198.18.0.1 ] || { echo "udp: target saw '$who', not the client"; return 1; }
 	up1=$(stat_of "$(snet_stats rpu)" udp-up)
 	[ "${2:-}" = - ] || [ "${up1:-0}" = "${up0:-0}" ] || { echo "udp-up $up0 -> $up1: went through snet-tun"; return 1; }
+	who=$(as "$1" timeout 10 python3 "$T/udpwho.py" ask $TARGET4 53) || { echo "dns: port 53 did not reach the target: $who"; return 1; }
+	[ "$who" = 198.18.0.1 ] || { echo "dns: target's port 53 saw '$who'"; return 1; }
 }
 # report NAME FN USER: runs FN USER, PASS with its output or FAIL with it.
 report() {
@@ -105,15 +113,10 @@ scoped() {
 }
 
 write_config rpu "$(printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW")"
+# The resolver on (its upstreams are never asked here): the DNS redirect is scoped too.
 sed -i "s/^dns:/rules:\n  block-uncaptured: true\ndns:/; s/^  enable: false/  enable: true\n  listen: 127.0.0.1:1153\n  domestic: [198.18.0.2]\n  foreign: [198.18.0.2]/" "$T/rpu.yaml"
 cp "$T/rpu.yaml" "$T/rpu.base"
 sed -i "s/^  install-rules: true/  install-rules: true\n  uids: [$UID1]/" "$T/rpu.yaml"
-if "$BIN" --check -c "$T/rpu.yaml" >"$T/check.out" 2>&1; then :; else
-	# The resolver's keys may differ: fall back to no DNS (the DNS rules are then absent).
-	sed -i '/^  listen: 127.0.0.1:1153/d; /^  domestic:/d; /^  foreign:/d; s/^  enable: true/  enable: false/' "$T/rpu.yaml" "$T/rpu.base"
-	echo "note: dns section rejected ($(head -n 1 "$T/check.out")), running without the resolver"
-fi
-
 # A uid out of range or not a number is a config error with FILE:LINE.
 sed "s/^  uids: \[$UID1\]/  uids: [4294967295]/" "$T/rpu.yaml" >"$T/rpu-bad.yaml"
 out=$("$BIN" --check -c "$T/rpu-bad.yaml" 2>&1)
@@ -127,9 +130,7 @@ if start_snet rpu; then
 	check rpu-output-scoped scoped output "skuid != $UID1 return" "tcp redirect to"
 	check rpu-udp-route-scoped scoped udp_route "skuid != $UID1 return" "mark set"
 	check rpu-filter-scoped scoped filter "skuid != $UID1 return" "reject"
-	if grep -q "^  enable: true" "$T/rpu.yaml"; then
-		check rpu-dns-scoped scoped output "skuid != $UID1 return" "dport 53 redirect"
-	fi
+	check rpu-dns-scoped scoped output "skuid != $UID1 return" "dport 53 redirect"
 	report "rpu-uids-$U1-captured" captured $U1
 	report "rpu-uids-$U2-direct" direct $U2
 	report "rpu-uids-root-direct" direct root
