@@ -2,9 +2,9 @@
 # Redirect mode per user: with redirect.uids: [U1] only U1's TCP and UDP go through
 # ss-server (the target sees the proxy's address, snet-tun's UDP counter grows) and only
 # U1's port-53 datagrams go to the resolver, while U2 and root, side by side, reach the
-# target directly (it sees the client's own address, the kill switch lets them pass); after SIGHUP to redirect.exclude-uids: [U1] it is the
-# other way round. The chains carry the `meta skuid` rules ahead of the DNS redirect;
-# the rules are gone after SIGTERM.
+# target directly (it sees the client's own address, the kill switch lets them pass);
+# after SIGHUP to redirect.exclude-uids: [U1] it is the other way round. The chains carry
+# the `meta skuid` rules ahead of the DNS redirect; the rules are gone after SIGTERM.
 #
 #   client ns 198.18.0.1 --veth-- server ns 198.18.0.2 (ss-server -u)
 #     U1, U2: peer.py who / udpwho      198.18.1.2: TCP target, UDP "who" :7200 and :53
