@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "base/net.h"
 #include "service/top.h"
+#include "capture/cgroup.h"
 #include "base/privdrop.h"
 #include "relay/relay.h"
 #include "base/resolve.h"
@@ -49,6 +50,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: snet-tun -c FILE [--check | --cleanup | --setup]\n"
 		   "       snet-tun top [--stats HOST:PORT] [-c FILE]\n"
+		   "       snet-tun run [-c FILE] [--] COMMAND [ARGS...]\n"
 		   "       snet-tun --version | --help\n\n"
 		   "  -c, --config FILE  configuration (YAML); see config.yaml\n"
 		   "      --check        validate FILE and exit (0 valid, 1 invalid)\n"
@@ -59,7 +61,10 @@ static void usage(FILE *f)
 		   "  -V, --version      print the version\n"
 		   "  -h, --help         this text\n"
 		   "  top                live connections of a running instance, from its stats\n"
-		   "                     endpoint (snet-tun top --help)\n\n"
+		   "                     endpoint (snet-tun top --help)\n"
+		   "  run                COMMAND in a child group of FILE's first capture.cgroups\n"
+		   "                     entry (default FILE /etc/snet-tun/config.yaml), captured\n"
+		   "                     by the running instance\n\n"
 		   "Signals: TERM/INT stop and remove everything added; HUP reloads FILE;\n"
 		   "USR1 logs one line of counters (stats: sessions N ...) and reopens the query log.\n");
 }
@@ -598,6 +603,36 @@ static int app_setup(struct config *cfg)
 	return 0;
 }
 
+/* `snet-tun run [-c FILE] [--] COMMAND [ARGS...]`. */
+static int run_main(int argc, char **argv)
+{
+	const char *path = "/etc/snet-tun/config.yaml";
+	struct config cfg;
+	char err[1024];
+	int c, rc;
+
+	optind = 1;
+	while ((c = getopt(argc, argv, "+c:h")) != -1) {
+		switch (c) {
+		case 'c': path = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (config_load(path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 127;
+	}
+	log_set_level(cfg.log_level);
+	rc = cgroup_run(&cfg, argv + optind);
+	config_free(&cfg);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -614,6 +649,8 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "top"))
 		return top_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "run"))
+		return run_main(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': path = optarg; break;

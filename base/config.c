@@ -205,6 +205,7 @@ static const struct walk_key config_keys[] = {
 	K_MAP("upstream", struct config, upstream, config_upstream_table),
 	K_MAP("tun", struct config, tun, config_tun_table),
 	K_MAP("redirect", struct config, redirect, config_redirect_table),
+	K_MAP("capture", struct config, capture, config_capture_table),
 	K_MAP("rules", struct config, rules, config_rules_table),
 	K_MAP("dns", struct config, dns, config_dns_table),
 	K_MAP("gateway", struct config, gateway, config_gateway_table),
@@ -370,6 +371,7 @@ void config_free(struct config *cfg)
 	free(cfg->redirect.exclude_uids.v);
 	free(cfg->rules.cn_cidrs.v);
 	free(cfg->rules.bypass_cidrs.v);
+	str_list_free(&cfg->capture.cgroups);
 	str_list_free(&cfg->rules.bypass_cidr_files);
 	str_list_free(&cfg->rules.bypass_domains);
 	str_list_free(&cfg->rules.block_domains);

@@ -112,6 +112,13 @@ struct config_redirect {
 	struct uid_list exclude_uids; /* these users' never are */
 };
 
+/* capture: what is captured in either mode. */
+struct config_capture {
+	/* cgroups: cgroup-v2 paths relative to the cgroup2 root, without a leading '/'
+	 * (empty: every process is captured). */
+	struct str_list cgroups;
+};
+
 struct config_rules {
 	enum rules_scope scope;
 	/* bypass-cn without either file: both found by config_find_cn_data (cn_default). */
@@ -196,6 +203,7 @@ struct config {
 	struct config_upstream upstream;
 	struct config_tun tun;
 	struct config_redirect redirect;
+	struct config_capture capture;
 	struct config_rules rules;
 	struct config_dns dns;
 	struct config_gateway gateway;

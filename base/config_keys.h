@@ -59,6 +59,7 @@ int config_walk_proxies(struct walk *w, const struct walk_key *k, void *base);
 extern const struct walk_table config_tun_table; /* config_keys_capture.c */
 extern const struct walk_table config_redirect_table; /* config_keys_capture.c */
 extern const struct walk_table config_gateway_table; /* config_keys_capture.c */
+extern const struct walk_table config_capture_table; /* config_keys_cgroups.c */
 extern const struct walk_table config_rules_table; /* config_keys_rules.c */
 extern const struct walk_table config_dns_table; /* config_keys_dns.c */
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "capture/capture.h"
+#include "capture/cgroup.h"
 #include "base/config.h"
 #include "capture/firewall.h"
 #include "capture/gateway.h"
@@ -33,6 +34,7 @@ struct capture_redirect {
 	struct udp_tproxy *udp; /* NULL: no transparent socket could be opened */
 	bool udp_routes; /* TPROXY's policy route is installed */
 	uint32_t udp_mark;
+	struct cgroups *cgroups; /* capture.cgroups (those we created go at exit) */
 };
 
 /* The mark for UDP on its way to TPROXY: next to fwmark, never equal to it. */
@@ -72,6 +74,7 @@ static int install(struct capture_redirect *c, const struct config *cfg, char *e
 		.gateway_ipv6 = redirect_has_gateway_ipv6(c->rd),
 		.gateway_dns_ipv6 = c->dns && dns_server_has_gateway_ipv6(c->dns),
 		.udp_mark = c->udp_mark,
+		.cgroups = c->cgroups,
 	};
 	struct sockaddr_storage addrs[2];
 	int na = redirect_local_addrs(c->rd, addrs, 2);
@@ -162,6 +165,10 @@ static void *cr_start(struct ev_loop *loop, struct relay *relay, struct dns_serv
 		c->udp_routes = true;
 	}
 	if (cfg->redirect.install_rules) {
+		/* The groups exist before the rules naming them are loaded. */
+		c->cgroups = cgroups_open(cfg, err, errlen);
+		if (!c->cgroups)
+			goto fail_routes;
 		if (install(c, cfg, err, errlen) < 0)
 			goto fail_routes;
 		c->rules = true;
@@ -184,6 +191,7 @@ fail_routes:
 			log_warn("%s", why);
 	}
 fail:
+	cgroups_free(c->cgroups);
 	gateway_fwd_restore(&c->fwd, NULL, 0);
 	udp_tproxy_free(c->udp);
 	redirect_free(c->rd);
@@ -266,6 +274,7 @@ static void cr_free(void *priv)
 
 	if (!c)
 		return;
+	cgroups_free(c->cgroups); /* after the rules naming them went */
 	gateway_fwd_restore(&c->fwd, NULL, 0);
 	udp_tproxy_free(c->udp);
 	redirect_free(c->rd);

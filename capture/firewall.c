@@ -10,6 +10,7 @@
  * sockets (`meta skuid`) to those users: TCP, UDP, DNS and the kill switch.
  */
 #include "capture/firewall.h"
+#include "capture/cgroup.h"
 #include "capture/learned.h"
 
 #include <arpa/inet.h>
@@ -315,6 +316,21 @@ static void add_lan_udp_chain(struct text *t, const struct firewall_spec *spec)
 	text_add(t, "\t}\n");
 }
 
+/* With capture.cgroups, a chain of the output path acts only on the groups' sockets: its
+ * base chain sends them on to NAME_cg, which the rest of the chain's rules go into, and
+ * lets every other packet go. */
+static void add_cgroup_guard(struct text *t, const struct firewall_spec *spec, const char *name)
+{
+	size_t n = cgroups_count(spec->cgroups);
+
+	if (!n)
+		return;
+	for (size_t i = 0; i < n; i++)
+		text_add(t, "\t\tsocket cgroupv2 level %u \"%s\" goto %s_cg\n",
+			 cgroups_level(spec->cgroups, i), cgroups_nft_path(spec->cgroups, i), name);
+	text_add(t, "\t\treturn\n\t}\n\tchain %s_cg {\n", name);
+}
+
 /* The machine's own UDP to captured destinations: marked in a route chain (before the
  * nat chain's DNS redirect, which it leaves alone), so the policy route sends it through
  * lo back into prerouting, where TPROXY gives it to our transparent socket. What the kill
@@ -326,8 +342,9 @@ static void add_udp_chains(struct text *t, const struct firewall_spec *spec)
 	char a[NET_ADDRSTRLEN];
 
 	text_add(t, "\tchain udp_route {\n"
-		 "\t\ttype route hook output priority mangle; policy accept;\n"
-		 "\t\tmeta l4proto != udp return\n"
+		 "\t\ttype route hook output priority mangle; policy accept;\n");
+	add_cgroup_guard(t, spec, "udp_route");
+	text_add(t, "\t\tmeta l4proto != udp return\n"
 		 "\t\tmeta mark 0x%x return\n", cfg->fwmark);
 	add_user_scope(t, cfg);
 	if (spec->dns_port)
@@ -399,9 +416,9 @@ char *firewall_render(const struct firewall_spec *spec)
 	add_set(&t, cfg, AF_INET6);
 	add_learned_sets(&t, spec);
 	text_add(&t, "\tchain output {\n"
-		 "\t\ttype nat hook output priority -100; policy accept;\n"
-		 "\t\tmeta mark 0x%x return\n",
-		 cfg->fwmark);
+		 "\t\ttype nat hook output priority -100; policy accept;\n");
+	add_cgroup_guard(&t, spec, "output");
+	text_add(&t, "\t\tmeta mark 0x%x return\n", cfg->fwmark);
 	add_user_scope(&t, cfg);
 	/* Every other DNS query, to any address, goes to our resolver. */
 	if (spec->dns_port) {
@@ -437,8 +454,9 @@ char *firewall_render(const struct firewall_spec *spec)
 	 * and, with the gateway, what goes to the LAN. */
 	if (cfg->rules.block_uncaptured) {
 		text_add(&t, "\tchain filter {\n"
-			 "\t\ttype filter hook output priority 0; policy accept;\n"
-			 "\t\tmeta mark 0x%x return\n"
+			 "\t\ttype filter hook output priority 0; policy accept;\n");
+		add_cgroup_guard(&t, spec, "filter");
+		text_add(&t, "\t\tmeta mark 0x%x return\n"
 			 "\t\tct direction reply return\n", cfg->fwmark);
 		add_user_scope(&t, cfg); /* the users not captured are not refused either */
 		text_add(&t, "%s%s"

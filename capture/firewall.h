@@ -39,6 +39,9 @@ struct firewall_spec {
 	 * the kill switch refuses it). */
 	const struct sockaddr_storage *udp4, *udp6;
 	uint32_t udp_mark;
+	/* capture.cgroups: only sockets of processes in these groups are redirected, marked
+	 * for TPROXY and held by the kill switch (NULL: every process). */
+	const struct cgroups *cgroups;
 };
 
 /* Builds the ruleset text for spec into a malloc'd string (tests read it). NULL on ENOMEM. */
