@@ -62,6 +62,10 @@ for bad in '../x' 'a//b' 'a/./b' '""' '"a\"b"' '[1]'; do
 	fi
 done
 check cg-config-valid "$BIN" -c "$T/cg.yaml" --check
+printf 'mode: tun\nproxy:\n  type: direct\ncapture:\n  cgroups: [a]\n' >"$T/bad.yaml"
+out=$("$BIN" -c "$T/bad.yaml" --check 2>&1)
+[ $? -eq 1 ] && printf '%s' "$out" | grep -q 'redirect mode only' && pass cg-tun-mode-refused ||
+	fail cg-tun-mode-refused "$out"
 
 # snet-tun itself with nsenter (see above), tracked like bg's processes.
 nsenter --net=/run/netns/"$NC" "$BIN" -c "$T/cg.yaml" >"$T/snet-cg.log" 2>&1 &
