@@ -173,6 +173,17 @@ static void check_socks5_by_name(const struct config *c, const char *want)
 }
 
 /* want: the keepalive as written */
+/* capture.cgroups as stored: joined with ',' (leading/trailing '/' dropped). */
+static void check_cgroups(const struct config *c, const char *want)
+{
+	char v[256] = "";
+
+	for (size_t i = 0; i < c->capture.cgroups.n; i++)
+		snprintf(v + strlen(v), sizeof(v) - strlen(v), "%s%s", i ? "," : "",
+			 c->capture.cgroups.v[i]);
+	CHECK(strcmp(v, want) == 0);
+}
+
 static void check_keepalive(const struct config *c, const char *want)
 {
 	char v[16];
@@ -491,6 +502,17 @@ static const struct config_case cases[] = {
 	ERR(MINIMAL "tun:\n  mtu: 65536\n", 8, 8, "out of range 576..65535", NULL),
 	ERR(MINIMAL "fwmark: 0\n", 7, 9, "fwmark: 0 is out of range", NULL),
 	ERR(MINIMAL "fwmark: 0x100000000\n", 7, 9, "out of range 1..4294967295", NULL),
+	OK(MINIMAL "capture:\n  cgroups: [/snet/app/, user.slice/x-1.scope]\n", check_cgroups,
+	   "snet/app,user.slice/x-1.scope"),
+	OK(MINIMAL "capture:\n  cgroups: []\n", check_cgroups, ""),
+	ERR(MINIMAL "capture:\n  cgroups: [a/../b]\n", 8, 13, "invalid cgroup path 'a/../b'",
+	    NULL),
+	ERR(MINIMAL "capture:\n  cgroups: [\"/\"]\n", 8, 13, "invalid cgroup path", NULL),
+	ERR(MINIMAL "capture:\n  cgroups: [\"a b\"]\n", 8, 13, "no spaces, quotes", NULL),
+	ERR(MINIMAL "capture:\n  cgroups: [a, /a]\n", 8, 16, "'a' is listed twice", NULL),
+	ERR(MINIMAL "capture:\n  bogus: 1\n", 8, 3, "bogus", NULL),
+	ERR("mode: tun\nproxy:\n  type: direct\ncapture:\n  cgroups: [a]\n", 5, 3,
+	    "capture.cgroups: redirect mode only", NULL),
 	ERR(MINIMAL "tun:\n  uids: [1, 4294967295]\n", 8, 13,
 	    "'4294967295' is out of range 0..4294967294", NULL),
 	ERR(MINIMAL "redirect:\n  exclude-uids: [1, -1]\n", 8, 21,
