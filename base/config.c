@@ -246,13 +246,6 @@ static int config_check(struct walk *w, const struct walk_seen *seen, bool prese
 						  seen[i].seen ? seen[i].value : owner,
 				       "gateway.enable: tun mode needs tun.auto-route (the LAN's "
 				       "policy rules are part of its routes)");
-	if (c->mode == MODE_TUN && c->capture.cgroups.n) {
-		for (i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++)
-			if (!strcmp(config_keys[i].name, "capture"))
-				break;
-		return walk_fail_plain(w, seen[i].value, "capture.cgroups: redirect mode only "
-				       "for now (tun mode cannot capture by cgroup yet)");
-	}
 	return 0;
 }
 static const struct walk_table config_table = TABLE(config_keys, config_check);

@@ -32,6 +32,7 @@
 #include "tun/tun.h"
 #include "capture/capture.h"
 #include "base/config.h"
+#include "capture/cgroup.h"
 #include "capture/firewall.h"
 #include "capture/gateway.h"
 #include "base/log.h"
@@ -60,7 +61,8 @@ struct capture_tun {
 	struct cidrset *static_bypass; /* spec.bypass as a set: learned routes must not undo it */
 	ev_timer expire; /* removes their routes when their records run out */
 	bool gateway; /* gateway.enable (at start; it needs a restart to change) */
-	bool masquerade; /* the LAN's masquerade (nft table inet snet_tun) is installed */
+	bool masquerade; /* nft table inet snet_tun (masquerade, cgroups' mark) is installed */
+	struct cgroups *cgroups; /* capture.cgroups (those we created go at exit) */
 	struct gateway_fwd fwd; /* forwarding we turned on, restored at exit */
 	struct dns_server *dns; /* answers every query sent into the tun */
 	char gone[192]; /* the device is gone: why (the loop was stopped) */
@@ -77,6 +79,13 @@ static void spec_free(struct capture_tun *c)
 }
 
 static int learned_fill(uint32_t table, void *arg, char *err, size_t errlen);
+
+/* The mark for capture.cgroups' packets: two from fwmark (fwmark+1 is redirect mode's
+ * UDP mark), never equal to either. */
+static uint32_t cgroup_mark_for(const struct config *cfg)
+{
+	return cfg->fwmark >= 0xfffffffdu ? cfg->fwmark - 2 : cfg->fwmark + 2;
+}
 
 /* Fills c->spec from cfg: what stays out of the tun, whose traffic goes in. */
 static int spec_build(struct capture_tun *c, const struct config *cfg, const char *ifname,
@@ -139,6 +148,7 @@ static int spec_build(struct capture_tun *c, const struct config *cfg, const cha
 		.n_lan = cfg->gateway.enable ? cfg->gateway.lan.n : 0,
 		/* The resolver answers what the netstack intercepts: every query goes in. */
 		.capture_dns = cfg->dns.enable,
+		.cgroup_mark = cfg->capture.cgroups.n ? cgroup_mark_for(cfg) : 0,
 		.fill = learned_fill,
 		.fill_arg = c,
 	};
@@ -311,8 +321,9 @@ static void ct_learn(void *priv, bool proxy, const struct dns_learned *v, size_t
  * as in redirect mode: nft table inet snet_tun with a postrouting chain alone. */
 static int masquerade(struct capture_tun *c, const struct config *cfg, char *err, size_t errlen)
 {
-	struct firewall_spec spec = { .cfg = cfg, .gateway = true,
-				      .tun_ifindex = if_nametoindex(tun_name(c->tun)) };
+	struct firewall_spec spec = { .cfg = cfg, .gateway = c->gateway,
+				      .tun_ifindex = if_nametoindex(tun_name(c->tun)),
+				      .cgroups = c->cgroups, .cgroup_mark = c->spec.cgroup_mark };
 
 	if (!spec.tun_ifindex) {
 		snprintf(err, errlen, "tun %s: %s", tun_name(c->tun), strerror(errno));
@@ -326,11 +337,13 @@ static int masquerade(struct capture_tun *c, const struct config *cfg, char *err
 static int gateway_on(struct capture_tun *c, const struct config *cfg, char *err,
 		      size_t errlen)
 {
-	if (!c->gateway)
+	if (!c->gateway && !cgroups_count(c->cgroups))
 		return 0;
 	if (masquerade(c, cfg, err, errlen) < 0)
 		return -1;
 	c->masquerade = true;
+	if (!c->gateway)
+		return 0;
 	return gateway_fwd_on(&c->fwd, gateway_lan_has(&cfg->gateway.lan, AF_INET),
 			      cfg->tun.has_address6 && gateway_lan_has(&cfg->gateway.lan, AF_INET6),
 			      err, errlen);
@@ -543,6 +556,9 @@ static void *ct_start(struct ev_loop *loop, struct relay *relay, struct dns_serv
 	if (!c->ns)
 		goto fail;
 	netstack_on_gone(c->ns, tun_gone, c);
+	/* The groups exist before the rule naming them is loaded (gateway_on). */
+	if (cfg->capture.cgroups.n && !(c->cgroups = cgroups_open(cfg, err, errlen)))
+		goto fail;
 	if (cfg->tun.auto_route) {
 		uint32_t in_use = 0;
 		bool present;
@@ -664,10 +680,11 @@ static void ct_free(void *priv)
 
 	if (!c)
 		return;
-	if (c->gateway)
+	if (c->gateway || c->masquerade)
 		gateway_off(c, err, sizeof(err));
 	if (c->routes)
 		nl_routes_remove(&c->spec, err, sizeof(err));
+	cgroups_free(c->cgroups); /* after the rule naming them went */
 	if (c->tun && c->routes)
 		device_keep(c, false);
 	ev_timer_stop(c->loop, &c->expire);
@@ -691,7 +708,7 @@ static int ct_cleanup(const struct config *cfg, char *err, size_t errlen)
 	rc = nl_routes_remove(&c.spec, err, errlen);
 	spec_free(&c);
 	/* The gateway's masquerade (forwarding cannot be known: it stays as it is). */
-	if (rc == 0 && cfg->gateway.enable) {
+	if (rc == 0 && (cfg->gateway.enable || cfg->capture.cgroups.n)) {
 		rc = firewall_remove(err, errlen);
 		firewall_close();
 	}

@@ -406,9 +406,19 @@ char *firewall_render(const struct firewall_spec *spec)
 		add_lan_set(&t, cfg, AF_INET);
 		add_lan_set(&t, cfg, AF_INET6);
 	}
-	if (spec->tun_ifindex) { /* tun mode: the masquerade alone */
+	if (spec->tun_ifindex) { /* tun mode: the masquerade and the cgroups' mark alone */
 		if (spec->gateway)
 			add_masquerade(&t, spec);
+		if (cgroups_count(spec->cgroups)) {
+			text_add(&t, "\tchain cgroup_mark {\n"
+				 "\t\ttype route hook output priority mangle; policy accept;\n"
+				 "\t\tmeta mark != 0 return\n");
+			for (size_t i = 0; i < cgroups_count(spec->cgroups); i++)
+				text_add(&t, "\t\tsocket cgroupv2 level %u \"%s\" meta mark set 0x%x\n",
+					 cgroups_level(spec->cgroups, i),
+					 cgroups_nft_path(spec->cgroups, i), spec->cgroup_mark);
+			text_add(&t, "\t}\n");
+		}
 		text_add(&t, "}\n");
 		return t.s;
 	}

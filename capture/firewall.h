@@ -42,6 +42,9 @@ struct firewall_spec {
 	/* capture.cgroups: only sockets of processes in these groups are redirected, marked
 	 * for TPROXY and held by the kill switch (NULL: every process). */
 	const struct cgroups *cgroups;
+	/* Tun mode with cgroups: a route chain sets this mark on those groups' packets (not
+	 * on our own marked ones), which tun/netlink.h's fwmark rule sends into the tun. */
+	uint32_t cgroup_mark;
 };
 
 /* Builds the ruleset text for spec into a malloc'd string (tests read it). NULL on ENOMEM. */

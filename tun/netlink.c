@@ -168,8 +168,14 @@ static void dns_rules_for(const struct nl_routes *r, int family,
 					.table = NL_DNS_TABLE(r->table), .ipproto = protos[k],
 					.dport = 53, .iif_lo = r->gateway };
 
-		if (!r->n_uids)
+		if (!r->n_uids && !r->cgroup_mark)
 			fn(&q, arg);
+		if (r->cgroup_mark) {
+			u = q;
+			u.mark = true;
+			u.fwmark = r->cgroup_mark;
+			fn(&u, arg);
+		}
 		for (size_t i = 0; i < r->n_uids; i++) {
 			u = q;
 			u.uid = true;
@@ -210,7 +216,7 @@ void nl_rules_for(const struct nl_routes *r, int family,
 	u = (struct rule){ .family = family, .prio = p + 1, .action = FR_ACT_TO_TBL,
 			   .table = RT_TABLE_MAIN, .suppress = true };
 	fn(&u, arg);
-	if (!r->n_uids && !r->gateway) {
+	if (!r->n_uids && !r->cgroup_mark && !r->gateway) {
 		u = (struct rule){ .family = family, .prio = p + 2, .action = FR_ACT_TO_TBL,
 				   .table = r->table, .invert = r->fwmark != 0, .mark = r->fwmark != 0,
 				   .fwmark = r->fwmark };
@@ -228,9 +234,15 @@ void nl_rules_for(const struct nl_routes *r, int family,
 				   .target = skip, .mark = true, .fwmark = r->fwmark };
 		fn(&u, arg);
 	}
-	if (!r->n_uids) {
+	if (!r->n_uids && !r->cgroup_mark) {
 		u = (struct rule){ .family = family, .prio = p + 2, .action = FR_ACT_TO_TBL,
 				   .table = r->table, .iif_lo = true };
+		fn(&u, arg);
+	}
+	if (r->cgroup_mark) {
+		u = (struct rule){ .family = family, .prio = p + 2, .action = FR_ACT_TO_TBL,
+				   .table = r->table, .mark = true, .fwmark = r->cgroup_mark,
+				   .iif_lo = lo };
 		fn(&u, arg);
 	}
 	for (size_t i = 0; i < r->n_uids; i++) {

@@ -19,6 +19,9 @@ struct cidr;
  *                   uidrange U-U lookup TABLE                 skip the uid rules; one
  *   priority+3:     nop                                       rule per uid
  *
+ * With cgroup_mark, `fwmark CGMARK lookup TABLE` joins the uid rules (iif lo with the
+ * gateway); with it and no uids, it alone takes local traffic into the table.
+ *
  * (An inverted rule inverts all its selectors together, so `not fwmark M uidrange U`
  * would match every other user: hence the goto in the uid case.)
  *
@@ -72,6 +75,10 @@ struct nl_routes {
 	const struct cidr *lan; /* v4 and v6 mixed */
 	size_t n_lan;
 	bool capture_dns; /* every query to port 53 into the tun, bypass or not (see above) */
+	/* capture.cgroups: packets carrying this mark (set by nft on those groups' sockets)
+	 * go into the table, like one more uid: `fwmark M lookup TABLE` at priority+2 (and
+	 * for DNS); without uids, nothing else does. 0: none. */
+	uint32_t cgroup_mark;
 	/* Optional: called by nl_routes_swap once `table` holds the routes above and before
 	 * any rule leads into it, to add routes of the caller's own (e.g. host routes for
 	 * learned addresses), so the table is complete when it takes over. 0, or -1 with err

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Per-application capture (capture.cgroups) in redirect mode through ss-server: a process in
+# Per-application capture (capture.cgroups) in redirect and tun mode through ss-server: a process in
 # the captured cgroup-v2 group reaches the target through the proxy while one beside it,
 # outside the group, reaches it directly; `snet-tun run -- CMD` runs CMD captured; after
 # SIGTERM the rules and the groups snet-tun created are gone. Bad cgroup paths are refused.
@@ -48,8 +48,12 @@ in_group() {
 	nc_net sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$dir" "$@"
 }
 
-write_config cg "$(printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW")"
-printf 'capture:\n  cgroups: [ "%s" ]\n' "$CGPATH" >>"$T/cg.yaml"
+SSBLOCK=$(printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW")
+write_config cg "$SSBLOCK"
+write_tun_config cg-tun "$SSBLOCK"
+for f in cg cg-tun; do
+	printf 'capture:\n  cgroups: [ "%s" ]\n' "$CGPATH" >>"$T/$f.yaml"
+done
 
 # Bad input: paths outside the tree, empty components, quotes; a clear error each.
 for bad in '../x' 'a//b' 'a/./b' '""' '"a\"b"' '[1]'; do
@@ -62,78 +66,100 @@ for bad in '../x' 'a//b' 'a/./b' '""' '"a\"b"' '[1]'; do
 	fi
 done
 check cg-config-valid "$BIN" -c "$T/cg.yaml" --check
-printf 'mode: tun\nproxy:\n  type: direct\ncapture:\n  cgroups: [a]\n' >"$T/bad.yaml"
-out=$("$BIN" -c "$T/bad.yaml" --check 2>&1)
-[ $? -eq 1 ] && printf '%s' "$out" | grep -q 'redirect mode only' && pass cg-tun-mode-refused ||
-	fail cg-tun-mode-refused "$out"
+check cg-tun-config-valid "$BIN" -c "$T/cg-tun.yaml" --check
 
-# snet-tun itself with nsenter (see above), tracked like bg's processes.
-nsenter --net=/run/netns/"$NC" "$BIN" -c "$T/cg.yaml" >"$T/snet-cg.log" 2>&1 &
-SNET_PID=$!
-PIDS+=("$SNET_PID")
-if ! wait_log "$T/snet-cg.log" ready 15; then
-	fail cg-ready "no ready line: $(tail -n 3 "$T/snet-cg.log" | tr '\n' ' ')"
-	exit 1
-fi
-pass cg-ready
-[ -d "$CGTOP/cap" ] && pass cg-group-created || fail cg-group-created "$CGTOP/cap missing"
-check cg-rules-present rules_present
-rules=$(nc_net nft list table inet snet_tun 2>&1)
-if printf '%s\n' "$rules" | grep -q "socket cgroupv2 level 2 \"${CGROOT#/sys/fs/cgroup/}/$CGPATH\" goto output_cg"; then
-	pass cg-rules-name-group
-else
-	fail cg-rules-name-group "no socket cgroupv2 rule naming the group: $(printf '%s' "$rules" | grep cgroup | tr '\n' ' ')"
-fi
+# One mode's run: NAME is cg (redirect) or cg-tun; the checks are named NAME-...
+mode_suite() {
+	local n=$1 rules who_in who_out who6 out rc left p_in p_out
 
-# Side by side: one captured, one not, at the same time.
-in_group "$CGTOP/cap" timeout 20 $PEER who $TARGET4 $TPORT >"$T/who-in.out" 2>&1 &
-p_in=$!
-PIDS+=("$p_in")
-nc_net timeout 20 $PEER who $TARGET4 $TPORT >"$T/who-out.out" 2>&1 &
-p_out=$!
-PIDS+=("$p_out")
-wait "$p_in"
-wait "$p_out"
-who_in=$(cat "$T/who-in.out")
-who_out=$(cat "$T/who-out.out")
-echo "  captured process seen from: $who_in; uncaptured: $who_out"
-# ss-server reaches the target from the server namespace (198.18.1.2, the target's own
-# lo address); only a direct connection comes from the client's 198.18.0.1.
-[ -n "$who_in" ] && [ "$who_in" != 198.18.0.1 ] && pass cg-captured-through-proxy ||
-	fail cg-captured-through-proxy "the target saw '$who_in', the client itself"
-[ "$who_out" = 198.18.0.1 ] && pass cg-uncaptured-direct ||
-	fail cg-uncaptured-direct "the target saw $who_out, not the client 198.18.0.1"
-who6=$(in_group "$CGTOP/cap" timeout 20 $PEER who $TARGET6 $TPORT 2>&1)
-[ "$who6" != fd00::1 ] && [ -n "$who6" ] && pass cg-captured-ipv6-through-proxy ||
-	fail cg-captured-ipv6-through-proxy "the target saw '$who6'"
-check cg-captured-get-5MB in_group "$CGTOP/cap" timeout 60 $PEER get $TARGET4 $TPORT 5000000
+	# snet-tun itself with nsenter (see above), tracked like bg's processes.
+	nsenter --net=/run/netns/"$NC" "$BIN" -c "$T/$n.yaml" >"$T/snet-$n.log" 2>&1 &
+	SNET_PID=$!
+	PIDS+=("$SNET_PID")
+	if ! wait_log "$T/snet-$n.log" ready 15; then
+		fail "$n-ready" "no ready line: $(tail -n 3 "$T/snet-$n.log" | tr '\n' ' ')"
+		stop_pid "$SNET_PID"
+		return
+	fi
+	pass "$n-ready"
+	[ -d "$CGTOP/cap" ] && pass "$n-group-created" || fail "$n-group-created" "$CGTOP/cap missing"
+	check "$n-rules-present" rules_present
+	rules=$(nc_net nft list table inet snet_tun 2>&1)
+	if printf '%s\n' "$rules" | grep -q "socket cgroupv2 level 2 \"${CGROOT#/sys/fs/cgroup/}/$CGPATH\" $2"; then
+		pass "$n-rules-name-group"
+	else
+		fail "$n-rules-name-group" "no socket cgroupv2 rule naming the group: $(printf '%s' "$rules" | grep cgroup | tr '\n' ' ')"
+	fi
 
-# snet-tun run: the command in $CGTOP/cap/run-<pid>, captured; the group gone after.
-out=$(nc_net "$BIN" run -c "$T/cg.yaml" -- $PEER who $TARGET4 $TPORT 2>&1)
-rc=$?
-echo "  snet-tun run: exit $rc, seen from: $out"
-[ $rc -eq 0 ] && [ -n "$out" ] && [ "$out" != 198.18.0.1 ] && pass cg-run-captured ||
-	fail cg-run-captured "exit $rc, the target saw '$out'"
-left=$(find "$CGTOP/cap" -mindepth 1 -maxdepth 1 -type d -name 'run-*' | wc -l)
-[ "$left" -eq 0 ] && pass cg-run-group-removed || fail cg-run-group-removed "$left run-* groups left"
-out=$(nc_net "$BIN" run -c "$T/cg.yaml" -- sh -c 'exit 7' 2>&1)
-rc=$?
-[ $rc -eq 7 ] && pass cg-run-exit-status || fail cg-run-exit-status "exit $rc, expected 7: $out"
-nc_net "$BIN" run -c "$T/cg.yaml" -- /nonexistent/cmd >"$T/run-bad.out" 2>&1
-rc=$?
-[ $rc -eq 127 ] && grep -q 'No such file' "$T/run-bad.out" && pass cg-run-missing-command ||
-	fail cg-run-missing-command "exit $rc: $(cat "$T/run-bad.out")"
-out=$(in_nc timeout 20 $PEER who $TARGET4 $TPORT 2>&1)
-[ "$out" = 198.18.0.1 ] && pass cg-still-direct-outside || fail cg-still-direct-outside "the target saw $out"
+	# Side by side: one captured, one not, at the same time.
+	in_group "$CGTOP/cap" timeout 20 $PEER who $TARGET4 $TPORT >"$T/who-in.out" 2>&1 &
+	p_in=$!
+	PIDS+=("$p_in")
+	nc_net timeout 20 $PEER who $TARGET4 $TPORT >"$T/who-out.out" 2>&1 &
+	p_out=$!
+	PIDS+=("$p_out")
+	wait "$p_in"
+	wait "$p_out"
+	who_in=$(cat "$T/who-in.out")
+	who_out=$(cat "$T/who-out.out")
+	echo "  $n: captured process seen from: $who_in; uncaptured: $who_out"
+	# ss-server reaches the target from the server namespace (198.18.1.2, the target's own
+	# lo address); only a direct connection comes from the client's 198.18.0.1.
+	[ -n "$who_in" ] && [ "$who_in" != 198.18.0.1 ] && pass "$n-captured-through-proxy" ||
+		fail "$n-captured-through-proxy" "the target saw '$who_in', the client itself"
+	[ "$who_out" = 198.18.0.1 ] && pass "$n-uncaptured-direct" ||
+		fail "$n-uncaptured-direct" "the target saw $who_out, not the client 198.18.0.1"
+	if [ "$n" = cg ]; then # tun mode's IPv6 rides the same mark; the test covers IPv4 there
+		who6=$(in_group "$CGTOP/cap" timeout 20 $PEER who $TARGET6 $TPORT 2>&1)
+		[ "$who6" != fd00::1 ] && [ -n "$who6" ] && pass "$n-captured-ipv6-through-proxy" ||
+			fail "$n-captured-ipv6-through-proxy" "the target saw '$who6'"
+	fi
+	check "$n-captured-get-5MB" in_group "$CGTOP/cap" timeout 60 $PEER get $TARGET4 $TPORT 5000000
 
-check_exit cg-sigterm-exit-0 cg
-if rules_present; then fail cg-rules-removed "table inet snet_tun still there"; else pass cg-rules-removed; fi
-[ -d "$CGTOP/cap" ] && fail cg-group-removed "$CGTOP/cap still there" || pass cg-group-removed
-[ -d "$CGTOP" ] && pass cg-foreign-group-kept || fail cg-foreign-group-kept "the test's own $CGTOP was removed"
+	# snet-tun run: the command in $CGTOP/cap/run-<pid>, captured; the group gone after.
+	out=$(nc_net "$BIN" run -c "$T/$n.yaml" -- $PEER who $TARGET4 $TPORT 2>&1)
+	rc=$?
+	echo "  $n: snet-tun run: exit $rc, seen from: $out"
+	[ $rc -eq 0 ] && [ -n "$out" ] && [ "$out" != 198.18.0.1 ] && pass "$n-run-captured" ||
+		fail "$n-run-captured" "exit $rc, the target saw '$out'"
+	left=$(find "$CGTOP/cap" -mindepth 1 -maxdepth 1 -type d -name 'run-*' | wc -l)
+	[ "$left" -eq 0 ] && pass "$n-run-group-removed" || fail "$n-run-group-removed" "$left run-* groups left"
+	out=$(nc_net "$BIN" run -c "$T/$n.yaml" -- sh -c 'exit 7' 2>&1)
+	rc=$?
+	[ $rc -eq 7 ] && pass "$n-run-exit-status" || fail "$n-run-exit-status" "exit $rc, expected 7: $out"
+	nc_net "$BIN" run -c "$T/$n.yaml" -- /nonexistent/cmd >"$T/run-bad.out" 2>&1
+	rc=$?
+	[ $rc -eq 127 ] && grep -q 'No such file' "$T/run-bad.out" && pass "$n-run-missing-command" ||
+		fail "$n-run-missing-command" "exit $rc: $(cat "$T/run-bad.out")"
+	out=$(in_nc timeout 20 $PEER who $TARGET4 $TPORT 2>&1)
+	[ "$out" = 198.18.0.1 ] && pass "$n-still-direct-outside" || fail "$n-still-direct-outside" "the target saw $out"
 
-# `run` without a running instance: its group is missing, a clear error, exit 127.
-out=$(nc_net "$BIN" run -c "$T/cg.yaml" -- true 2>&1)
-rc=$?
-[ $rc -eq 127 ] && printf '%s' "$out" | grep -q 'cannot create' && pass cg-run-without-instance ||
-	fail cg-run-without-instance "exit $rc: $out"
+	check_exit "$n-sigterm-exit-0" "$n"
+	if rules_present; then fail "$n-rules-removed" "table inet snet_tun still there"; else pass "$n-rules-removed"; fi
+	if in_nc ip rule show | grep -q 'lookup 2132[67]'; then
+		fail "$n-ip-rules-removed" "$(in_nc ip rule show | grep 2132 | tr '\n' ' ')"
+	else
+		pass "$n-ip-rules-removed"
+	fi
+	[ -d "$CGTOP/cap" ] && fail "$n-group-removed" "$CGTOP/cap still there" || pass "$n-group-removed"
+	[ -d "$CGTOP" ] && pass "$n-foreign-group-kept" || fail "$n-foreign-group-kept" "the test's own $CGTOP was removed"
+
+	# `run` without a running instance: its group is missing, a clear error, exit 127.
+	out=$(nc_net "$BIN" run -c "$T/$n.yaml" -- true 2>&1)
+	rc=$?
+	[ $rc -eq 127 ] && printf '%s' "$out" | grep -q 'cannot create' && pass "$n-run-without-instance" ||
+		fail "$n-run-without-instance" "exit $rc: $out"
+}
+
+mode_suite cg "goto output_cg"
+# Tun mode: main's specific routes win over the tun (suppress_prefixlength 0), as they do
+# on a real machine for its LAN; so the targets move out of main into table 100, looked up
+# after tun mode's rules (as a default route in main would be).
+in_nc ip route del 198.18.1.0/24 via 198.18.0.2
+in_nc ip -6 route del fd00:1::/64 via fd00::2
+in_nc ip route add 198.18.1.0/24 via 198.18.0.2 table 100
+in_nc ip -6 route add fd00:1::/64 via fd00::2 table 100
+in_nc ip rule add lookup 100 pref 6000
+in_nc ip -6 rule add lookup 100 pref 6000
+mode_suite cg-tun "meta mark set"
 finish
