@@ -98,10 +98,11 @@ static long sh_lines(const char *cmd)
 /* Where `ip route get` sends dst for uid (and mark, when not 0): "dev NAME" found in it. */
 static bool goes(const char *dst, unsigned uid, unsigned mark, const char *ifname)
 {
-	char cmd[256], want[64];
+	char cmd[256], want[64], m[32] = "";
 
-	snprintf(cmd, sizeof(cmd), "ip route get %s uid %u%s 2>&1", dst, uid,
-		 mark ? " mark 0x534e" : "");
+	if (mark)
+		snprintf(m, sizeof(m), " mark 0x%x", mark);
+	snprintf(cmd, sizeof(cmd), "ip route get %s uid %u%s 2>&1", dst, uid, m);
 	snprintf(want, sizeof(want), "dev %s ", ifname);
 	return sh_has(cmd, want);
 }
@@ -382,6 +383,28 @@ static void test_routes_gateway(void)
 	CHECK(sh_lines("ip -6 rule show | grep -E '^520[0-4]:'") == 0);
 	sh("sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0", out, sizeof(out));
 	tun_close(lt);
+}
+
+/* capture.cgroups: only packets with the cgroups' mark go in (no uids given). */
+static void test_routes_cgroup_mark(void)
+{
+	struct nl_routes r = routes_base();
+	char err[256];
+
+	r.ipv6 = true;
+	r.cgroup_mark = MARK + 2;
+	CHECK_OK(nl_routes_install(&r, err, sizeof(err)), err);
+	CHECK(sh_has("ip rule show", "5202:\tfrom all fwmark 0x534e goto 5203"));
+	CHECK(sh_has("ip rule show", "5202:\tfrom all fwmark 0x5350 lookup 21326"));
+	CHECK(sh_has("ip -6 rule show", "5202:\tfrom all fwmark 0x5350 lookup 21326"));
+	CHECK(!sh_has("ip rule show", "not from all fwmark"));
+	CHECK(goes("8.8.8.8", 1000, MARK + 2, DEV)); /* a captured group's packet */
+	CHECK(goes("8.8.8.8", 1000, 0, UPLINK)); /* everyone else */
+	CHECK(goes("8.8.8.8", 0, MARK, UPLINK)); /* our own sockets */
+	CHECK(goes("2001:db8::1", 1000, MARK + 2, DEV));
+	CHECK(goes("2001:db8::1", 1000, 0, UPLINK));
+	CHECK_OK(nl_routes_remove(&r, err, sizeof(err)), err);
+	CHECK(all_gone());
 }
 
 static void test_routes_remove(void)
@@ -921,6 +944,7 @@ int main(void)
 	RUN(test_open_and_configure);
 	RUN(test_routes_per_uid);
 	RUN(test_routes_all_users);
+	RUN(test_routes_cgroup_mark);
 	RUN(test_routes_remove);
 	RUN(test_routes_v4_only);
 	RUN(test_routes_failure_rolls_back);
