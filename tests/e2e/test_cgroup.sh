@@ -162,4 +162,28 @@ in_nc ip -6 route add fd00:1::/64 via fd00::2 table 100
 in_nc ip rule add lookup 100 pref 6000
 in_nc ip -6 rule add lookup 100 pref 6000
 mode_suite cg-tun "meta mark set"
+
+# kill -9 leaves the rules (and the group it made) behind; --cleanup removes the rules
+# in both modes (the group stays: it cannot know it made it; the test removes it).
+for n in cg cg-tun; do
+	nsenter --net=/run/netns/"$NC" "$BIN" -c "$T/$n.yaml" >"$T/snet-$n-k9.log" 2>&1 &
+	SNET_PID=$!
+	PIDS+=("$SNET_PID")
+	if ! wait_log "$T/snet-$n-k9.log" ready 15; then
+		fail "$n-kill9-ready" "no ready line: $(tail -n 3 "$T/snet-$n-k9.log" | tr '\n' ' ')"
+		continue
+	fi
+	kill -KILL "$SNET_PID"
+	wait "$SNET_PID" 2>/dev/null
+	check "$n-rules-left-after-kill-9" rules_present
+	check "$n-cleanup-exit-0" nc_net "$BIN" --cleanup -c "$T/$n.yaml"
+	if rules_present || in_nc ip rule show | grep -q 'lookup 2132[67]'; then
+		fail "$n-cleanup-removes-rules" "$(in_nc ip rule show | grep 2132 | tr '\n' ' ')"
+	else
+		pass "$n-cleanup-removes-rules"
+	fi
+	out=$(in_group "$CGTOP/cap" timeout 20 $PEER who $TARGET4 $TPORT 2>&1)
+	[ "$out" = 198.18.0.1 ] && pass "$n-direct-after-cleanup" || fail "$n-direct-after-cleanup" "the target saw '$out'"
+	rmdir "$CGTOP/cap" 2>/dev/null
+done
 finish
