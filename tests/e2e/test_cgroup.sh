@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Per-application capture (capture.cgroups) in redirect and tun mode through ss-server: a process in
-# the captured cgroup-v2 group reaches the target through the proxy while one beside it,
-# outside the group, reaches it directly; `snet-tun run -- CMD` runs CMD captured; after
-# SIGTERM the rules and the groups snet-tun created are gone. Bad cgroup paths are refused.
+# Per-application capture (capture.cgroups) in redirect and tun mode through ss-server: a
+# process in the captured cgroup-v2 group reaches the target through the proxy (TCP, and
+# UDP through snet-tun) while one beside it, outside the group, reaches it directly;
+# `snet-tun run -- CMD` runs CMD captured; after SIGTERM the rules and the groups
+# snet-tun created are gone; kill -9 then --cleanup removes the rules. Bad paths refused.
 #
 # The test makes one group of its own, $CGROOT/snet-e2e-$ID, and names its child "cap" in
 # the config (snet-tun creates it and must remove it). Only processes this test starts are
@@ -37,7 +38,8 @@ start_target || { fail cg-target "peer server did not start"; exit 1; }
 mkdir "$CGTOP" || { fail cg-mkdir "cannot create $CGTOP"; exit 1; }
 
 PW=e2e-secret-$ID
-bg ss-server ns ss-server -s 198.18.0.2 -p 8388 -k "$PW" -m chacha20-ietf-poly1305 -v
+bg ss-server ns ss-server -s 198.18.0.2 -p 8388 -k "$PW" -m chacha20-ietf-poly1305 -u -v
+bg udpecho4 ns $PEER udpecho $TARGET4 7000
 wait_port ns 198.18.0.2 8388 || { fail cg-ss "ss-server did not start"; exit 1; }
 
 nc_net() { nsenter --net=/run/netns/"$NC" "$@"; }
@@ -115,6 +117,22 @@ mode_suite() {
 			fail "$n-captured-ipv6-through-proxy" "the target saw '$who6'"
 	fi
 	check "$n-captured-get-5MB" in_group "$CGTOP/cap" timeout 60 $PEER get $TARGET4 $TPORT 5000000
+
+	# UDP: the captured process's datagrams go through snet-tun, the uncaptured one's do
+	# not (redirect mode counts datagrams in udp-up; tun mode's flows stay in udp-flows for
+	# tun.udp-timeout, 60 s: one flow per run of `udp`).
+	local key=udp-up min=200 st0 st1 st2
+	[ "$n" = cg-tun ] && key=udp-flows min=1
+	st0=$(stat_of "$(snet_stats "$n")" $key)
+	check "$n-captured-udp-echo" in_group "$CGTOP/cap" timeout 60 $PEER udp $TARGET4 7000 200 1200 0
+	st1=$(stat_of "$(snet_stats "$n")" $key)
+	check "$n-uncaptured-udp-echo" nc_net timeout 60 $PEER udp $TARGET4 7000 200 1200 0
+	st2=$(stat_of "$(snet_stats "$n")" $key)
+	echo "  $n: $key $st0 -> $st1 (captured) -> $st2 (uncaptured)"
+	[ "${st1:-0}" -ge $((${st0:-0} + min)) ] && pass "$n-captured-udp-through-snet-tun" ||
+		fail "$n-captured-udp-through-snet-tun" "$key $st0 -> $st1"
+	[ "${st2:-0}" = "${st1:-0}" ] && pass "$n-uncaptured-udp-not-through-snet-tun" ||
+		fail "$n-uncaptured-udp-not-through-snet-tun" "$key $st1 -> $st2"
 
 	# snet-tun run: the command in $CGTOP/cap/run-<pid>, captured; the group gone after.
 	out=$(nc_net "$BIN" run -c "$T/$n.yaml" -- $PEER who $TARGET4 $TPORT 2>&1)
