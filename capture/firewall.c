@@ -275,18 +275,33 @@ static void add_gateway_chains(struct text *t, const struct firewall_spec *spec)
 	add_masquerade(t, spec);
 }
 
+/* The rules handing UDP to the transparent sockets, one per family that has one: match4
+ * / match6 select the packets, mark (0: none) is set on them and ends the chain.
+ * net_ntop's "[::1]:1111" is nft's syntax for an IPv6 address and port, too. */
+static void add_tproxy(struct text *t, const struct firewall_spec *spec, const char *match4,
+		       const char *match6, uint32_t mark)
+{
+	const struct sockaddr_storage *to[2] = { spec->udp4, spec->udp6 };
+	const char *match[2] = { match4, match6 }, *fam[2] = { "ip", "ip6" };
+	char a[NET_ADDRSTRLEN];
+
+	for (int i = 0; i < 2; i++) {
+		if (!to[i])
+			continue;
+		text_add(t, "\t\t%s meta l4proto udp tproxy %s to %s", match[i], fam[i],
+			 net_ntop(to[i], a, sizeof(a)));
+		if (mark)
+			text_add(t, " meta mark set 0x%x accept", mark);
+		text_add(t, "\n");
+	}
+}
+
 /* The gateway's LAN: its UDP to captured destinations is handed to the transparent
  * sockets right in prerouting, and marked so the policy route delivers it locally
  * instead of forwarding it (DNS is left to the nat chain's redirect, what the LAN sends
  * to itself, to the machine or around the capture to forwarding). */
 static void add_lan_udp_chain(struct text *t, const struct firewall_spec *spec)
 {
-	char a4[NET_ADDRSTRLEN] = "", a6[NET_ADDRSTRLEN] = "";
-
-	if (spec->udp4)
-		net_ntop(spec->udp4, a4, sizeof(a4));
-	if (spec->udp6)
-		net_ntop(spec->udp6, a6, sizeof(a6));
 	text_add(t, "\tchain lan_udp {\n"
 		 "\t\tmeta l4proto != udp return\n");
 	if (spec->dns_port)
@@ -295,24 +310,14 @@ static void add_lan_udp_chain(struct text *t, const struct firewall_spec *spec)
 		 "\t\tip daddr 169.254.0.0/16 return\n"
 		 "\t\tip6 daddr fe80::/10 return\n"
 		 "\t\tudp dport { 67, 547 } return\n");
-	if (spec->udp4)
-		text_add(t, "\t\tip daddr @learn_proxy4 meta l4proto udp tproxy ip to %s "
-			 "meta mark set 0x%x accept\n", a4, spec->udp_mark);
-	if (spec->udp6)
-		text_add(t, "\t\tip6 daddr @learn_proxy6 meta l4proto udp tproxy ip6 to %s "
-			 "meta mark set 0x%x accept\n", a6, spec->udp_mark);
+	add_tproxy(t, spec, "ip daddr @learn_proxy4", "ip6 daddr @learn_proxy6", spec->udp_mark);
 	text_add(t, "\t\tip daddr @learn_bypass4 return\n"
 		 "\t\tip6 daddr @learn_bypass6 return\n"
 		 "\t\tip daddr @bypass4 return\n"
 		 "\t\tip6 daddr @bypass6 return\n"
 		 "\t\tip daddr @lan4 return\n"
 		 "\t\tip6 daddr @lan6 return\n");
-	if (spec->udp4)
-		text_add(t, "\t\tmeta nfproto ipv4 meta l4proto udp tproxy ip to %s "
-			 "meta mark set 0x%x accept\n", a4, spec->udp_mark);
-	if (spec->udp6)
-		text_add(t, "\t\tmeta nfproto ipv6 meta l4proto udp tproxy ip6 to %s "
-			 "meta mark set 0x%x accept\n", a6, spec->udp_mark);
+	add_tproxy(t, spec, "meta nfproto ipv4", "meta nfproto ipv6", spec->udp_mark);
 	text_add(t, "\t}\n");
 }
 
@@ -339,7 +344,6 @@ static void add_cgroup_guard(struct text *t, const struct firewall_spec *spec, c
 static void add_udp_chains(struct text *t, const struct firewall_spec *spec)
 {
 	const struct config *cfg = spec->cfg;
-	char a[NET_ADDRSTRLEN];
 
 	text_add(t, "\tchain udp_route {\n"
 		 "\t\ttype route hook output priority mangle; policy accept;\n");
@@ -379,13 +383,7 @@ static void add_udp_chains(struct text *t, const struct firewall_spec *spec)
 			 "\t\tip6 saddr @lan6 jump lan_udp\n");
 	text_add(t, "\t\tmeta mark != 0x%x return\n"
 		 "\t\tmeta l4proto != udp return\n", spec->udp_mark);
-	/* net_ntop's "[::1]:1111" is nft's syntax for an IPv6 address and port, too. */
-	if (spec->udp4)
-		text_add(t, "\t\tmeta nfproto ipv4 meta l4proto udp tproxy ip to %s\n",
-			 net_ntop(spec->udp4, a, sizeof(a)));
-	if (spec->udp6)
-		text_add(t, "\t\tmeta nfproto ipv6 meta l4proto udp tproxy ip6 to %s\n",
-			 net_ntop(spec->udp6, a, sizeof(a)));
+	add_tproxy(t, spec, "meta nfproto ipv4", "meta nfproto ipv6", 0);
 	text_add(t, "\t}\n");
 	if (spec->gateway)
 		add_lan_udp_chain(t, spec);
