@@ -308,18 +308,22 @@ static void send_fake(struct dns_server *d, const struct dns_msg *q, const struc
 	send_reply(d, q, c, d->out, len, "fake", t0, fn, ctx);
 }
 
+/* The address bytes of an IPv4 or IPv6 socket address (4 or 16), NULL for others. */
+static const uint8_t *addr_bytes(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
+	if (ss->ss_family == AF_INET6)
+		return (const uint8_t *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+	return NULL;
+}
+
 int dns_server_fake_name(struct dns_server *d, const struct sockaddr_storage *dst, char *host,
 			 size_t hostlen)
 {
 	const uint8_t *a;
 
-	if (!d || !d->fake)
-		return -1;
-	if (dst->ss_family == AF_INET)
-		a = (const uint8_t *)&((const struct sockaddr_in *)dst)->sin_addr;
-	else if (dst->ss_family == AF_INET6)
-		a = (const uint8_t *)&((const struct sockaddr_in6 *)dst)->sin6_addr;
-	else
+	if (!d || !d->fake || !(a = addr_bytes(dst)))
 		return -1;
 	return fakeip_name(d->fake, dst->ss_family, a, host, hostlen);
 }
@@ -336,13 +340,7 @@ int dns_server_name_of(struct dns_server *d, const struct sockaddr_storage *dst,
 {
 	const uint8_t *a;
 
-	if (!d->revnames)
-		return -1;
-	if (dst->ss_family == AF_INET)
-		a = (const uint8_t *)&((const struct sockaddr_in *)dst)->sin_addr;
-	else if (dst->ss_family == AF_INET6)
-		a = (const uint8_t *)&((const struct sockaddr_in6 *)dst)->sin6_addr;
-	else
+	if (!d->revnames || !(a = addr_bytes(dst)))
 		return -1;
 	return dns_revnames_get(d->revnames, dst->ss_family, a, ev_now(d->loop), host, hostlen);
 }
