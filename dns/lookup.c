@@ -6,10 +6,8 @@
  * reference-counted so a reload never frees one under a lookup. */
 #include "dns/lookup.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -17,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <unistd.h>
 
 #include "base/config.h"
 #include "base/log.h"
@@ -28,9 +25,6 @@
 #include "dns/upstream.h"
 
 #define HOSTS_PATH "/etc/hosts"
-#define RESOLV_PATH "/etc/resolv.conf"
-#define FILE_MAX (1024 * 1024) /* bytes of either file read at most */
-#define RESOLV_SERVERS_MAX 8
 
 struct servers {
 	unsigned refs;
@@ -74,33 +68,6 @@ static void servers_put(struct servers *s)
 	free(s);
 }
 
-/* Reads at most FILE_MAX bytes of path into a fresh buffer; NULL when it cannot. */
-static char *read_small(const char *path, size_t *len)
-{
-	char *buf = malloc(FILE_MAX);
-	size_t n = 0;
-	int fd;
-
-	if (!buf)
-		return NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		free(buf);
-		return NULL;
-	}
-	while (n < FILE_MAX) {
-		ssize_t r = read(fd, buf + n, FILE_MAX - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	*len = n;
-	return buf;
-}
-
 /* The servers for cfg: dns.domestic, or resolv.conf's. */
 static struct servers *servers_new(struct dns_lookup *l, const struct config *cfg, bool warn)
 {
@@ -117,7 +84,7 @@ static struct servers *servers_new(struct dns_lookup *l, const struct config *cf
 			log_warn("dns: dns.domestic is empty and %s has no usable nameserver (%zu "
 				 "loopback ones skipped): names snet-tun needs itself, such as "
 				 "proxy.server, are looked up with getaddrinfo(), which may go "
-				 "through snet-tun's own resolver", RESOLV_PATH, loop_n);
+				 "through snet-tun's own resolver", SYSRESOLV_PATH, loop_n);
 		}
 	}
 	s = calloc(1, sizeof(*s) + n * sizeof(s->v[0]));
@@ -294,7 +261,7 @@ static void start_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	text = read_small(HOSTS_PATH, &len);
+	text = sysresolv_read(HOSTS_PATH, &len);
 	if (text) {
 		struct resolve_answer *a = &j->ans[0];
 		a->n = lookup_parse_hosts(text, len, j->host, a->addr, RESOLVE_ADDR_MAX);

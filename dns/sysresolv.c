@@ -1,40 +1,55 @@
-/* sysresolv.c -- reads the system's resolvers from /etc/resolv.conf (parsing in
- * lookup_parse.c). */
+/* sysresolv.c -- reads the system's resolver files, and the resolvers of /etc/resolv.conf
+ * (parsing in lookup_parse.c). */
 #include "dns/sysresolv.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "dns/lookup_parse.h"
 
-#define RESOLV_PATH "/etc/resolv.conf"
-#define RESOLV_READ_MAX (64 * 1024) /* resolv.conf is small: only its start is read */
-
-size_t sysresolv_servers(struct host_port out[SYSRESOLV_MAX], size_t *loopback)
+char *sysresolv_read(const char *path, size_t *len)
 {
-	static char text[RESOLV_READ_MAX];
-	struct sockaddr_storage ss[SYSRESOLV_MAX];
-	size_t len = 0, n;
+	char *buf = malloc(SYSRESOLV_FILE_MAX);
+	size_t n = 0;
 	int fd;
 
-	*loopback = 0;
-	fd = open(RESOLV_PATH, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	while (len < sizeof(text)) {
-		ssize_t r = read(fd, text + len, sizeof(text) - len);
+	if (!buf)
+		return NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		free(buf);
+		return NULL;
+	}
+	while (n < SYSRESOLV_FILE_MAX) {
+		ssize_t r = read(fd, buf + n, SYSRESOLV_FILE_MAX - n);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			break;
-		len += (size_t)r;
+		n += (size_t)r;
 	}
 	close(fd);
+	*len = n;
+	return buf;
+}
+
+size_t sysresolv_servers(struct host_port out[SYSRESOLV_MAX], size_t *loopback)
+{
+	struct sockaddr_storage ss[SYSRESOLV_MAX];
+	size_t len = 0, n;
+	char *text;
+
+	*loopback = 0;
+	text = sysresolv_read(SYSRESOLV_PATH, &len);
+	if (!text)
+		return 0;
 	n = lookup_parse_resolv(text, len, ss, SYSRESOLV_MAX, loopback);
+	free(text);
 	for (size_t i = 0; i < n; i++) {
 		const void *a = ss[i].ss_family == AF_INET
 					? (const void *)&((struct sockaddr_in *)&ss[i])->sin_addr
