@@ -61,6 +61,10 @@ cleanup() {
 	done
 	ip netns del "$NC" 2>/dev/null
 	ip netns del "$NS" 2>/dev/null
+	# KEEP_LOGS=DIR: a failing test's files (every process's log) are kept there
+	if [ -n "${KEEP_LOGS:-}" ] && [ "$FAILS" -gt 0 ]; then
+		mkdir -p "$KEEP_LOGS" && cp -a "$T" "$KEEP_LOGS/"
+	fi
 	rm -rf "$T"
 }
 trap cleanup EXIT
