@@ -20,7 +20,7 @@ struct member {
 	double retry_at; /* DOWN: a connection may try it again from then */
 	double backoff;
 	double latency; /* of the last good check, seconds; < 0 unknown */
-	double up_at; /* when it last went up: failures of older attempts are stale */
+	double changed_at; /* when its state last changed: reports of older attempts are stale */
 	unsigned early_closes;
 };
 
@@ -65,6 +65,7 @@ struct upstreams *upstreams_new(const struct config *cfg, const struct upstreams
 				m->backoff = o->backoff;
 				m->latency = o->latency;
 				m->early_closes = o->early_closes;
+				m->changed_at = o->changed_at;
 				break;
 			}
 		}
@@ -175,7 +176,7 @@ int upstreams_pick(struct upstreams *g, uint32_t tried, double now)
 /* One log line per change of a member's state, and one when the group as a whole goes
  * from some member up to none, or back. */
 static void set_state(struct upstreams *g, struct member *m, enum upstream_state to,
-		      const char *why)
+		      const char *why, double now)
 {
 	bool all_down;
 
@@ -184,6 +185,7 @@ static void set_state(struct upstreams *g, struct member *m, enum upstream_state
 	log_msg(to == UPSTREAM_DOWN ? LOG_WARN : LOG_INFO, "upstream %s: %s -> %s (%s)",
 		m->cfg.name, state_names[m->state], state_names[to], why);
 	m->state = to;
+	m->changed_at = now;
 	all_down = !upstreams_any_up(g);
 	if (all_down != g->all_down && g->n > 1)
 		log_msg(all_down ? LOG_ERROR : LOG_INFO, "%s", all_down
@@ -201,17 +203,15 @@ static bool go_down(struct upstreams *g, struct member *m, const char *why, doub
 		m->backoff = BACKOFF_MAX;
 	m->retry_at = now + m->backoff;
 	m->early_closes = 0;
-	set_state(g, m, UPSTREAM_DOWN, why);
+	set_state(g, m, UPSTREAM_DOWN, why, now);
 	return !was_down;
 }
 
 static void go_up(struct upstreams *g, struct member *m, const char *why, double now)
 {
-	if (m->state != UPSTREAM_UP)
-		m->up_at = now;
 	m->backoff = 0;
 	m->early_closes = 0;
-	set_state(g, m, UPSTREAM_UP, why);
+	set_state(g, m, UPSTREAM_UP, why, now);
 }
 
 bool upstreams_report(struct upstreams *g, int i, enum upstream_outcome o, const char *why,
@@ -220,10 +220,11 @@ bool upstreams_report(struct upstreams *g, int i, enum upstream_outcome o, const
 	struct member *m = &g->m[i];
 	char buf[256];
 
-	/* A connection begun before the member was seen up again (a check found it back
-	 * while this one was failing against the old, dead server) says nothing about it
-	 * now: it would take the member down again right after it came back. */
-	if (o != UPSTREAM_OK && m->state == UPSTREAM_UP && since < m->up_at)
+	/* A connection begun before the member's state last changed says nothing about it
+	 * now: one failing against the old, dead server after a check found it back would
+	 * take it down again at once; one answered by what the old server sent before it
+	 * died would bring it up again at once. */
+	if (since < m->changed_at)
 		return false;
 	switch (o) {
 	case UPSTREAM_OK:

@@ -131,6 +131,17 @@ wait_log() {
 	return 1
 }
 
+# wait_new_log FILE N PATTERN [SECS]: like wait_log, for a line after FILE's first N lines
+# (an older line with the same words does not count).
+wait_new_log() {
+	local i
+	for i in $(seq $((${4:-10} * 10))); do
+		tail -n +"$(($2 + 1))" "$1" 2>/dev/null | grep -q -- "$3" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 start_target() {
 	bg target4 ns $PEER server $TARGET4 $TPORT
 	bg target6 ns $PEER server $TARGET6 $TPORT

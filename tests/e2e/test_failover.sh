@@ -184,8 +184,12 @@ run_mode() { # MODE
 
 	# ---- a back: a check finds it, failover returns to it
 	tk=$(now)
+	local l0
+	l0=$(wc -l <"$T/snet-$n.log")
+	# what a's old server sent before it died does not bring it back up
+	check "$m-a-stays-down" eval '! grep "upstream a: down -> up" "$T/snet-$n.log"'
 	ss_up a || fail "$m-a-restart" "ss-server a did not listen"
-	if wait_log "$T/snet-$n.log" "upstream a: down -> up" 10; then
+	if wait_new_log "$T/snet-$n.log" "$l0" "upstream a: down -> up" 10; then
 		pass "$m-a-back-up ($(since "$tk") s after it was back)"
 	else
 		fail "$m-a-back-up" "no 'a: down -> up' within 10 s: $(grep upstream "$T/snet-$n.log" | tail -n 3 | tr '\n' ' ')"

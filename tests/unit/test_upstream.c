@@ -70,6 +70,24 @@ static void test_stale_failure(void)
 	upstreams_put(g);
 }
 
+/* The mirror case: a connection begun before the member went down answers after (bytes
+ * the old server sent before it died) -- the member stays down, and no "down -> up" is
+ * logged that a reader (or a test waiting for that line) would take for its return. */
+static void test_stale_answer(void)
+{
+	struct upstreams *g = group(2, UPSTREAM_FAILOVER);
+
+	CHECK(upstreams_checked(g, 0, true, 0.01, "check answered", 5) == false);
+	CHECK(upstreams_report(g, 0, UPSTREAM_FAILED, "refused", 9.9, 10) == true);
+	/* begun at 9.5, answered at 10.01 */
+	CHECK(upstreams_report(g, 0, UPSTREAM_OK, "answered", 9.5, 10.01) == false);
+	CHECK(upstreams_state(g, 0) == UPSTREAM_DOWN && upstreams_pick(g, 0, 10.02) == 1);
+	/* begun after it went down (its back-off over): news */
+	CHECK(upstreams_report(g, 0, UPSTREAM_OK, "answered", 11.5, 11.6) == false);
+	CHECK(upstreams_state(g, 0) == UPSTREAM_UP);
+	upstreams_put(g);
+}
+
 static void test_all_down(void)
 {
 	struct upstreams *g = group(2, UPSTREAM_FAILOVER);
@@ -153,6 +171,7 @@ int main(void)
 {
 	RUN(test_failover);
 	RUN(test_stale_failure);
+	RUN(test_stale_answer);
 	RUN(test_all_down);
 	RUN(test_early_close);
 	RUN(test_fastest_and_rr);
