@@ -101,10 +101,13 @@ net_up() {
 bg() {
 	local name=$1 where=$2
 	shift 2
+	# Emptied here, not by the background job's own redirection: that one may come after
+	# the caller's first look at the log, which would find a previous run's "ready".
+	: >"$T/$name.log"
 	if [ "$where" = nc ]; then
-		ip netns exec "$NC" "$@" >"$T/$name.log" 2>&1 &
+		ip netns exec "$NC" "$@" >>"$T/$name.log" 2>&1 &
 	else
-		ip netns exec "$NS" "$@" >"$T/$name.log" 2>&1 &
+		ip netns exec "$NS" "$@" >>"$T/$name.log" 2>&1 &
 	fi
 	LAST_PID=$!
 	PIDS+=("$LAST_PID")
