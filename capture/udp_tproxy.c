@@ -5,7 +5,8 @@
  * and bound to that destination, so a reply's source is the address the application sent
  * to. A reply socket also receives: the kernel's TPROXY lookup finds a socket bound to a
  * datagram's destination before the listening one, so later datagrams to that destination
- * arrive on it, and it is read like the others. Reply sockets close when idle for the
+ * arrive on it, and it is read like the others. Replies the flow table makes in one
+ * batch go out in one sendmmsg per reply socket. Reply sockets close when idle for the
  * flows' timeout, the least recently used first when there are max_flows of them. */
 #include "capture/udp_tproxy.h"
 
@@ -29,6 +30,7 @@
 #define MAX_SOCKS 2 /* one per family */
 #define SWEEP_INTERVAL 1.0
 #define READ_ROUNDS 8 /* batches per wakeup, so one busy socket does not starve the loop */
+#define REPLY_BYTES (4 * DGRAM_MAX) /* bytes of the replies held for one sendmmsg */
 
 /* The bytes that name a destination (zeroed before filled), the reply sockets' key. */
 struct dst_key {
@@ -77,6 +79,16 @@ struct udp_tproxy {
 		char buf[CMSG_SPACE(sizeof(struct sockaddr_in6))];
 		struct cmsghdr align;
 	} ctl[BATCH];
+	/* replies held for one sendmmsg: all from one reply socket (to_key), their bytes
+	 * copied into out_bytes (REPLY_BYTES) */
+	struct dst_key to_key;
+	struct rsock *to;
+	unsigned n_out;
+	size_t out_used;
+	uint8_t *out_bytes;
+	struct mmsghdr out[BATCH];
+	struct iovec out_iov[BATCH];
+	struct sockaddr_storage out_addr[BATCH];
 };
 
 static void dst_key_set(struct dst_key *k, const struct sockaddr_storage *a)
@@ -186,23 +198,70 @@ static struct rsock *rsock_get(struct udp_tproxy *t, const struct sockaddr_stora
 	return r;
 }
 
-/* The flow table's reply: from the address the client sent to. */
+/* Sends the replies held (one sendmmsg, again after a partial send); what the socket
+ * refuses is dropped and counted, as a datagram is. */
+static void reply_flush(void *ctx)
+{
+	struct udp_tproxy *t = ctx;
+	unsigned off = 0;
+
+	while (off < t->n_out) {
+		int n = sendmmsg(t->to->fd, t->out + off, t->n_out - off, 0);
+
+		if (n > 0) {
+			off += (unsigned)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		/* the first one held cannot go (e.g. a full socket buffer, an address gone) */
+		t->dropped++;
+		log_debug("udp reply to %s: %s", net_ntop(&t->out_addr[off],
+							   (char[NET_ADDRSTRLEN]){ 0 },
+							   NET_ADDRSTRLEN), strerror(errno));
+		off++;
+	}
+	t->n_out = 0;
+	t->out_used = 0;
+	t->to = NULL;
+}
+
+/* The flow table's reply: from the address the client sent to. Held for reply_flush,
+ * which the flow table calls after each batch it read; replies from another address
+ * (another reply socket) send those held first. */
 static void reply_cb(void *ctx, const struct sockaddr_storage *client,
 		     const struct sockaddr_storage *from, const uint8_t *data, size_t len)
 {
 	struct udp_tproxy *t = ctx;
-	struct rsock *r = rsock_get(t, from);
+	struct dst_key key;
+	struct mmsghdr *m;
 
-	if (!r) {
-		t->dropped++;
-		return;
+	dst_key_set(&key, from);
+	if (t->n_out && (memcmp(&key, &t->to_key, sizeof(key)) || t->n_out == BATCH ||
+			 t->out_used + len > REPLY_BYTES))
+		reply_flush(t);
+	if (!t->n_out) {
+		/* rsock_get may close the least recently used reply socket: never one that
+		 * holds replies, since there are none held now */
+		t->to = rsock_get(t, from);
+		if (!t->to) {
+			t->dropped++;
+			return;
+		}
+		t->to_key = key;
 	}
-	if (sendto(r->fd, data, len, 0, (const struct sockaddr *)client,
-		   net_sockaddr_len(client)) < 0) {
-		t->dropped++;
-		log_debug("udp reply to %s: %s", net_ntop(client, (char[NET_ADDRSTRLEN]){ 0 },
-							   NET_ADDRSTRLEN), strerror(errno));
-	}
+	memcpy(t->out_bytes + t->out_used, data, len);
+	t->out_iov[t->n_out].iov_base = t->out_bytes + t->out_used;
+	t->out_iov[t->n_out].iov_len = len;
+	t->out_addr[t->n_out] = *client;
+	m = &t->out[t->n_out];
+	memset(m, 0, sizeof(*m));
+	m->msg_hdr.msg_name = &t->out_addr[t->n_out];
+	m->msg_hdr.msg_namelen = net_sockaddr_len(client);
+	m->msg_hdr.msg_iov = &t->out_iov[t->n_out];
+	m->msg_hdr.msg_iovlen = 1;
+	t->out_used += len;
+	t->n_out++;
 }
 
 /* The datagram's original destination from its control messages. */
@@ -340,11 +399,13 @@ struct udp_tproxy *udp_tproxy_new(struct ev_loop *loop, struct relay *relay,
 	t->max_socks = max_flows;
 	ev_timer_init(&t->sweep, sweep_cb, SWEEP_INTERVAL, SWEEP_INTERVAL);
 	t->bufs = malloc((size_t)BATCH * DGRAM_MAX);
+	t->out_bytes = malloc(REPLY_BYTES);
 	t->udp = udp_relay_new(loop, relay, timeout, max_flows, reply_cb, t);
-	if (!t->bufs || !t->udp) {
+	if (!t->bufs || !t->out_bytes || !t->udp) {
 		snprintf(err, errlen, "udp tproxy: out of memory");
 		goto fail;
 	}
+	udp_relay_set_flush(t->udp, reply_flush);
 	for (int i = 0; i < n && t->n < MAX_SOCKS; i++) {
 		struct lsock *l = &t->l[t->n];
 
@@ -387,6 +448,7 @@ void udp_tproxy_free(struct udp_tproxy *t)
 		ev_timer_stop(t->loop, &t->sweep);
 	}
 	free(t->bufs);
+	free(t->out_bytes);
 	free(t);
 }
 

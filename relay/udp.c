@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -21,6 +22,8 @@
 #include "base/resolve.h"
 
 #define DGRAM_MAX 65535
+#define READ_BATCH 16 /* datagrams per recvmmsg on a flow's upstream socket */
+#define READ_ROUNDS 4 /* recvmmsg calls per wakeup of one flow */
 #define SWEEP_INTERVAL 1.0
 #define QUEUE_MAX 64 /* datagrams held per flow while its upstream is set up */
 #define QUEUE_BYTES 65536 /* and at most this many bytes */
@@ -74,11 +77,16 @@ struct udp_relay {
 	struct relay *relay;
 	unsigned timeout, max_flows;
 	udp_reply_fn reply;
+	udp_flush_fn flush;
 	void *ctx;
 	struct flow *flows; /* by (client, destination) */
 	TAILQ_HEAD(flow_lru, flow) lru; /* most recently used first */
 	ev_timer sweep;
-	uint8_t *buf, *tmp, *out; /* scratch: DGRAM_MAX + PROXY_UDP_OVERHEAD each */
+	uint8_t *tmp, *out; /* scratch: DGRAM_MAX + PROXY_UDP_OVERHEAD each */
+	/* a flow's recvmmsg batch: READ_BATCH buffers of DGRAM_MAX */
+	uint8_t *rbufs;
+	struct mmsghdr msgs[READ_BATCH];
+	struct iovec iov[READ_BATCH];
 	struct udp_stats stats;
 };
 
@@ -193,56 +201,80 @@ static void forget_server(struct flow *f)
 		resolver_forget(relay_resolver(f->u->relay), f->proxy->cfg.server, &f->server);
 }
 
+/* The upstream's read error on a flow's socket (not EAGAIN). */
+static void flow_read_error(struct flow *f, int err)
+{
+	/* e.g. ICMP port unreachable on a connected socket: keep the flow, but a proxy
+	 * server that is not there any more is looked up again by the next flow. */
+	log_debug("%s: udp recv: %s", f->desc, strerror(err));
+	if (f->proxy->ops->udp != PROXY_UDP_TARGET &&
+	    (err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH))
+		forget_server(f);
+}
+
+/* One datagram from the flow's upstream socket: unwrapped and handed back as a reply. */
+static void flow_reply(struct flow *f, uint8_t *in, size_t len)
+{
+	struct udp_relay *u = f->u;
+	const uint8_t *data = in;
+	char err[160];
+
+	if (f->proxy->ops->udp != PROXY_UDP_TARGET) {
+		struct sockaddr_storage from;
+		if (f->proxy->ops->udp_unwrap(f->proxy->priv, in, len, u->out, &len, &from, err,
+					      sizeof(err)) != PROXY_OK) {
+			flow_drop(f, err, NULL);
+			return;
+		}
+		/* The flow is (client, destination): a datagram from anyone else is not its
+		 * reply. */
+		if (!f->by_name && !reply_from_dst(f, &from)) {
+			char a[NET_ADDRSTRLEN];
+			flow_drop(f, "a reply from another address than the destination: ",
+				  net_ntop(&from, a, sizeof(a)));
+			return;
+		}
+		data = u->out;
+	}
+	flow_touch(f);
+	u->stats.dgrams_down++;
+	f->bytes_down += len;
+	/* Replies always come from the address the client sent to. */
+	u->reply(u->ctx, &f->client, &f->dst, data, len);
+}
+
+/* Reads the flow's upstream socket in recvmmsg batches (READ_ROUNDS of them at most, so
+ * one busy flow does not starve the loop), then lets the reply side flush. */
 static void flow_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct flow *f = w->data;
 	struct udp_relay *u = f->u;
-	char err[160];
 
 	(void)loop;
 	(void)revents;
-	for (int i = 0; i < 64; i++) {
-		ssize_t n = recv(f->fd, u->buf, DGRAM_MAX, 0);
-		const uint8_t *data = u->buf;
-		size_t len;
+	for (int round = 0; round < READ_ROUNDS; round++) {
+		int n;
 
+		for (int i = 0; i < READ_BATCH; i++) {
+			u->iov[i].iov_base = u->rbufs + (size_t)i * DGRAM_MAX;
+			u->iov[i].iov_len = DGRAM_MAX;
+			memset(&u->msgs[i].msg_hdr, 0, sizeof(u->msgs[i].msg_hdr));
+			u->msgs[i].msg_hdr.msg_iov = &u->iov[i];
+			u->msgs[i].msg_hdr.msg_iovlen = 1;
+		}
+		n = recvmmsg(f->fd, u->msgs, READ_BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0) {
-			if (errno != EAGAIN && errno != EINTR) {
-				/* e.g. ICMP port unreachable on a connected socket: keep the flow,
-				 * but a proxy server that is not there any more is looked up again
-				 * by the next flow. */
-				log_debug("%s: udp recv: %s", f->desc, strerror(errno));
-				if (f->proxy->ops->udp != PROXY_UDP_TARGET &&
-				    (errno == ECONNREFUSED || errno == EHOSTUNREACH ||
-				     errno == ENETUNREACH))
-					forget_server(f);
-			}
-			return;
+			if (errno != EAGAIN && errno != EINTR)
+				flow_read_error(f, errno);
+			break;
 		}
-		len = (size_t)n;
-		if (f->proxy->ops->udp != PROXY_UDP_TARGET) {
-			struct sockaddr_storage from;
-			if (f->proxy->ops->udp_unwrap(f->proxy->priv, u->buf, len, u->out, &len, &from,
-						      err, sizeof(err)) != PROXY_OK) {
-				flow_drop(f, err, NULL);
-				continue;
-			}
-			/* The flow is (client, destination): a datagram from anyone else is not
-			 * its reply. */
-			if (!f->by_name && !reply_from_dst(f, &from)) {
-				char a[NET_ADDRSTRLEN];
-				flow_drop(f, "a reply from another address than the destination: ",
-					  net_ntop(&from, a, sizeof(a)));
-				continue;
-			}
-			data = u->out;
-		}
-		flow_touch(f);
-		u->stats.dgrams_down++;
-		f->bytes_down += len;
-		/* Replies always come from the address the client sent to. */
-		u->reply(u->ctx, &f->client, &f->dst, data, len);
+		for (int i = 0; i < n; i++)
+			flow_reply(f, u->iov[i].iov_base, u->msgs[i].msg_len);
+		if (n < READ_BATCH)
+			break;
 	}
+	if (u->flush)
+		u->flush(u->ctx);
 }
 
 static void flow_send(struct flow *f, const uint8_t *data, size_t len)
@@ -558,10 +590,10 @@ struct udp_relay *udp_relay_new(struct ev_loop *loop, struct relay *relay, unsig
 	u->max_flows = max_flows;
 	u->reply = reply;
 	u->ctx = ctx;
-	u->buf = malloc(DGRAM_MAX + PROXY_UDP_OVERHEAD);
+	u->rbufs = malloc((size_t)READ_BATCH * DGRAM_MAX);
 	u->tmp = malloc(DGRAM_MAX + PROXY_UDP_OVERHEAD);
 	u->out = malloc(DGRAM_MAX + PROXY_UDP_OVERHEAD);
-	if (!u->buf || !u->tmp || !u->out) {
+	if (!u->rbufs || !u->tmp || !u->out) {
 		udp_relay_free(u);
 		return NULL;
 	}
@@ -587,10 +619,15 @@ void udp_relay_free(struct udp_relay *u)
 		ev_ref(u->loop);
 		ev_timer_stop(u->loop, &u->sweep);
 	}
-	free(u->buf);
+	free(u->rbufs);
 	free(u->tmp);
 	free(u->out);
 	free(u);
+}
+
+void udp_relay_set_flush(struct udp_relay *u, udp_flush_fn flush)
+{
+	u->flush = flush;
 }
 
 int udp_relay_enabled(struct udp_relay *u)

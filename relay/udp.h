@@ -18,6 +18,10 @@ struct udp_relay;
 typedef void (*udp_reply_fn)(void *ctx, const struct sockaddr_storage *client,
 			     const struct sockaddr_storage *from, const uint8_t *data, size_t len);
 
+/* Called after a batch of replies (one wakeup of a flow's upstream socket): a reply side
+ * that holds them to send in one call (sendmmsg) sends them now. */
+typedef void (*udp_flush_fn)(void *ctx);
+
 struct udp_stats {
 	uint64_t flows_total, flows_active, flows_evicted, flows_expired;
 	uint64_t dgrams_up, dgrams_down, dropped;
@@ -27,6 +31,8 @@ struct udp_stats {
 struct udp_relay *udp_relay_new(struct ev_loop *loop, struct relay *relay, unsigned timeout,
 				unsigned max_flows, udp_reply_fn reply, void *ctx);
 void udp_relay_free(struct udp_relay *u);
+/* The reply side's flush (none by default: every reply is final when made). */
+void udp_relay_set_flush(struct udp_relay *u, udp_flush_fn flush);
 /* Whether the current proxy relays UDP at all. */
 int udp_relay_enabled(struct udp_relay *u);
 /* Relays one datagram from client to dst (creating the flow). Drops it (counted, logged
