@@ -249,9 +249,11 @@ def cmd_udpflow(host, port, seconds, rate):
         if now >= end:
             break
         sec = int(now - t0)
-        if sec < seconds and seq < (now - t0) * rate:
+        if sec < seconds and seq < (now - t0) * rate and seq < seconds * rate:
             s.send(seq.to_bytes(4, "big") + b"udpflow" * 8)
-            sent[sec] += 1
+            # counted in the second it was due, as its echo is: one sent late on a busy
+            # machine must not look like a lost echo in the next second
+            sent[int(seq / rate)] += 1
             seq += 1
         s.settimeout(max(0.001, min(1.0 / rate, end - now)))
         try:
