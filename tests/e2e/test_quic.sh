@@ -5,7 +5,8 @@
 # file arrived whole (SHA-256), the QUIC server received datagrams and none from the
 # client's own address (they came from ss-server), ss-server relayed UDP to the target
 # (its -v log), and in redirect mode snet-tun's udp-up counter moved. The time each fetch
-# took is printed, never checked. With proxy.udp: false the fetch must fail (redirect
+# took is printed, never checked. A connection that migrates to a new client port keeps
+# working (a second flow). With proxy.udp: false the fetch must fail (redirect
 # mode's kill switch refuses the datagrams): nothing goes around the proxy.
 #
 #   client ns 198.18.0.1 fd00::1 --veth-- server ns 198.18.0.2 fd00::2  ss-server -u :8388
@@ -48,17 +49,19 @@ SS="$(printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20
 lines() { wc -l <"$1"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# fetch FAM: gtlsclient downloads /blob into $T/dl$FAM (a fresh directory); the client
-# does not verify the self-signed certificate. Exit status 0 when the file is whole.
+# fetch FAM [OPTION...]: gtlsclient downloads /blob into $T/dl$FAM (a fresh directory);
+# the client does not verify the self-signed certificate. Exit status 0 when the file is
+# whole.
 fetch() {
 	local fam=$1 host=$TARGET4 uri
+	shift
 	[ "$fam" = 6 ] && host=$TARGET6
 	uri="https://$host:$QPORT/blob"
 	[ "$fam" = 6 ] && uri="https://[$host]:$QPORT/blob"
 	rm -rf "$T/dl$fam"
 	mkdir -p "$T/dl$fam"
 	in_nc timeout 30 gtlsclient -q --handshake-timeout=5s --timeout=5s --exit-on-all-streams-close \
-		--download="$T/dl$fam" "$host" $QPORT "$uri" >"$T/client$fam.log" 2>&1
+		--download="$T/dl$fam" "$@" "$host" $QPORT "$uri" >"$T/client$fam.log" 2>&1
 	[ -f "$T/dl$fam/blob" ] && [ "$(sha256sum <"$T/dl$fam/blob" | cut -d' ' -f1)" = "$WANT" ]
 }
 
@@ -104,6 +107,26 @@ quic_case() {
 	fi
 }
 
+# quic_migrate NAME: connection migration over IPv4. The client moves to a new local port
+# 10 ms after the handshake and sends its request 200 ms after it, so the request and the
+# whole transfer go on the new path: a second flow through snet-tun, which ss-server
+# relays from a second port of its own. The server must see both ports.
+quic_migrate() {
+	local n=$1 q0 ports
+	q0=$(lines "$T/quic4.log")
+	if fetch 4 --change-local-addr=10ms --delay-stream=200ms; then
+		pass "$n-quic4-migration-fetch-sha256"
+	else
+		fail "$n-quic4-migration-fetch-sha256" "$(tail -n 2 "$T/client4.log" | tr '\n' ' ')"
+	fi
+	ports=$(tail -n +$((q0 + 1)) "$T/quic4.log" | sed -n 's/^Received packet: .* remote=\(\[[^]]*\]:[0-9]*\) .*/\1/p' | sort -u | tr '\n' ' ' | sed 's/ $//')
+	case $ports in
+	*198.18.0.1*) fail "$n-quic4-migration-two-paths" "the client reached the server directly: $ports" ;;
+	"["*" ["*) pass "$n-quic4-migration-two-paths ($ports)" ;;
+	*) fail "$n-quic4-migration-two-paths" "one path or none: '$ports'" ;;
+	esac
+}
+
 quic_suite() { # NAME
 	if ! start_snet "$1"; then
 		fail "$1-ready" "no ready line: $(tail -n 3 "$T/snet-$1.log" | tr '\n' ' ')"
@@ -113,6 +136,7 @@ quic_suite() { # NAME
 	pass "$1-ready"
 	quic_case "$1" 4
 	quic_case "$1" 6
+	quic_migrate "$1"
 	check_exit "$1-sigterm-exit-0" "$1"
 }
 
