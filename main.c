@@ -519,13 +519,20 @@ static int app_run(struct app *a)
 	}
 	if (a->cfg.user[0] && a->cfg.user_uid != a->start_uid) {
 		/* Everything that needs root is done; removing routes/rules at exit and
-		 * SO_MARK need only CAP_NET_ADMIN. */
-		if (privdrop_to(a->cfg.user_uid, a->cfg.user_gid, err, sizeof(err)) < 0) {
+		 * SO_MARK need only CAP_NET_ADMIN. Redirect mode's UDP replies leave from
+		 * sockets bound to the destination's port, which may be below 1024 (NTP,
+		 * QUIC on 443): those need CAP_NET_BIND_SERVICE (kept whatever the upstream,
+		 * since a reload may bring one that carries UDP). */
+		bool bind_low = a->cfg.mode == MODE_REDIRECT;
+
+		if (privdrop_to(a->cfg.user_uid, a->cfg.user_gid, bind_low, err, sizeof(err)) < 0) {
 			log_error("user: %s", err);
 			goto out;
 		}
-		log_info("running as %s (uid %u, gid %u), keeping only CAP_NET_ADMIN",
-			 a->cfg.user, (unsigned)a->cfg.user_uid, (unsigned)a->cfg.user_gid);
+		log_info("running as %s (uid %u, gid %u), keeping only CAP_NET_ADMIN%s",
+			 a->cfg.user, (unsigned)a->cfg.user_uid, (unsigned)a->cfg.user_gid,
+			 bind_low ? " and CAP_NET_BIND_SERVICE (UDP replies from ports below 1024)"
+				  : "");
 	}
 	if (net_port_advice(err, sizeof(err)))
 		log_warn("%s", err);

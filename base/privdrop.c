@@ -113,10 +113,12 @@ static int set_groups(uid_t uid, gid_t gid, char *err, size_t errlen)
 	return rc;
 }
 
-/* Permitted and effective: CAP_NET_ADMIN and nothing else. */
-static int keep_net_admin(char *err, size_t errlen)
+/* Permitted and effective: CAP_NET_ADMIN, with bind_low CAP_NET_BIND_SERVICE too, and
+ * nothing else. */
+static int keep_caps(bool bind_low, char *err, size_t errlen)
 {
-	cap_value_t keep = CAP_NET_ADMIN;
+	cap_value_t keep[] = { CAP_NET_ADMIN, CAP_NET_BIND_SERVICE };
+	int n = bind_low ? 2 : 1;
 	cap_t caps = cap_init();
 	int rc = -1;
 
@@ -124,16 +126,17 @@ static int keep_net_admin(char *err, size_t errlen)
 		snprintf(err, errlen, "cap_init: %s", strerror(errno));
 		return -1;
 	}
-	if (cap_set_flag(caps, CAP_PERMITTED, 1, &keep, CAP_SET) < 0 ||
-	    cap_set_flag(caps, CAP_EFFECTIVE, 1, &keep, CAP_SET) < 0 || cap_set_proc(caps) < 0)
-		snprintf(err, errlen, "cannot keep CAP_NET_ADMIN: %s", strerror(errno));
+	if (cap_set_flag(caps, CAP_PERMITTED, n, keep, CAP_SET) < 0 ||
+	    cap_set_flag(caps, CAP_EFFECTIVE, n, keep, CAP_SET) < 0 || cap_set_proc(caps) < 0)
+		snprintf(err, errlen, "cannot keep CAP_NET_ADMIN%s: %s",
+			 bind_low ? " and CAP_NET_BIND_SERVICE" : "", strerror(errno));
 	else
 		rc = 0;
 	cap_free(caps);
 	return rc;
 }
 
-int privdrop_to(uid_t uid, gid_t gid, char *err, size_t errlen)
+int privdrop_to(uid_t uid, gid_t gid, bool bind_low, char *err, size_t errlen)
 {
 	int n = thread_count();
 
@@ -157,7 +160,7 @@ int privdrop_to(uid_t uid, gid_t gid, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot switch to uid %u: %s", (unsigned)uid, strerror(errno));
 		return -1;
 	}
-	if (keep_net_admin(err, errlen) < 0)
+	if (keep_caps(bind_low, err, errlen) < 0)
 		return -1;
 	if (prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L) < 0 ||
 	    prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L) < 0) {

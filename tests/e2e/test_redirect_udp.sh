@@ -18,6 +18,7 @@ net_up || { fail rudp-netns "cannot create namespaces"; exit 1; }
 bg udpecho4 ns $PEER udpecho $TARGET4 7000
 bg udpecho6 ns $PEER udpecho $TARGET6 7000
 bg udpstray4 ns $PEER udpstray $TARGET4 7100
+bg udpecho4-low ns $PEER udpecho $TARGET4 123
 PW=rudp-secret-$ID
 bg ss-server ns ss-server -s 198.18.0.2 -p 8388 -k "$PW" -m chacha20-ietf-poly1305 -u
 wait_port ns 198.18.0.2 8388
@@ -158,6 +159,21 @@ if start_dante 1082; then
 	fi
 else
 	fail rudp-socks5-start "danted did not listen: $(tail -n 3 "$T/danted.log" | tr '\n' ' ')"
+fi
+
+# Started as root with `user:`: after the switch, reply sockets are still bound to the
+# destinations' own ports, also below 1024 (NTP's 123, QUIC's 443), and the rules still go
+# at exit.
+udp_config rudp-user "$(printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\nuser: nobody\n' "$PW")"
+if start_snet rudp-user; then
+	check rudp-user-switched grep -q "running as nobody" "$T/snet-rudp-user.log"
+	check rudp-user-port-123-echo in_nc timeout 30 $PEER udp $TARGET4 123 100 512 "$LOSS"
+	check rudp-user-port-7000-echo in_nc timeout 30 $PEER udp $TARGET4 7000 100 512 "$LOSS"
+	check_exit rudp-user-sigterm-exit-0 rudp-user
+	after_stop rudp-user
+else
+	fail rudp-user-ready "no ready line: $(tail -n 3 "$T/snet-rudp-user.log" | tr '\n' ' ')"
+	stop_pid "$SNET_PID"
 fi
 
 udp_config rudp-direct "$(printf '  type: direct\n')"
