@@ -226,8 +226,10 @@ def build_rows(m, meta, runs):
         for p in ORDER:
             add("idle memory, %s conns" % count, p, key, name, "rss")
     u = meta.get("udp", {})
-    for lvl in ("low", "high"):
-        case = "UDP %s Mbit/s offered, %s-byte datagrams" % (u.get(lvl + "_mbit", "?"), u.get("size", "?"))
+    for lvl in ("low", "high", "down"):
+        case = "UDP %s Mbit/s offered, %s-byte datagrams" % (u.get(lvl + "_mbit", u.get("high_mbit", "?")), u.get("size", "?"))
+        if lvl == "down":
+            case = "UDP download (iperf3 -R), " + case[4:]
         for p in ORDER:
             add(case, p, "udp-%s-dps" % lvl, "datagrams/s received", "udp")
             add(case, p, "udp-%s-loss" % lvl, "loss %", "udp")
