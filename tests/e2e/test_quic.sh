@@ -14,7 +14,7 @@
 #                                                  (-d $T/htdocs: the file "blob")
 . "$(dirname "$0")/lib.sh"
 # QUIC's own port: in redirect mode the reply socket binds the target's address and a port
-# below 1024, which needs root (see README, UDP in redirect mode).
+# below 1024 (CAP_NET_BIND_SERVICE; with user: too, see test_redirect_udp's rudp-user).
 QPORT=443
 SIZE=${QUIC_SIZE:-4000000}
 mkdir -p "$T/htdocs"
