@@ -61,6 +61,7 @@ cleanup() {
 	done
 	ip netns del "$NC" 2>/dev/null
 	ip netns del "$NS" 2>/dev/null
+	for p in "${TEST_USERS[@]}"; do userdel "$p" 2>/dev/null; done
 	# KEEP_LOGS=DIR: a failing test's files (every process's log) are kept there
 	if [ -n "${KEEP_LOGS:-}" ] && [ "$FAILS" -gt 0 ]; then
 		mkdir -p "$KEEP_LOGS" && cp -a "$T" "$KEEP_LOGS/"
@@ -68,6 +69,28 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
+
+# test_users TAG: the two test users of the per-user tests, U1=snettest1 and U2=snettest2
+# (UID1, UID2), made when missing and deleted by cleanup when this run made them. Runs
+# take turns (a lock held until exit), so one never deletes the users another is using.
+# UPEER: peer.py from a copy they can read. 1 (reported as TAG-lock / TAG-users) on failure.
+TEST_USERS=()
+test_users() {
+	local u
+	U1=snettest1 U2=snettest2
+	exec 9>/tmp/snet-e2e-peruser.lock
+	flock -w 600 9 || { fail "$1-lock" "another run holds /tmp/snet-e2e-peruser.lock"; return 1; }
+	for u in $U1 $U2; do
+		if ! id -u "$u" >/dev/null 2>&1; then
+			useradd --system --no-create-home --shell /usr/sbin/nologin "$u" ||
+				{ fail "$1-users" "cannot create $u"; return 1; }
+			TEST_USERS+=("$u")
+		fi
+	done
+	UID1=$(id -u $U1) UID2=$(id -u $U2)
+	cp "$SRC/tests/e2e/peer.py" "$T/peer.py" && chmod 644 "$T/peer.py"
+	UPEER="python3 $T/peer.py"
+}
 trap 'exit 130' INT TERM
 
 net_up() {
@@ -125,21 +148,15 @@ wait_port() {
 }
 
 # wait_log FILE PATTERN [SECONDS]
-wait_log() {
-	local i
-	for i in $(seq $((${3:-10} * 10))); do
-		grep -q -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
+wait_log() { wait_new_log "$1" 0 "$2" "${3:-10}"; }
 
 # wait_new_log FILE N PATTERN [SECS]: like wait_log, for a line after FILE's first N lines
-# (an older line with the same words does not count).
+# (an older line with the same words does not count). grep -c, not -q: -q would leave
+# tail writing into a closed pipe on a long log, and pipefail would call that a failure.
 wait_new_log() {
 	local i
 	for i in $(seq $((${4:-10} * 10))); do
-		tail -n +"$(($2 + 1))" "$1" 2>/dev/null | grep -q -- "$3" && return 0
+		tail -n +"$(($2 + 1))" "$1" 2>/dev/null | grep -c -- "$3" >/dev/null && return 0
 		sleep 0.1
 	done
 	return 1

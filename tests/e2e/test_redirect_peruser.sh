@@ -10,32 +10,10 @@
 #     U1, U2: peer.py who / udpwho      198.18.1.2: TCP target, UDP "who" :7200 and :53
 . "$(dirname "$0")/lib.sh"
 
-U1=snettest1
-U2=snettest2
-CREATED=()
-# The users are shared with test_tun_peruser.sh: runs take turns.
-exec 9>/tmp/snet-e2e-peruser.lock
-flock -w 600 9 || { fail rpu-lock "another run holds /tmp/snet-e2e-peruser.lock"; exit 1; }
-for u in $U1 $U2; do
-	if ! id -u "$u" >/dev/null 2>&1; then
-		useradd --system --no-create-home --shell /usr/sbin/nologin "$u" || { fail rpu-users "cannot create $u"; exit 1; }
-		CREATED+=("$u")
-	fi
-done
-rpu_cleanup() {
-	local u
-	cleanup
-	for u in "${CREATED[@]}"; do userdel "$u" 2>/dev/null; done
-}
-trap rpu_cleanup EXIT
-UID1=$(id -u $U1)
+test_users rpu || exit 1
 
 net_up || { fail rpu-netns "cannot create namespaces"; exit 1; }
 start_target || { fail rpu-target "peer server did not start"; exit 1; }
-# The users need to read the client scripts.
-cp "$SRC/tests/e2e/peer.py" "$T/peer.py" && chmod 644 "$T/peer.py"
-chmod 755 "$T"
-UPEER="python3 $T/peer.py"
 # UDP "who": answers each datagram with the address it came from.
 cat >"$T/udpwho.py" <<'EOF'
 import socket, sys

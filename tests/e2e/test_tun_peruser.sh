@@ -10,35 +10,16 @@
 TUN_MODE=1
 . "$(dirname "$0")/lib.sh"
 
-U1=snettest1
-U2=snettest2
-CREATED=()
-# The users are shared: runs of this test under both builds at once take turns, so one
-# cannot delete the users the other is using.
-exec 9>/tmp/snet-e2e-peruser.lock
-flock -w 600 9 || { fail peruser-lock "another run holds /tmp/snet-e2e-peruser.lock"; exit 1; }
-for u in $U1 $U2; do
-	if ! id -u "$u" >/dev/null 2>&1; then
-		useradd --system --no-create-home --shell /usr/sbin/nologin "$u" || { fail peruser-users "cannot create $u"; exit 1; }
-		CREATED+=("$u")
-	fi
-done
+test_users peruser || exit 1
 peruser_cleanup() {
-	local u
 	# Whatever a failed run left: the persistent device and routes of (b).
 	[ -f "$T/pu-setup.yaml" ] && in_nc "$BIN" --cleanup -c "$T/pu-setup.yaml" >/dev/null 2>&1
 	cleanup
-	for u in "${CREATED[@]}"; do userdel "$u" 2>/dev/null; done
 }
 trap peruser_cleanup EXIT
-UID1=$(id -u $U1)
-UID2=$(id -u $U2)
 
 net_up || { fail peruser-netns "cannot create namespaces"; exit 1; }
 start_target || { fail peruser-target "peer server did not start"; exit 1; }
-# The users need to read the client script.
-cp "$SRC/tests/e2e/peer.py" "$T/peer.py" && chmod 644 "$T/peer.py"
-UPEER="python3 $T/peer.py"
 
 PW=peruser-secret-$ID
 bg ss-server ns ss-server -s 198.18.0.2 -p 8388 -k "$PW" -m chacha20-ietf-poly1305
