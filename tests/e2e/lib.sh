@@ -147,6 +147,39 @@ wait_port() {
 	return 1
 }
 
+# hup NAME: SIGHUP, then wait (5 s) for one more "reloaded" line in the log.
+hup() {
+	local n i
+	n=$(grep -c reloaded "$T/snet-$1.log")
+	kill -HUP "$SNET_PID"
+	for i in $(seq 50); do
+		[ "$(grep -c reloaded "$T/snet-$1.log")" -gt "$n" ] && return 0
+		sleep 0.1
+	done
+	echo "no 'reloaded' line within 5 s: $(tail -n 2 "$T/snet-$1.log" | tr '\n' ' ')"
+	return 1
+}
+
+# ss_proxy: an ss proxy block for write_config / write_tun_config: ss-server on
+# 198.18.0.2:8388, chacha20-ietf-poly1305, password $PW.
+ss_proxy() {
+	printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW"
+}
+
+# udp_eviction NAME: 100 UDP flows at once against a bound of 64 (udp-max-flows: 64): the
+# oldest go, the process lives (NAME-still-serving) and a new flow is echoed in full
+# (NAME-echo-after-eviction, at most $LOSS % lost). The echo listens on $TARGET4:7000.
+udp_eviction() {
+	local i pids=()
+	for i in $(seq 100); do
+		in_nc timeout 5 $PEER udp $TARGET4 7000 1 64 100 >/dev/null 2>&1 &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	check "$1-still-serving" kill -0 "$SNET_PID"
+	check "$1-echo-after-eviction" in_nc timeout 30 $PEER udp $TARGET4 7000 100 512 "$LOSS"
+}
+
 # wait_log FILE PATTERN [SECONDS]
 wait_log() { wait_new_log "$1" 0 "$2" "${3:-10}"; }
 

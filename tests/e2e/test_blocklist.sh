@@ -32,7 +32,7 @@ printf '# a plain list\nWWW.byp.test.\nsome.other.example  # comment\n' >"$T/pla
 LISTED=$(gen_name $((N / 2 + 17)))
 LAST=$(gen_name $((N - 1)))
 
-write_config block "$(printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW")"
+write_config block "$(ss_proxy)"
 sed -i '/^dns:$/,$d' "$T/block.yaml"
 cat >>"$T/block.yaml" <<EOF
 rules:

@@ -50,7 +50,7 @@ in_group() {
 	nc_net sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$dir" "$@"
 }
 
-SSBLOCK=$(printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW")
+SSBLOCK=$(ss_proxy)
 write_config cg "$SSBLOCK"
 write_tun_config cg-tun "$SSBLOCK"
 for f in cg cg-tun; do

@@ -20,7 +20,7 @@ net_up || { fail dnstun-netns "cannot create namespaces"; exit 1; }
 # Not in a subshell: bg must record the PIDs in this shell for the cleanup.
 dns_resolvers_up >"$T/resolvers.out" 2>&1 || { fail dnstun-resolvers "$(tail -n 3 "$T/resolvers.out" | tr '\n' ' ')"; exit 1; }
 
-write_tun_config dnstun "$(printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW")"
+write_tun_config dnstun "$(ss_proxy)"
 sed -i '/^dns:$/,$d' "$T/dnstun.yaml"
 cat >>"$T/dnstun.yaml" <<EOF
 rules:

@@ -21,7 +21,7 @@ bg ss-server ns ss-server -s 198.18.0.2 -p 8388 -k "$PW" -m chacha20-ietf-poly13
 wait_port ns 198.18.0.2 8388 || { fail ports-ss "ss-server did not start"; exit 1; }
 
 in_nc sysctl -qw net.ipv4.ip_local_port_range="40000 40007" net.ipv4.tcp_tw_reuse=0
-write_config ports "$(printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW")"
+write_config ports "$(ss_proxy)"
 if ! start_snet ports; then
 	fail ports-ready "$(tail -n 3 "$T/snet-ports.log" | tr '\n' ' ')"
 	finish

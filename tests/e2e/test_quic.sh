@@ -44,7 +44,7 @@ quic_servers_up() {
 	return 1
 }
 quic_servers_up || fail quic-servers "gtlsserver: $(tail -n 1 "$T/quic4.log") $(tail -n 1 "$T/quic6.log")"
-SS="$(printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW")"
+SS="$(ss_proxy)"
 
 lines() { wc -l <"$1"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }

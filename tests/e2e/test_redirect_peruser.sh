@@ -90,7 +90,7 @@ scoped() {
 		END { exit !(s && c && s < c) }' || { echo "$1: no '$2' ahead of '$3': $l"; return 1; }
 }
 
-write_config rpu "$(printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW")"
+write_config rpu "$(ss_proxy)"
 # The resolver on (its upstreams are never asked here): the DNS redirect is scoped too.
 sed -i "s/^dns:/rules:\n  block-uncaptured: true\ndns:/; s/^  enable: false/  enable: true\n  listen: 127.0.0.1:1153\n  domestic: [198.18.0.2]\n  foreign: [198.18.0.2]/" "$T/rpu.yaml"
 cp "$T/rpu.yaml" "$T/rpu.base"

@@ -106,19 +106,11 @@ after_stop() { # NAME
 	fi
 }
 
-udp_config rudp-ss "$(printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW")"
+udp_config rudp-ss "$(ss_proxy)"
 # Sizes as in test_tun_udp.sh: ss-server sends with DF, so what fits the veth's MTU once
 # wrapped (salt, tag, address header).
 if rudp_suite rudp-ss $((1472 - 55)) $((1452 - 67)); then
-	# 100 flows at once against a bound of 64: the oldest go, the process lives.
-	pids=()
-	for i in $(seq 100); do
-		in_nc timeout 5 $PEER udp $TARGET4 7000 1 64 100 >/dev/null 2>&1 &
-		pids+=($!)
-	done
-	wait "${pids[@]}"
-	check rudp-ss-still-serving kill -0 "$SNET_PID"
-	check rudp-ss-echo-after-eviction in_nc timeout 30 $PEER udp $TARGET4 7000 100 512 "$LOSS"
+	udp_eviction rudp-ss
 	# A reply that ss-server relays from another address (the target answers from port
 	# 7101) is not the flow's: dropped and counted, never handed to the client.
 	d0=$(stat_of "$(snet_stats rudp-ss)" udp-dropped)

@@ -47,7 +47,7 @@ PW=cidr-secret-$ID
 bg ss-server ns ss-server -s 198.18.0.2 -p 8388 -k "$PW" -m chacha20-ietf-poly1305
 wait_port ns 198.18.0.2 8388 || { fail cidr-ss "ss-server did not start"; exit 1; }
 
-SS="$(printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW")"
+SS="$(ss_proxy)"
 RULES_A="$(printf 'rules:\n  scope: bypass-cn\n  cn-cidr-file: %s\n  bypass-cidr-files: [%s]\n' "$R/cn-a.txt" "$R/bypass-a.txt")"
 RULES_B="$(printf 'rules:\n  scope: bypass-cn\n  cn-cidr-file: %s\n' "$R/cn-b.txt")"
 RULES_CN="$(printf 'rules:\n  scope: bypass-cn\n  cn-cidr-file: %s\n' "$CN")"

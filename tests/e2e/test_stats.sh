@@ -63,9 +63,6 @@ for _ in range(20):
 wait_port ns 198.18.1.2 8080 || { fail stats-holder "the HTTP holder did not listen"; exit 1; }
 bg udpecho ns $PEER udpecho 198.18.1.2 5353
 
-ss_block() {
-	printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW"
-}
 stats_block() { # LISTEN [ALLOW]
 	printf 'stats:\n  listen: %s\n' "$1"
 	[ -n "${2:-}" ] && printf '  allow: [%s]\n' "$2"
@@ -228,7 +225,7 @@ for mode in tun redirect; do
 	w=write_config
 	[ $mode = tun ] && w=write_tun_config
 	n=stats-$mode
-	$w "$n" "$(ss_block)"
+	$w "$n" "$(ss_proxy)"
 	# Two listeners would need two keys; the allowed/forbidden pair runs on its own below.
 	stats_block "127.0.0.1:$SP" >>"$T/$n.yaml"
 	if ! start_snet "$n"; then
@@ -279,7 +276,7 @@ names_learned() {
 bg dnsmasq ns dnsmasq --keep-in-foreground --no-resolv --no-hosts --listen-address=198.18.0.2 \
 	--bind-interfaces --user=root --group=root --pid-file="$T/dnsmasq.pid" \
 	--address=/named.example/198.18.1.2 --log-facility="$T/dnsmasq-queries.log"
-write_tun_config stats-names "$(ss_block)"
+write_tun_config stats-names "$(ss_proxy)"
 sed -i '/^dns:/,$d' "$T/stats-names.yaml"
 printf 'dns:\n  enable: true\n  listen: 127.0.0.1:1153\n  foreign: [198.18.0.2]\n  split: false\n' >>"$T/stats-names.yaml"
 stats_block "127.0.0.1:$SP" >>"$T/stats-names.yaml"
@@ -299,7 +296,7 @@ for mode in redirect tun; do
 	w=write_config
 	[ $mode = tun ] && w=write_tun_config
 	n=stats-allow-$mode
-	$w "$n" "$(ss_block)"
+	$w "$n" "$(ss_proxy)"
 	stats_block "198.18.0.1:$SP2" "198.18.1.2/32" >>"$T/$n.yaml"
 	if start_snet "$n"; then
 		pass "$n-ready"
@@ -313,7 +310,7 @@ for mode in redirect tun; do
 done
 
 # --check refuses a non-loopback listen without allow, and names the key.
-write_config stats-noallow "$(ss_block)"
+write_config stats-noallow "$(ss_proxy)"
 stats_block "198.18.0.1:$SP2" >>"$T/stats-noallow.yaml"
 if out=$("$BIN" --check -c "$T/stats-noallow.yaml" 2>&1); then
 	fail stats-check-needs-allow "--check passed: $out"

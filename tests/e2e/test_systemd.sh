@@ -54,7 +54,6 @@ net_up || { fail systemd-netns "cannot create namespaces"; exit 1; }
 start_target || { fail systemd-target "peer server did not start"; exit 1; }
 dns_resolvers_up >"$T/resolvers.out" 2>&1 || { fail systemd-resolvers "$(tail -n 3 "$T/resolvers.out" | tr '\n' ' ')"; exit 1; }
 
-proxy_block() { printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW"; }
 dns_block() {
 	cat <<EOD
 rules:
@@ -91,17 +90,6 @@ no_eperm() { # NAME: snet-tun's lines only (seccomp-run's own line names EPERM)
 		return 1
 	fi
 }
-reload() { # NAME: SIGHUP, wait for "reloaded"
-	local n i
-	n=$(grep -c reloaded "$T/snet-$1.log")
-	kill -HUP "$SNET_PID"
-	for i in $(seq 50); do
-		[ "$(grep -c reloaded "$T/snet-$1.log")" -gt "$n" ] && return 0
-		sleep 0.1
-	done
-	echo "no 'reloaded' line within 5 s"
-	return 1
-}
 c_dns() { # the foreign answer comes through the tunnel, the domestic one directly
 	local o
 	o=$(Q www.for.test A); expect "$o" NOERROR "A 198.18.7.1" || return 1
@@ -120,7 +108,7 @@ suite_filtered() { # NAME [ENV...]
 	check "$n-filtered-put-5MB" in_nc timeout 60 $PEER put $TARGET4 $TPORT 5000000
 	check "$n-filtered-via-proxy" via_proxy $TARGET4
 	check "$n-filtered-dns" c_dns
-	check "$n-filtered-reload" reload "$n"
+	check "$n-filtered-reload" hup "$n"
 	line=$(snet_stats "$n") && pass "$n-filtered-stats" || fail "$n-filtered-stats" "no stats line"
 	check "$n-filtered-dns-after-reload" c_dns
 	check_exit "$n-filtered-exit-0" "$n"
@@ -128,7 +116,7 @@ suite_filtered() { # NAME [ENV...]
 }
 
 # Tun mode under the filter.
-write_tun_config sdtun "$(proxy_block)"
+write_tun_config sdtun "$(ss_proxy)"
 sed -i '/^dns:$/,$d' "$T/sdtun.yaml"
 dns_block sdtun >>"$T/sdtun.yaml"
 suite_filtered sdtun
@@ -142,7 +130,7 @@ if start_filtered sduser; then
 	if grep -q 'running as nobody' "$T/snet-sduser.log"; then pass sduser-dropped-under-filter; else fail sduser-dropped-under-filter "no 'running as nobody' line"; fi
 	check sduser-filtered-get-1MB in_nc timeout 60 $PEER get $TARGET4 $TPORT 1000000
 	check sduser-filtered-dns c_dns
-	check sduser-filtered-reload reload sduser
+	check sduser-filtered-reload hup sduser
 	check_exit sduser-filtered-exit-0 sduser
 	check sduser-filtered-no-eperm no_eperm sduser
 else
@@ -152,7 +140,7 @@ fi
 
 # Redirect mode under the filter, reporting to a notification socket.
 in_nc ip route add 198.18.1.0/24 via 198.18.0.2
-write_config sdredir "$(proxy_block)"
+write_config sdredir "$(ss_proxy)"
 sed -i '/^dns:$/,$d' "$T/sdredir.yaml"
 dns_block sdredir >>"$T/sdredir.yaml"
 : >"$T/notify.out"

@@ -35,7 +35,7 @@ bg http ns python3 -m http.server --bind 198.18.1.2 --directory "$T/www" 8080
 wait_port ns 198.18.1.2 8080 || { fail top-http "http.server did not listen"; exit 1; }
 
 STATS=127.0.0.1:9190
-write_tun_config top "$(printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW")"
+write_tun_config top "$(ss_proxy)"
 printf 'stats:\n  listen: %s\n' "$STATS" >>"$T/top.yaml"
 if ! start_snet top; then
 	fail top-snet-ready "no ready line: $(tail -n 3 "$T/snet-top.log" | tr '\n' ' ')"

@@ -55,7 +55,7 @@ tun_stop() { # NAME
 	if in_nc ip link show "st$ID" >/dev/null 2>&1; then fail "$1-tun-removed" "device st$ID still there"; else pass "$1-tun-removed"; fi
 }
 
-write_tun_config tun-ss "$(printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW")"
+write_tun_config tun-ss "$(ss_proxy)"
 if tun_suite tun-ss nohalf; then
 	# A closed port: ss-server's connect fails and closes; the client sees the
 	# connection end (reset or EOF) instead of hanging.

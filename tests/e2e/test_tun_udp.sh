@@ -36,21 +36,13 @@ udp_suite() { # NAME MAX4 MAX6 (MAX6 "-": IPv4 only)
 	return 0
 }
 
-write_tun_config udp-ss "$(printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW")"
+write_tun_config udp-ss "$(ss_proxy)"
 sed -i 's/^  auto-route: true/  auto-route: true\n  udp-timeout: 2\n  udp-max-flows: 64/' "$T/udp-ss.yaml"
 # Sizes up to what fits the MTU. Through ss the datagram grows by the salt, the tag and
 # the address header (32 + 16 + 7 bytes for IPv4, + 19 for IPv6), and ss-server sends
 # its replies with DF set, failing (EMSGSIZE) on anything larger than the path MTU.
 if udp_suite udp-ss $((1472 - 55)) $((1452 - 67)); then
-	# 100 flows at once against a bound of 64: the oldest go, the process lives.
-	pids=()
-	for i in $(seq 100); do
-		in_nc timeout 5 $PEER udp $TARGET4 7000 1 64 100 >/dev/null 2>&1 &
-		pids+=($!)
-	done
-	wait "${pids[@]}"
-	check udp-ss-still-serving kill -0 "$SNET_PID"
-	check udp-ss-echo-after-eviction in_nc timeout 30 $PEER udp $TARGET4 7000 100 512 "$LOSS"
+	udp_eviction udp-ss
 	check_exit udp-ss-sigterm-exit-0 udp-ss
 fi
 

@@ -134,24 +134,6 @@ not_in_set() {
 }
 set_elems() { in_nc nft -j list set inet snet_tun "$1" 2>/dev/null | grep -oE '"val": "[^"]*"' | sort; }
 
-# hup NAME: SIGHUP, then wait (5 s) for one more "reloaded" line in the log.
-hup() {
-	local n i
-	n=$(grep -c reloaded "$T/snet-$1.log")
-	kill -HUP "$SNET_PID"
-	for i in $(seq 50); do
-		[ "$(grep -c reloaded "$T/snet-$1.log")" -gt "$n" ] && return 0
-		sleep 0.1
-	done
-	echo "no 'reloaded' line within 5 s: $(tail -n 2 "$T/snet-$1.log" | tr '\n' ' ')"
-	return 1
-}
-
-# ss_proxy: the proxy block for write_config / write_tun_config.
-ss_proxy() {
-	printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW"
-}
-
 # dom_config NAME MODE RULES-LINES DNS-EXTRA-LINES [TUN-EXTRA]: a config for MODE
 # (redirect|tun) through ss-server, with the given rules: block and the resolver.
 dom_config() {
