@@ -32,6 +32,15 @@ int net_set_mark(int fd, uint32_t mark)
 	return setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
 }
 
+int net_set_transparent(int fd, int family)
+{
+	int on = 1;
+
+	if (family == AF_INET6)
+		return setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &on, sizeof(on));
+	return setsockopt(fd, SOL_IP, IP_TRANSPARENT, &on, sizeof(on));
+}
+
 int net_mark_available(uint32_t mark)
 {
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc, e;
