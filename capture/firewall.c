@@ -211,6 +211,15 @@ static void add_capture_tail(struct text *t, const char *v4, const char *v6, boo
 		text_add(t, "\t\tmeta nfproto ipv6 %s\n", v6);
 }
 
+/* Port 53 over UDP and TCP to the resolver's port (0: none), IPv4 and with ipv6 IPv6. */
+static void add_dns_redirect(struct text *t, unsigned port, bool ipv6)
+{
+	for (int v6 = 0; port && v6 <= (ipv6 ? 1 : 0); v6++)
+		text_add(t, "\t\tmeta nfproto ipv%c udp dport 53 redirect to :%u\n"
+			 "\t\tmeta nfproto ipv%c tcp dport 53 redirect to :%u\n",
+			 v6 ? '6' : '4', port, v6 ? '6' : '4', port);
+}
+
 /* The LAN's ranges of one family (gateway.lan). */
 static void add_lan_set(struct text *t, const struct config *cfg, int family)
 {
@@ -255,15 +264,7 @@ static void add_gateway_chains(struct text *t, const struct firewall_spec *spec,
 		 "\t\tip6 saddr @lan6 jump lan_prerouting\n"
 		 "\t}\n"
 		 "\tchain lan_prerouting {\n");
-	if (spec->dns_port) {
-		text_add(t, "\t\tmeta nfproto ipv4 udp dport 53 redirect to :%u\n"
-			 "\t\tmeta nfproto ipv4 tcp dport 53 redirect to :%u\n",
-			 spec->dns_port, spec->dns_port);
-		if (spec->gateway_dns_ipv6)
-			text_add(t, "\t\tmeta nfproto ipv6 udp dport 53 redirect to :%u\n"
-				 "\t\tmeta nfproto ipv6 tcp dport 53 redirect to :%u\n",
-				 spec->dns_port, spec->dns_port);
-	}
+	add_dns_redirect(t, spec->dns_port, spec->gateway_dns_ipv6);
 	text_add(t, "\t\tmeta l4proto != tcp return\n"
 		 "\t\tfib daddr type local return\n");
 	add_capture_tail(t, redirect, spec->gateway_ipv6 ? redirect : NULL, true);
@@ -458,15 +459,7 @@ static void add_output_chain(struct text *t, const struct firewall_spec *spec,
 	text_add(t, "\t\tmeta mark 0x%x return\n", cfg->fwmark);
 	add_user_scope(t, cfg);
 	/* Every other DNS query, to any address, goes to our resolver. */
-	if (spec->dns_port) {
-		text_add(t, "\t\tmeta nfproto ipv4 udp dport 53 redirect to :%u\n"
-			 "\t\tmeta nfproto ipv4 tcp dport 53 redirect to :%u\n",
-			 spec->dns_port, spec->dns_port);
-		if (spec->dns_ipv6)
-			text_add(t, "\t\tmeta nfproto ipv6 udp dport 53 redirect to :%u\n"
-				 "\t\tmeta nfproto ipv6 tcp dport 53 redirect to :%u\n",
-				 spec->dns_port, spec->dns_port);
-	}
+	add_dns_redirect(t, spec->dns_port, spec->dns_ipv6);
 	if (redirect) {
 		text_add(t, "\t\tmeta l4proto != tcp return\n"
 			 "\t\tfib daddr type local return\n");
