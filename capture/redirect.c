@@ -126,17 +126,28 @@ static bool is_own_listener(const struct redirect *rd, const struct sockaddr_sto
 	return false;
 }
 
-/* The destination the application asked for: a transparent listener's connections have
- * it as their own local address (TPROXY changes no address), a redirected one's is in
- * conntrack. 0 or -1 with errno. */
-static int original_dst(const struct listener *l, int fd, struct sockaddr_storage *dst)
+/* The destination the application asked for, and whether TPROXY brought the connection
+ * (then that destination is its own local address: TPROXY changes no address); else it
+ * was REDIRECTed and conntrack has it. TPROXY never takes a local destination (the rules
+ * leave those alone), so on a transparent listener a local address at our port means a
+ * connection sent here directly, or REDIRECTed (the gateway's LAN, to a wildcard
+ * listener). 0 or -1 with errno. */
+static int original_dst(const struct listener *l, int fd, struct sockaddr_storage *dst,
+			bool *tproxied)
 {
 	socklen_t len = sizeof(*dst);
 
-	if (!l->transparent)
-		return net_original_dst(fd, dst);
-	memset(dst, 0, sizeof(*dst));
-	return getsockname(fd, (struct sockaddr *)dst, &len);
+	*tproxied = false;
+	if (l->transparent) {
+		memset(dst, 0, sizeof(*dst));
+		if (getsockname(fd, (struct sockaddr *)dst, &len) < 0)
+			return -1;
+		if (net_port(dst) != net_port(&l->addr) || !net_is_local_addr(dst)) {
+			*tproxied = true;
+			return 0;
+		}
+	}
+	return net_original_dst(fd, dst);
 }
 
 /* Whether a is the accepted socket's own local address. */
@@ -157,6 +168,7 @@ static void redirect_accept_one(struct redirect *rd, struct listener *l, int fd,
 	struct sock_client *sc;
 	struct session *s;
 	struct target t;
+	bool tproxied;
 
 	net_ntop(peer, pa, sizeof(pa));
 	net_ntop(&l->addr, la, sizeof(la));
@@ -165,16 +177,15 @@ static void redirect_accept_one(struct redirect *rd, struct listener *l, int fd,
 		net_close_reset(fd);
 		return;
 	}
-	if (original_dst(l, fd, &dst) < 0) {
+	if (original_dst(l, fd, &dst, &tproxied) < 0) {
 		log_warn("%s -> %s: refused: no original destination (not redirected?): %s", pa, la,
 			 strerror(errno));
 		net_close_reset(fd);
 		return;
 	}
-	/* Not redirected: conntrack reports the connection's own destination (a transparent
-	 * listener's connection always has it as its local end: only the listener's own
-	 * address tells). */
-	if (is_own_listener(rd, &dst) || (!l->transparent && is_local_end(fd, &dst))) {
+	/* Not redirected: conntrack reports the connection's own destination (a TPROXYed
+	 * one always has it as its local end). */
+	if (is_own_listener(rd, &dst) || (!tproxied && is_local_end(fd, &dst))) {
 		log_warn("%s -> %s: refused: the original destination is this listener (would loop)",
 			 pa, la);
 		net_close_reset(fd);

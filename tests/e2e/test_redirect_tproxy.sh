@@ -6,7 +6,8 @@
 # descriptor leak, SIGTERM removes the rules), the rules that do it (tcp_route marks,
 # tcp_tproxy hands over, no nat chain, the policy rule 5190 in both families), the log
 # naming the original destinations, a bypassed destination going direct, a connection to
-# the listener itself refused, SIGHUP, and kill -9 followed by --cleanup.
+# the listener itself refused, SIGHUP, a wildcard listener (and a connection straight to
+# the machine's own address at its port refused), and kill -9 followed by --cleanup.
 #
 #   client ns $NC 198.18.0.1/24, fd00::1/64          server ns $NS
 #   +------------------------------------------+      +-------------------------------+
@@ -96,6 +97,24 @@ if start_snet tp-bypass; then
 	check_exit tp-bypass-exit-0 tp-bypass
 else
 	fail tp-bypass-ready "no ready line: $(tail -n 3 "$T/snet-tp-bypass.log" | tr '\n' ' ')"
+	stop_pid "$SNET_PID"
+fi
+
+# A wildcard listener (0.0.0.0:1111 and [::]:1111): TPROXY to it works the same, and a
+# connection straight to one of the machine's own addresses at that port (not TPROXYed:
+# the rules leave local destinations alone) is refused, not relayed to ourselves.
+LOG_LEVEL=debug write_config tp-any "$SS"
+sed -i 's/^  listen: 127.0.0.1:1111$/  listen: 0.0.0.0:1111/' "$T/tp-any.yaml"
+if start_snet tp-any; then
+	check tp-any-ipv4-through-proxy via_proxy $TARGET4
+	check tp-any-ipv6-through-proxy via_proxy $TARGET6
+	check tp-any-get-1MB in_nc timeout 60 $PEER get $TARGET4 $TPORT 1000000
+	out=$(in_nc timeout 10 $PEER who 198.18.0.1 1111 2>&1)
+	case $out in 198.* | fd00*) fail tp-any-own-address-refused "answered: $out" ;; *) pass tp-any-own-address-refused ;; esac
+	check tp-any-own-address-logged wait_log "$T/snet-tp-any.log" "-> 0.0.0.0:1111: refused: the original destination is this listener" 5
+	check_exit tp-any-exit-0 tp-any
+else
+	fail tp-any-ready "no ready line: $(tail -n 3 "$T/snet-tp-any.log" | tr '\n' ' ')"
 	stop_pid "$SNET_PID"
 fi
 
