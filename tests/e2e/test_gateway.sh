@@ -80,7 +80,7 @@ conf() {
 		printf 'mode: %s\nlog-level: %s\nproxy:\n  type: ss\n  server: 198.18.0.2\n' "$2" "${LOG_LEVEL:-info}"
 		printf '  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW"
 		printf 'tun:\n  name: st%s\n  address: 198.18.255.1/30\n  address6: fd00:255::1/126\n' "$ID"
-		printf 'redirect:\n  listen: 127.0.0.1:1111\n'
+		printf 'redirect:\n  listen: 127.0.0.1:1111\n  method: %s\n' "${REDIRECT_METHOD:-redirect}"
 		printf 'rules:\n  bypass-cidrs: [198.18.1.3/32]\n'
 		printf 'dns:\n  enable: true\n  listen: 127.0.0.1:1153\n'
 		printf '  hosts:\n    gw.test: [198.18.9.9, "fd00:9::9"]\n'
