@@ -253,8 +253,8 @@ static void add_masquerade(struct text *t, const struct firewall_spec *spec)
 
 /* Redirect mode's gateway: the LAN's TCP and DNS redirected like the machine's own in
  * the output chain (REDIRECT in prerouting sends it to the incoming interface's address,
- * where a wildcard listener takes it; so with redirect.method tproxy too); the kill
- * switch for what is forwarded. */
+ * where a wildcard listener takes it; redirect NULL: the LAN's TCP goes through TPROXY,
+ * add_lan_tcp_chain); the kill switch for what is forwarded. */
 static void add_gateway_chains(struct text *t, const struct firewall_spec *spec,
 			       const char *redirect)
 {
@@ -265,9 +265,11 @@ static void add_gateway_chains(struct text *t, const struct firewall_spec *spec,
 		 "\t}\n"
 		 "\tchain lan_prerouting {\n");
 	add_dns_redirect(t, spec->dns_port, spec->gateway_dns_ipv6);
-	text_add(t, "\t\tmeta l4proto != tcp return\n"
-		 "\t\tfib daddr type local return\n");
-	add_capture_tail(t, redirect, spec->gateway_ipv6 ? redirect : NULL, true);
+	if (redirect) { /* else its TCP goes through TPROXY: add_lan_tcp_chain */
+		text_add(t, "\t\tmeta l4proto != tcp return\n"
+			 "\t\tfib daddr type local return\n");
+		add_capture_tail(t, redirect, spec->gateway_ipv6 ? redirect : NULL, true);
+	}
 	text_add(t, "\t}\n");
 	/* Redirected packets are local by now: what is forwarded was neither redirected
 	 * nor is it bypassed or for the LAN, so it is refused. */
@@ -288,7 +290,7 @@ static void add_gateway_chains(struct text *t, const struct firewall_spec *spec,
 
 /* The rules handing proto ("udp", "tcp") to the transparent sockets at to4 / to6, one
  * per family that has one (NULL: none): match4 / match6 select the packets, mark (0: none)
- * is set on them and ends the chain. net_ntop's "[::1]:1111" is nft's syntax for an IPv6
+ * is set on them and the rule accepts. net_ntop's "[::1]:1111" is nft's syntax for an IPv6
  * address and port, too. */
 static void add_tproxy(struct text *t, const char *proto, const struct sockaddr_storage *to4,
 		       const struct sockaddr_storage *to6, const char *match4, const char *match6,
@@ -301,11 +303,12 @@ static void add_tproxy(struct text *t, const char *proto, const struct sockaddr_
 	for (int i = 0; i < 2; i++) {
 		if (!to[i])
 			continue;
-		text_add(t, "\t\t%s meta l4proto %s tproxy %s to %s", match[i], proto, fam[i],
-			 net_ntop(to[i], a, sizeof(a)));
-		if (mark)
-			text_add(t, " meta mark set 0x%x accept", mark);
-		text_add(t, "\n");
+		text_add(t, "\t\t%s meta l4proto %s", match[i], proto);
+		if (mark) /* first: should tproxy find no socket, the policy route still
+			   * delivers the packet locally, never forwarding it */
+			text_add(t, " meta mark set 0x%x", mark);
+		text_add(t, " tproxy %s to %s%s\n", fam[i], net_ntop(to[i], a, sizeof(a)),
+			 mark ? " accept" : "");
 	}
 }
 
@@ -399,6 +402,39 @@ static void add_udp_chains(struct text *t, const struct firewall_spec *spec)
 		add_lan_udp_chain(t, spec);
 }
 
+/* The gateway's LAN with redirect.method tproxy: its TCP that lan_prerouting would
+ * redirect (the same rules) is handed to the transparent listener right in prerouting and
+ * marked, so the policy route delivers it locally instead of forwarding it; as for the
+ * machine's own, the first packet's decision is kept in the ct mark for the later ones.
+ * Port 53 is left to lan_prerouting's DNS redirect. */
+static void add_lan_tcp_chain(struct text *t, const struct firewall_spec *spec)
+{
+	const struct sockaddr_storage *to[2] = { spec->tcp4, spec->tcp6 };
+	char v[2][160], a[NET_ADDRSTRLEN], again[2][48];
+
+	for (int i = 0; i < 2; i++) {
+		if (!to[i])
+			continue;
+		snprintf(v[i], sizeof(v[i]), "meta l4proto tcp ct mark set 0x%x meta mark set 0x%x "
+			 "tproxy %s to %s accept", spec->tproxy_mark, spec->tproxy_mark,
+			 i ? "ip6" : "ip", net_ntop(to[i], a, sizeof(a)));
+		snprintf(again[i], sizeof(again[i]), "ct mark 0x%x meta nfproto ipv%c",
+			 spec->tproxy_mark, i ? '6' : '4');
+	}
+	text_add(t, "\tchain lan_tcp {\n"
+		 "\t\tmeta l4proto != tcp return\n"
+		 "\t\tct direction reply return\n");
+	add_tproxy(t, "tcp", to[0], to[1], again[0], again[1], spec->tproxy_mark);
+	text_add(t, "\t\tct state != new return\n");
+	if (spec->dns_port)
+		text_add(t, "\t\tmeta nfproto ipv4 tcp dport 53 return\n");
+	if (spec->dns_port && spec->gateway_dns_ipv6)
+		text_add(t, "\t\tmeta nfproto ipv6 tcp dport 53 return\n");
+	text_add(t, "\t\tfib daddr type local return\n");
+	add_capture_tail(t, to[0] ? v[0] : NULL, to[1] ? v[1] : NULL, true);
+	text_add(t, "\t}\n");
+}
+
 /* redirect.method tproxy: the machine's own TCP that the output chain would redirect
  * (the same exclusions, in the same order) is marked in a route chain, so the policy
  * route sends it through lo back into prerouting, where TPROXY gives it to the
@@ -432,7 +468,9 @@ static void add_tcp_tproxy(struct text *t, const struct firewall_spec *spec)
 	text_add(t, "\t\tfib daddr type local return\n");
 	add_capture_tail(t, spec->tcp4 ? mark : NULL, spec->tcp6 ? mark : NULL, spec->gateway);
 	text_add(t, "\t}\n");
-	add_tproxy_chain(t, spec, "tcp", spec->tcp4, spec->tcp6, NULL);
+	add_tproxy_chain(t, spec, "tcp", spec->tcp4, spec->tcp6, spec->gateway ? "lan_tcp" : NULL);
+	if (spec->gateway)
+		add_lan_tcp_chain(t, spec);
 }
 
 /* What carries the TPROXY mark is meant for lo (the policy route of tun/nltproxy.h):
@@ -538,7 +576,7 @@ char *firewall_render(const struct firewall_spec *spec)
 	if (tproxy)
 		add_tproxy_guard(&t, spec);
 	if (spec->gateway)
-		add_gateway_chains(&t, spec, redirect);
+		add_gateway_chains(&t, spec, tcp_tproxy ? NULL : redirect);
 	text_add(&t, "}\n");
 	return t.s;
 }

@@ -41,7 +41,7 @@ struct firewall_spec {
 	/* redirect.method tproxy: the machine's own TCP the output chain would redirect is
 	 * marked instead (the same rules, the connection's later packets by its ct mark) and
 	 * TPROXYed to the transparent listener at tcp4 / tcp6 (both NULL: redirected; one
-	 * NULL: that family is not captured). */
+	 * NULL: that family is not captured); with the gateway, the LAN's TCP too. */
 	const struct sockaddr_storage *tcp4, *tcp6;
 	uint32_t tproxy_mark; /* UDP's and TCP's; a postrouting chain drops it off lo */
 	/* capture.cgroups: only sockets of processes in these groups are redirected, marked
