@@ -220,6 +220,13 @@ static void add_dns_redirect(struct text *t, unsigned port, bool ipv6)
 			 v6 ? '6' : '4', port, v6 ? '6' : '4', port);
 }
 
+/* TCP to port 53 left to add_dns_redirect's rules, for the families they redirect. */
+static void add_dns_skip(struct text *t, unsigned port, bool ipv6)
+{
+	for (int v6 = 0; port && v6 <= (ipv6 ? 1 : 0); v6++)
+		text_add(t, "\t\tmeta nfproto ipv%c tcp dport 53 return\n", v6 ? '6' : '4');
+}
+
 /* The LAN's ranges of one family (gateway.lan). */
 static void add_lan_set(struct text *t, const struct config *cfg, int family)
 {
@@ -426,10 +433,7 @@ static void add_lan_tcp_chain(struct text *t, const struct firewall_spec *spec)
 		 "\t\tct direction reply return\n");
 	add_tproxy(t, "tcp", to[0], to[1], again[0], again[1], spec->tproxy_mark);
 	text_add(t, "\t\tct state != new return\n");
-	if (spec->dns_port)
-		text_add(t, "\t\tmeta nfproto ipv4 tcp dport 53 return\n");
-	if (spec->dns_port && spec->gateway_dns_ipv6)
-		text_add(t, "\t\tmeta nfproto ipv6 tcp dport 53 return\n");
+	add_dns_skip(t, spec->dns_port, spec->gateway_dns_ipv6);
 	text_add(t, "\t\tfib daddr type local return\n");
 	add_capture_tail(t, to[0] ? v[0] : NULL, to[1] ? v[1] : NULL, true);
 	text_add(t, "\t}\n");
@@ -460,11 +464,7 @@ static void add_tcp_tproxy(struct text *t, const struct firewall_spec *spec)
 		 "\t\tct state != new return\n", cfg->fwmark, spec->tproxy_mark,
 		 spec->tproxy_mark);
 	add_user_scope(t, cfg);
-	/* Port 53 is the nat chain's, for the families it redirects to the resolver. */
-	if (spec->dns_port)
-		text_add(t, "\t\tmeta nfproto ipv4 tcp dport 53 return\n");
-	if (spec->dns_port && spec->dns_ipv6)
-		text_add(t, "\t\tmeta nfproto ipv6 tcp dport 53 return\n");
+	add_dns_skip(t, spec->dns_port, spec->dns_ipv6);
 	text_add(t, "\t\tfib daddr type local return\n");
 	add_capture_tail(t, spec->tcp4 ? mark : NULL, spec->tcp6 ? mark : NULL, spec->gateway);
 	text_add(t, "\t}\n");
