@@ -296,14 +296,15 @@ static void app_reload(struct app *a)
 	if (next.mode != a->cfg.mode ||
 	    memcmp(&next.redirect.listen, &a->cfg.redirect.listen, sizeof(next.redirect.listen)) ||
 	    next.redirect.install_rules != a->cfg.redirect.install_rules ||
+	    next.redirect.method != a->cfg.redirect.method ||
 	    memcmp(&next.tun.address, &a->cfg.tun.address, sizeof(next.tun.address)) ||
 	    strcmp(next.tun.name, a->cfg.tun.name) || next.tun.mtu != a->cfg.tun.mtu ||
 	    next.tun.auto_route != a->cfg.tun.auto_route || strcmp(next.user, a->cfg.user) ||
 	    next.dns.enable != a->cfg.dns.enable || next.dns.cache_size != a->cfg.dns.cache_size ||
 	    next.dns.min_ttl != a->cfg.dns.min_ttl || next.dns.max_ttl != a->cfg.dns.max_ttl ||
 	    next.gateway.enable != a->cfg.gateway.enable)
-		log_warn("reload: mode, user, redirect.listen, redirect.install-rules, the tun "
-			 "device settings, dns.enable, the dns cache bounds and gateway.enable take "
+		log_warn("reload: mode, user, redirect.listen, redirect.install-rules, "
+			 "redirect.method, the tun device settings, dns.enable, the dns cache bounds and gateway.enable take "
 			 "effect only after a restart");
 	if (a->lookup && dns_lookup_reconfigure(a->lookup, &next, err, sizeof(err)) < 0) {
 		log_error("reload: %s; keeping the running configuration", err);
@@ -325,6 +326,7 @@ static void app_reload(struct app *a)
 	next.redirect.listen = a->cfg.redirect.listen; /* its uid lists are next's own */
 	next.redirect.listen_len = a->cfg.redirect.listen_len;
 	next.redirect.install_rules = a->cfg.redirect.install_rules;
+	next.redirect.method = a->cfg.redirect.method;
 	memcpy(next.tun.name, a->cfg.tun.name, sizeof(next.tun.name));
 	next.tun.address = a->cfg.tun.address;
 	next.tun.has_address6 = a->cfg.tun.has_address6;

@@ -104,10 +104,17 @@ struct config_tun {
 	unsigned udp_max_flows; /* UDP flows at once, 1..65536, default 1024 (oldest goes) */
 };
 
+/* How redirect mode's rules hand the machine's TCP to the listener. */
+enum redirect_method {
+	REDIRECT_METHOD_REDIRECT = 0, /* nft redirect (NAT), SO_ORIGINAL_DST */
+	REDIRECT_METHOD_TPROXY, /* nft tproxy, a transparent listener, getsockname */
+};
+
 struct config_redirect {
 	struct sockaddr_storage listen; /* default 127.0.0.1:1111 */
 	socklen_t listen_len;
 	bool install_rules; /* default true */
+	enum redirect_method method; /* default redirect; needs a restart */
 	struct uid_list uids; /* only these users' sockets are redirected (empty: every user) */
 	struct uid_list exclude_uids; /* these users' never are */
 };

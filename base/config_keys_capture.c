@@ -1,6 +1,6 @@
 /* config_keys_capture.c -- the capture sections' keys: tun (device name, addresses, MTU,
- * auto-route, uids, UDP flows), redirect (listener, rules, uids) and gateway (the LAN), with
- * their cross-key checks. */
+ * auto-route, uids, UDP flows), redirect (listener, rules, method, uids) and gateway (the
+ * LAN), with their cross-key checks. */
 #include "base/config_keys.h"
 
 #include <string.h>
@@ -104,9 +104,12 @@ static const struct walk_key tun_keys[] = {
 };
 const struct walk_table config_tun_table = TABLE(tun_keys, tun_check);
 
+static const char *const redirect_method_names[] = { "redirect", "tproxy", NULL };
+
 static const struct walk_key redirect_keys[] = {
 	K_FN("listen", struct config_redirect, listen, config_walk_redirect_listen),
 	K_BOOL("install-rules", struct config_redirect, install_rules),
+	K_ENUM("method", struct config_redirect, method, redirect_method_names),
 	K_LIST("uids", struct config_redirect, uids, config_item_uint, 0, 4294967294LL),
 	K_LIST("exclude-uids", struct config_redirect, exclude_uids, config_item_uint, 0,
 	       4294967294LL),

@@ -32,6 +32,32 @@ int net_set_mark(int fd, uint32_t mark)
 	return setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark));
 }
 
+int net_set_transparent(int fd, int family)
+{
+	int on = 1;
+
+	if (family == AF_INET6)
+		return setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &on, sizeof(on));
+	return setsockopt(fd, SOL_IP, IP_TRANSPARENT, &on, sizeof(on));
+}
+
+bool net_is_local_addr(const struct sockaddr_storage *a)
+{
+	struct sockaddr_storage any = *a;
+	int fd = socket(a->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool local;
+
+	if (fd < 0)
+		return false;
+	if (a->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&any)->sin6_port = 0;
+	else
+		((struct sockaddr_in *)&any)->sin_port = 0;
+	local = bind(fd, (const struct sockaddr *)&any, net_sockaddr_len(&any)) == 0;
+	close(fd);
+	return local;
+}
+
 int net_mark_available(uint32_t mark)
 {
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc, e;

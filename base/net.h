@@ -15,6 +15,13 @@
 int net_socket(int family, int type);
 /* SO_MARK so our own traffic is never captured by our rules. 0 or -1 with errno. */
 int net_set_mark(int fd, uint32_t mark);
+/* IP_TRANSPARENT / IPV6_TRANSPARENT (for the socket's family): it may bind to and send
+ * from addresses that are not the machine's, and nftables' tproxy may hand it packets
+ * for them. Needs CAP_NET_ADMIN. 0 or -1 with errno. */
+int net_set_transparent(int fd, int family);
+/* Whether a's address is one of the machine's own (a socket without IP_TRANSPARENT can
+ * bind to it). */
+bool net_is_local_addr(const struct sockaddr_storage *a);
 /* Whether SO_MARK can be set (it needs CAP_NET_ADMIN): 0, or -1 with errno (EPERM). */
 int net_mark_available(uint32_t mark);
 /* From now on net_set_mark does nothing and succeeds: for a process without

@@ -25,6 +25,7 @@ PEERS = [
     ("tun-ss", "snet-tun tun + ss"),
     ("tun-direct", "snet-tun tun + direct"),
     ("redir-ss", "snet-tun redirect + ss"),
+    ("redir-ss-tp", "snet-tun redirect + ss, TCP via TPROXY"),
     ("ss-redir", "ss-redir + ss-server"),
     ("redsocks", "redsocks -> microsocks"),
     ("redir-socks5", "snet-tun redirect + socks5 -> microsocks"),
@@ -65,11 +66,12 @@ def baseline_peer(peer, group, m):
     have = lambda p: p in m
     if group == "tput":
         return {"tun-ss": "hev" if have("hev") else "ss-redir", "tun-direct": "bare",
-                "redir-ss": "ss-redir", "ss-redir": "bare", "redsocks": "bare",
+                "redir-ss": "ss-redir", "redir-ss-tp": "redir-ss", "ss-redir": "bare",
+                "redsocks": "bare",
                 "redir-socks5": "redsocks", "hev": "bare"}.get(peer)
     if group == "cpu":
         return {"tun-ss": "hev" if have("hev") else "ss-redir", "redir-ss": "ss-redir",
-                "redir-socks5": "redsocks"}.get(peer)
+                "redir-ss-tp": "redir-ss", "redir-socks5": "redsocks"}.get(peer)
     if group == "conn":
         return {"tun-ss": "ss-redir", "redir-ss": "ss-redir", "ss-redir": "bare",
                 "redsocks": "bare", "hev": "bare"}.get(peer)

@@ -1,6 +1,7 @@
 /* capture_redirect.c -- redirect mode as a capture: the TCP listener (redirect.c), the
  * UDP sockets TPROXY feeds (udp_tproxy.c), plus the nftables table (firewall.c) and
- * TPROXY's policy route (tun/nltproxy.h) when redirect.install-rules is on. */
+ * TPROXY's policy route (tun/nltproxy.h, for UDP and with redirect.method tproxy for
+ * TCP) when redirect.install-rules is on. */
 #include <ev.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,8 +21,8 @@
 #include "dns/server.h"
 #include "tun/nltproxy.h"
 
-#define UDP_TABLE 0x5352 /* TPROXY's local default routes (21330) */
-#define UDP_RULE_PRIORITY 5190 /* its rule: before tun mode's (5200..), should both run */
+#define TPROXY_TABLE 0x5352 /* TPROXY's local default routes (21330) */
+#define TPROXY_RULE_PRIORITY 5190 /* its rule: before tun mode's (5200..), should both run */
 
 struct capture_redirect {
 	struct redirect *rd;
@@ -32,24 +33,25 @@ struct capture_redirect {
 	bool gateway; /* gateway.enable at start (it needs a restart to change) */
 	struct gateway_fwd fwd; /* forwarding we turned on, restored at exit */
 	struct udp_tproxy *udp; /* NULL: no transparent socket could be opened */
-	bool udp_routes; /* TPROXY's policy route is installed */
-	uint32_t udp_mark;
+	bool tcp_tproxy; /* redirect.method tproxy at start (it needs a restart to change) */
+	bool tproxy_routes; /* TPROXY's policy route is installed */
+	uint32_t tproxy_mark;
 	struct cgroups *cgroups; /* capture.cgroups (those we created go at exit) */
 };
 
-/* The mark for UDP on its way to TPROXY: next to fwmark, never equal to it. */
-static uint32_t udp_mark_for(const struct config *cfg)
+/* The mark for UDP and TCP on their way to TPROXY: next to fwmark, never equal to it. */
+static uint32_t tproxy_mark_for(const struct config *cfg)
 {
 	return cfg->fwmark == 0xffffffffu ? cfg->fwmark - 1 : cfg->fwmark + 1;
 }
 
-static struct nl_tproxy udp_routes_spec(uint32_t mark, bool ipv6)
+static struct nl_tproxy tproxy_routes_spec(uint32_t mark, bool ipv6)
 {
-	return (struct nl_tproxy){ .mark = mark, .table = UDP_TABLE,
-				   .priority = UDP_RULE_PRIORITY, .ipv6 = ipv6 };
+	return (struct nl_tproxy){ .mark = mark, .table = TPROXY_TABLE,
+				   .priority = TPROXY_RULE_PRIORITY, .ipv6 = ipv6 };
 }
 
-/* The transparent sockets' addresses, by family (NULL: none). */
+/* The transparent UDP sockets' addresses, by family (NULL: none). */
 static const struct sockaddr_storage *udp_addr(struct capture_redirect *c, int family,
 					       struct sockaddr_storage *v, int n)
 {
@@ -58,6 +60,24 @@ static const struct sockaddr_storage *udp_addr(struct capture_redirect *c, int f
 			return &v[i];
 	}
 	return NULL;
+}
+
+/* The transparent TCP listener's address, by family (NULL: none, or TCP redirected). */
+static const struct sockaddr_storage *tcp_addr(struct capture_redirect *c, int family,
+					       struct sockaddr_storage *v, int n)
+{
+	for (int i = 0; c->tcp_tproxy && i < n; i++) {
+		if (v[i].ss_family == family)
+			return &v[i];
+	}
+	return NULL;
+}
+
+/* Whether TPROXY's policy route is wanted for IPv6: a transparent socket of that family. */
+static bool tproxy_ipv6(struct capture_redirect *c)
+{
+	return (c->udp && udp_tproxy_has(c->udp, AF_INET6)) ||
+	       (c->tcp_tproxy && redirect_has_ipv6(c->rd));
 }
 
 static int install(struct capture_redirect *c, const struct config *cfg, char *err, size_t errlen)
@@ -73,11 +93,14 @@ static int install(struct capture_redirect *c, const struct config *cfg, char *e
 		.gateway = c->gateway,
 		.gateway_ipv6 = redirect_has_gateway_ipv6(c->rd),
 		.gateway_dns_ipv6 = c->dns && dns_server_has_gateway_ipv6(c->dns),
-		.udp_mark = c->udp_mark,
+		.tproxy_mark = c->tproxy_mark,
 		.cgroups = c->cgroups,
 	};
 	struct sockaddr_storage addrs[2];
 	int na = redirect_local_addrs(c->rd, addrs, 2);
+
+	spec.tcp4 = tcp_addr(c, AF_INET, addrs, na);
+	spec.tcp6 = tcp_addr(c, AF_INET6, addrs, na);
 
 	/* UDP is captured while the upstream carries it; else the kill switch refuses it. */
 	if (c->udp && udp_tproxy_enabled(c->udp)) {
@@ -155,14 +178,14 @@ static void *cr_start(struct ev_loop *loop, struct relay *relay, struct dns_serv
 	c->rd = redirect_new(loop, relay, &cfg->redirect, &cfg->gateway, err, errlen);
 	if (!c->rd)
 		goto fail;
-	c->udp_mark = udp_mark_for(cfg);
+	c->tcp_tproxy = cfg->redirect.method == REDIRECT_METHOD_TPROXY;
+	c->tproxy_mark = tproxy_mark_for(cfg);
 	udp_open(c, loop, relay, cfg);
-	if (cfg->redirect.install_rules && c->udp) {
-		struct nl_tproxy r = udp_routes_spec(c->udp_mark,
-						     udp_tproxy_has(c->udp, AF_INET6));
+	if (cfg->redirect.install_rules && (c->udp || c->tcp_tproxy)) {
+		struct nl_tproxy r = tproxy_routes_spec(c->tproxy_mark, tproxy_ipv6(c));
 		if (nl_tproxy_install(&r, err, errlen) < 0)
 			goto fail;
-		c->udp_routes = true;
+		c->tproxy_routes = true;
 	}
 	if (cfg->redirect.install_rules) {
 		/* The groups exist before the rules naming them are loaded. */
@@ -184,8 +207,8 @@ fail_rules:
 			log_warn("%s", why);
 	}
 fail_routes:
-	if (c->udp_routes) {
-		struct nl_tproxy r = udp_routes_spec(c->udp_mark, true);
+	if (c->tproxy_routes) {
+		struct nl_tproxy r = tproxy_routes_spec(c->tproxy_mark, true);
 		char why[256];
 		if (nl_tproxy_remove(&r, why, sizeof(why)) < 0)
 			log_warn("%s", why);
@@ -219,8 +242,9 @@ static const char *cr_describe(void *priv, char *buf, size_t len)
 	struct capture_redirect *c = priv;
 	char where[200];
 
-	snprintf(buf, len, "mode redirect, listening on %s, rules %s%s",
+	snprintf(buf, len, "mode redirect, listening on %s%s, rules %s%s",
 		 redirect_describe(c->rd, where, sizeof(where)),
+		 c->tcp_tproxy ? " (TCP through TPROXY)" : "",
 		 c->rules ? "installed (table inet " FIREWALL_TABLE ")" : "not installed",
 		 c->gateway ? ", gateway for gateway.lan" : "");
 	return buf;
@@ -256,9 +280,9 @@ static int cr_stop_capture(void *priv, char *err, size_t errlen)
 			rc = -1;
 	}
 	/* After the rules: nothing is marked for it any more. */
-	if (c->udp_routes) {
-		struct nl_tproxy r = udp_routes_spec(c->udp_mark, true);
-		c->udp_routes = false;
+	if (c->tproxy_routes) {
+		struct nl_tproxy r = tproxy_routes_spec(c->tproxy_mark, true);
+		c->tproxy_routes = false;
 		if (nl_tproxy_remove(&r, rc < 0 ? why : err, rc < 0 ? sizeof(why) : errlen) < 0) {
 			if (rc < 0)
 				log_warn("%s", why);
@@ -308,7 +332,7 @@ static int cr_cleanup(const struct config *cfg, char *err, size_t errlen)
 {
 	int rc;
 
-	struct nl_tproxy r = udp_routes_spec(udp_mark_for(cfg), true);
+	struct nl_tproxy r = tproxy_routes_spec(tproxy_mark_for(cfg), true);
 	char why[256];
 
 	rc = firewall_remove(err, errlen);

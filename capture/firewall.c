@@ -5,7 +5,8 @@
  * transaction ("create if missing, delete, create anew"), so a reload never leaves
  * a moment without rules. Done through libnftables in-process: no shell, and nft's
  * own error text comes back to us. The chain redirects locally generated TCP except
- * our own marked sockets, local addresses, the proxy server and the bypass CIDRs.
+ * our own marked sockets, local addresses, the proxy server and the bypass CIDRs (with
+ * redirect.method tproxy the same rules mark it for TPROXY instead, see add_tcp_tproxy).
  * redirect.uids / redirect.exclude-uids scope every chain for the machine's own
  * sockets (`meta skuid`) to those users: TCP, UDP, DNS and the kill switch.
  */
@@ -189,6 +190,43 @@ static void add_learned_sets(struct text *t, const struct firewall_spec *spec)
 	}
 }
 
+/* The end every capturing chain shares: proxy-domains' addresses are captured even
+ * inside a bypass network, the bypassed destinations (and with lan the LAN) are left
+ * alone, the rest is captured. v4 / v6: the statements that capture a packet of that
+ * family (a verdict, or ending in return; NULL: that family is not captured). */
+static void add_capture_tail(struct text *t, const char *v4, const char *v6, bool lan)
+{
+	if (v4)
+		text_add(t, "\t\tip daddr @learn_proxy4 %s\n", v4);
+	if (v6)
+		text_add(t, "\t\tip6 daddr @learn_proxy6 %s\n", v6);
+	text_add(t, "\t\tip daddr @learn_bypass4 return\n"
+		 "\t\tip6 daddr @learn_bypass6 return\n"
+		 "\t\tip daddr @bypass4 return\n"
+		 "\t\tip6 daddr @bypass6 return\n"
+		 "%s", lan ? "\t\tip daddr @lan4 return\n\t\tip6 daddr @lan6 return\n" : "");
+	if (v4)
+		text_add(t, "\t\tmeta nfproto ipv4 %s\n", v4);
+	if (v6)
+		text_add(t, "\t\tmeta nfproto ipv6 %s\n", v6);
+}
+
+/* Port 53 over UDP and TCP to the resolver's port (0: none), IPv4 and with ipv6 IPv6. */
+static void add_dns_redirect(struct text *t, unsigned port, bool ipv6)
+{
+	for (int v6 = 0; port && v6 <= (ipv6 ? 1 : 0); v6++)
+		text_add(t, "\t\tmeta nfproto ipv%c udp dport 53 redirect to :%u\n"
+			 "\t\tmeta nfproto ipv%c tcp dport 53 redirect to :%u\n",
+			 v6 ? '6' : '4', port, v6 ? '6' : '4', port);
+}
+
+/* TCP to port 53 left to add_dns_redirect's rules, for the families they redirect. */
+static void add_dns_skip(struct text *t, unsigned port, bool ipv6)
+{
+	for (int v6 = 0; port && v6 <= (ipv6 ? 1 : 0); v6++)
+		text_add(t, "\t\tmeta nfproto ipv%c tcp dport 53 return\n", v6 ? '6' : '4');
+}
+
 /* The LAN's ranges of one family (gateway.lan). */
 static void add_lan_set(struct text *t, const struct config *cfg, int family)
 {
@@ -222,8 +260,10 @@ static void add_masquerade(struct text *t, const struct firewall_spec *spec)
 
 /* Redirect mode's gateway: the LAN's TCP and DNS redirected like the machine's own in
  * the output chain (REDIRECT in prerouting sends it to the incoming interface's address,
- * where a wildcard listener takes it); the kill switch for what is forwarded. */
-static void add_gateway_chains(struct text *t, const struct firewall_spec *spec)
+ * where a wildcard listener takes it; redirect NULL: the LAN's TCP goes through TPROXY,
+ * add_lan_tcp_chain); the kill switch for what is forwarded. */
+static void add_gateway_chains(struct text *t, const struct firewall_spec *spec,
+			       const char *redirect)
 {
 	text_add(t, "\tchain prerouting {\n"
 		 "\t\ttype nat hook prerouting priority -100; policy accept;\n"
@@ -231,32 +271,12 @@ static void add_gateway_chains(struct text *t, const struct firewall_spec *spec)
 		 "\t\tip6 saddr @lan6 jump lan_prerouting\n"
 		 "\t}\n"
 		 "\tchain lan_prerouting {\n");
-	if (spec->dns_port) {
-		text_add(t, "\t\tmeta nfproto ipv4 udp dport 53 redirect to :%u\n"
-			 "\t\tmeta nfproto ipv4 tcp dport 53 redirect to :%u\n",
-			 spec->dns_port, spec->dns_port);
-		if (spec->gateway_dns_ipv6)
-			text_add(t, "\t\tmeta nfproto ipv6 udp dport 53 redirect to :%u\n"
-				 "\t\tmeta nfproto ipv6 tcp dport 53 redirect to :%u\n",
-				 spec->dns_port, spec->dns_port);
+	add_dns_redirect(t, spec->dns_port, spec->gateway_dns_ipv6);
+	if (redirect) { /* else its TCP goes through TPROXY: add_lan_tcp_chain */
+		text_add(t, "\t\tmeta l4proto != tcp return\n"
+			 "\t\tfib daddr type local return\n");
+		add_capture_tail(t, redirect, spec->gateway_ipv6 ? redirect : NULL, true);
 	}
-	text_add(t, "\t\tmeta l4proto != tcp return\n"
-		 "\t\tfib daddr type local return\n"
-		 "\t\tip daddr @learn_proxy4 meta l4proto tcp redirect to :%u\n",
-		 spec->redirect_port);
-	if (spec->gateway_ipv6)
-		text_add(t, "\t\tip6 daddr @learn_proxy6 meta l4proto tcp redirect to :%u\n",
-			 spec->redirect_port);
-	text_add(t, "\t\tip daddr @learn_bypass4 return\n"
-		 "\t\tip6 daddr @learn_bypass6 return\n"
-		 "\t\tip daddr @bypass4 return\n"
-		 "\t\tip6 daddr @bypass6 return\n"
-		 "\t\tip daddr @lan4 return\n"
-		 "\t\tip6 daddr @lan6 return\n"
-		 "\t\tmeta nfproto ipv4 meta l4proto tcp redirect to :%u\n", spec->redirect_port);
-	if (spec->gateway_ipv6)
-		text_add(t, "\t\tmeta nfproto ipv6 meta l4proto tcp redirect to :%u\n",
-			 spec->redirect_port);
 	text_add(t, "\t}\n");
 	/* Redirected packets are local by now: what is forwarded was neither redirected
 	 * nor is it bypassed or for the LAN, so it is refused. */
@@ -275,24 +295,27 @@ static void add_gateway_chains(struct text *t, const struct firewall_spec *spec)
 	add_masquerade(t, spec);
 }
 
-/* The rules handing UDP to the transparent sockets, one per family that has one: match4
- * / match6 select the packets, mark (0: none) is set on them and ends the chain.
- * net_ntop's "[::1]:1111" is nft's syntax for an IPv6 address and port, too. */
-static void add_tproxy(struct text *t, const struct firewall_spec *spec, const char *match4,
-		       const char *match6, uint32_t mark)
+/* The rules handing proto ("udp", "tcp") to the transparent sockets at to4 / to6, one
+ * per family that has one (NULL: none): match4 / match6 select the packets, mark (0: none)
+ * is set on them and the rule accepts. net_ntop's "[::1]:1111" is nft's syntax for an IPv6
+ * address and port, too. */
+static void add_tproxy(struct text *t, const char *proto, const struct sockaddr_storage *to4,
+		       const struct sockaddr_storage *to6, const char *match4, const char *match6,
+		       uint32_t mark)
 {
-	const struct sockaddr_storage *to[2] = { spec->udp4, spec->udp6 };
+	const struct sockaddr_storage *to[2] = { to4, to6 };
 	const char *match[2] = { match4, match6 }, *fam[2] = { "ip", "ip6" };
 	char a[NET_ADDRSTRLEN];
 
 	for (int i = 0; i < 2; i++) {
 		if (!to[i])
 			continue;
-		text_add(t, "\t\t%s meta l4proto udp tproxy %s to %s", match[i], fam[i],
-			 net_ntop(to[i], a, sizeof(a)));
-		if (mark)
-			text_add(t, " meta mark set 0x%x accept", mark);
-		text_add(t, "\n");
+		text_add(t, "\t\t%s meta l4proto %s", match[i], proto);
+		if (mark) /* first: should tproxy find no socket, the policy route still
+			   * delivers the packet locally, never forwarding it */
+			text_add(t, " meta mark set 0x%x", mark);
+		text_add(t, " tproxy %s to %s%s\n", fam[i], net_ntop(to[i], a, sizeof(a)),
+			 mark ? " accept" : "");
 	}
 }
 
@@ -310,14 +333,33 @@ static void add_lan_udp_chain(struct text *t, const struct firewall_spec *spec)
 		 "\t\tip daddr 169.254.0.0/16 return\n"
 		 "\t\tip6 daddr fe80::/10 return\n"
 		 "\t\tudp dport { 67, 547 } return\n");
-	add_tproxy(t, spec, "ip daddr @learn_proxy4", "ip6 daddr @learn_proxy6", spec->udp_mark);
+	add_tproxy(t, "udp", spec->udp4, spec->udp6, "ip daddr @learn_proxy4",
+		   "ip6 daddr @learn_proxy6", spec->tproxy_mark);
 	text_add(t, "\t\tip daddr @learn_bypass4 return\n"
 		 "\t\tip6 daddr @learn_bypass6 return\n"
 		 "\t\tip daddr @bypass4 return\n"
 		 "\t\tip6 daddr @bypass6 return\n"
 		 "\t\tip daddr @lan4 return\n"
 		 "\t\tip6 daddr @lan6 return\n");
-	add_tproxy(t, spec, "meta nfproto ipv4", "meta nfproto ipv6", spec->udp_mark);
+	add_tproxy(t, "udp", spec->udp4, spec->udp6, "meta nfproto ipv4", "meta nfproto ipv6",
+		   spec->tproxy_mark);
+	text_add(t, "\t}\n");
+}
+
+/* The prerouting chain handing what carries the TPROXY mark and is proto to the
+ * transparent sockets at to4 / to6; with lan_chain, the LAN's sources jump there first. */
+static void add_tproxy_chain(struct text *t, const struct firewall_spec *spec, const char *proto,
+			     const struct sockaddr_storage *to4, const struct sockaddr_storage *to6,
+			     const char *lan_chain)
+{
+	text_add(t, "\tchain %s_tproxy {\n"
+		 "\t\ttype filter hook prerouting priority mangle; policy accept;\n", proto);
+	if (lan_chain)
+		text_add(t, "\t\tip saddr @lan4 jump %s\n"
+			 "\t\tip6 saddr @lan6 jump %s\n", lan_chain, lan_chain);
+	text_add(t, "\t\tmeta mark != 0x%x return\n"
+		 "\t\tmeta l4proto != %s return\n", spec->tproxy_mark, proto);
+	add_tproxy(t, proto, to4, to6, "meta nfproto ipv4", "meta nfproto ipv6", 0);
 	text_add(t, "\t}\n");
 }
 
@@ -344,7 +386,9 @@ static void add_cgroup_guard(struct text *t, const struct firewall_spec *spec, c
 static void add_udp_chains(struct text *t, const struct firewall_spec *spec)
 {
 	const struct config *cfg = spec->cfg;
+	char mark[48];
 
+	snprintf(mark, sizeof(mark), "meta mark set 0x%x return", spec->tproxy_mark);
 	text_add(t, "\tchain udp_route {\n"
 		 "\t\ttype route hook output priority mangle; policy accept;\n");
 	add_cgroup_guard(t, spec, "udp_route");
@@ -358,45 +402,123 @@ static void add_udp_chains(struct text *t, const struct firewall_spec *spec)
 		 "\t\tip6 daddr fe80::/10 return\n"
 		 "\t\tudp sport 68 udp dport 67 return\n"
 		 "\t\tudp dport 547 return\n");
-	if (spec->udp4)
-		text_add(t, "\t\tip daddr @learn_proxy4 meta mark set 0x%x return\n",
-			 spec->udp_mark);
-	if (spec->udp6)
-		text_add(t, "\t\tip6 daddr @learn_proxy6 meta mark set 0x%x return\n",
-			 spec->udp_mark);
-	text_add(t, "\t\tip daddr @learn_bypass4 return\n"
-		 "\t\tip6 daddr @learn_bypass6 return\n"
-		 "\t\tip daddr @bypass4 return\n"
-		 "\t\tip6 daddr @bypass6 return\n");
-	if (spec->gateway)
-		text_add(t, "\t\tip daddr @lan4 return\n"
-			 "\t\tip6 daddr @lan6 return\n");
-	if (spec->udp4)
-		text_add(t, "\t\tmeta nfproto ipv4 meta mark set 0x%x\n", spec->udp_mark);
-	if (spec->udp6)
-		text_add(t, "\t\tmeta nfproto ipv6 meta mark set 0x%x\n", spec->udp_mark);
-	text_add(t, "\t}\n"
-		 "\tchain udp_tproxy {\n"
-		 "\t\ttype filter hook prerouting priority mangle; policy accept;\n");
-	if (spec->gateway)
-		text_add(t, "\t\tip saddr @lan4 jump lan_udp\n"
-			 "\t\tip6 saddr @lan6 jump lan_udp\n");
-	text_add(t, "\t\tmeta mark != 0x%x return\n"
-		 "\t\tmeta l4proto != udp return\n", spec->udp_mark);
-	add_tproxy(t, spec, "meta nfproto ipv4", "meta nfproto ipv6", 0);
+	add_capture_tail(t, spec->udp4 ? mark : NULL, spec->udp6 ? mark : NULL, spec->gateway);
 	text_add(t, "\t}\n");
+	add_tproxy_chain(t, spec, "udp", spec->udp4, spec->udp6, spec->gateway ? "lan_udp" : NULL);
 	if (spec->gateway)
 		add_lan_udp_chain(t, spec);
+}
+
+/* The gateway's LAN with redirect.method tproxy: its TCP that lan_prerouting would
+ * redirect (the same rules) is handed to the transparent listener right in prerouting and
+ * marked, so the policy route delivers it locally instead of forwarding it; as for the
+ * machine's own, the first packet's decision is kept in the ct mark for the later ones.
+ * Port 53 is left to lan_prerouting's DNS redirect. */
+static void add_lan_tcp_chain(struct text *t, const struct firewall_spec *spec)
+{
+	const struct sockaddr_storage *to[2] = { spec->tcp4, spec->tcp6 };
+	char v[2][160], a[NET_ADDRSTRLEN], again[2][48];
+
+	for (int i = 0; i < 2; i++) {
+		if (!to[i])
+			continue;
+		snprintf(v[i], sizeof(v[i]), "meta l4proto tcp ct mark set 0x%x meta mark set 0x%x "
+			 "tproxy %s to %s accept", spec->tproxy_mark, spec->tproxy_mark,
+			 i ? "ip6" : "ip", net_ntop(to[i], a, sizeof(a)));
+		snprintf(again[i], sizeof(again[i]), "ct mark 0x%x meta nfproto ipv%c",
+			 spec->tproxy_mark, i ? '6' : '4');
+	}
+	text_add(t, "\tchain lan_tcp {\n"
+		 "\t\tmeta l4proto != tcp return\n"
+		 "\t\tct direction reply return\n");
+	add_tproxy(t, "tcp", to[0], to[1], again[0], again[1], spec->tproxy_mark);
+	text_add(t, "\t\tct state != new return\n");
+	add_dns_skip(t, spec->dns_port, spec->gateway_dns_ipv6);
+	text_add(t, "\t\tfib daddr type local return\n");
+	add_capture_tail(t, to[0] ? v[0] : NULL, to[1] ? v[1] : NULL, true);
+	text_add(t, "\t}\n");
+}
+
+/* redirect.method tproxy: the machine's own TCP that the output chain would redirect
+ * (the same exclusions, in the same order) is marked in a route chain, so the policy
+ * route sends it through lo back into prerouting, where TPROXY gives it to the
+ * transparent listener with its addresses unchanged. The decision is the connection's:
+ * its first packet's is kept in the ct mark and its later packets follow it, as a NAT
+ * binding would (a learned address expiring or a reload does not move a live
+ * connection), and connections that were open before are left alone, as nat leaves
+ * them. Replies (our listener's packets) are never marked. */
+static void add_tcp_tproxy(struct text *t, const struct firewall_spec *spec)
+{
+	const struct config *cfg = spec->cfg;
+	char mark[80];
+
+	snprintf(mark, sizeof(mark), "meta mark set 0x%x ct mark set 0x%x return",
+		 spec->tproxy_mark, spec->tproxy_mark);
+	text_add(t, "\tchain tcp_route {\n"
+		 "\t\ttype route hook output priority mangle; policy accept;\n");
+	add_cgroup_guard(t, spec, "tcp_route");
+	text_add(t, "\t\tmeta l4proto != tcp return\n"
+		 "\t\tmeta mark 0x%x return\n"
+		 "\t\tct direction reply return\n"
+		 "\t\tct mark 0x%x meta mark set 0x%x return\n"
+		 "\t\tct state != new return\n", cfg->fwmark, spec->tproxy_mark,
+		 spec->tproxy_mark);
+	add_user_scope(t, cfg);
+	add_dns_skip(t, spec->dns_port, spec->dns_ipv6);
+	text_add(t, "\t\tfib daddr type local return\n");
+	add_capture_tail(t, spec->tcp4 ? mark : NULL, spec->tcp6 ? mark : NULL, spec->gateway);
+	text_add(t, "\t}\n");
+	add_tproxy_chain(t, spec, "tcp", spec->tcp4, spec->tcp6, spec->gateway ? "lan_tcp" : NULL);
+	if (spec->gateway)
+		add_lan_tcp_chain(t, spec);
+}
+
+/* What carries the TPROXY mark is meant for lo (the policy route of tun/nltproxy.h):
+ * should that route be missing, it is dropped here, never sent out around the capture
+ * (the kill switch lets the mark pass). */
+static void add_tproxy_guard(struct text *t, const struct firewall_spec *spec)
+{
+	text_add(t, "\tchain tproxy_guard {\n"
+		 "\t\ttype filter hook postrouting priority 0; policy accept;\n"
+		 "\t\tmeta mark 0x%x oif != \"lo\" counter drop\n"
+		 "\t}\n", spec->tproxy_mark);
+}
+
+/* The nat chain of the output hook: port-53 traffic to the resolver and, with redirect
+ * (the statement, NULL with TCP through TPROXY), the machine's own TCP to the listener. */
+static void add_output_chain(struct text *t, const struct firewall_spec *spec,
+			     const char *redirect)
+{
+	const struct config *cfg = spec->cfg;
+
+	text_add(t, "\tchain output {\n"
+		 "\t\ttype nat hook output priority -100; policy accept;\n");
+	add_cgroup_guard(t, spec, "output");
+	text_add(t, "\t\tmeta mark 0x%x return\n", cfg->fwmark);
+	add_user_scope(t, cfg);
+	/* Every other DNS query, to any address, goes to our resolver. */
+	add_dns_redirect(t, spec->dns_port, spec->dns_ipv6);
+	if (redirect) {
+		text_add(t, "\t\tmeta l4proto != tcp return\n"
+			 "\t\tfib daddr type local return\n");
+		/* With the gateway the machine's own connections to its LAN stay local. */
+		add_capture_tail(t, redirect, spec->ipv6 ? redirect : NULL, spec->gateway);
+	}
+	text_add(t, "\t}\n");
 }
 
 char *firewall_render(const struct firewall_spec *spec)
 {
 	const struct config *cfg = spec->cfg;
 	struct text t = { 0 };
-	char udp_pass[64] = ""; /* the kill switch lets the UDP marked for TPROXY go */
+	bool tcp_tproxy = spec->tcp4 || spec->tcp6, tproxy = tcp_tproxy || spec->udp4 || spec->udp6;
+	char tproxy_pass[64] = ""; /* the kill switch lets what is marked for TPROXY go */
+	char redirect[64];
 
-	if (spec->udp4 || spec->udp6)
-		snprintf(udp_pass, sizeof(udp_pass), "\t\tmeta mark 0x%x return\n", spec->udp_mark);
+	if (tproxy)
+		snprintf(tproxy_pass, sizeof(tproxy_pass), "\t\tmeta mark 0x%x return\n",
+			 spec->tproxy_mark);
+	snprintf(redirect, sizeof(redirect), "meta l4proto tcp redirect to :%u", spec->redirect_port);
 
 	text_add(&t, "table inet " FIREWALL_TABLE " {}\ndelete table inet " FIREWALL_TABLE "\n");
 	text_add(&t, "table inet " FIREWALL_TABLE " {\n");
@@ -423,38 +545,10 @@ char *firewall_render(const struct firewall_spec *spec)
 	add_set(&t, cfg, AF_INET);
 	add_set(&t, cfg, AF_INET6);
 	add_learned_sets(&t, spec);
-	text_add(&t, "\tchain output {\n"
-		 "\t\ttype nat hook output priority -100; policy accept;\n");
-	add_cgroup_guard(&t, spec, "output");
-	text_add(&t, "\t\tmeta mark 0x%x return\n", cfg->fwmark);
-	add_user_scope(&t, cfg);
-	/* Every other DNS query, to any address, goes to our resolver. */
-	if (spec->dns_port) {
-		text_add(&t, "\t\tmeta nfproto ipv4 udp dport 53 redirect to :%u\n"
-			 "\t\tmeta nfproto ipv4 tcp dport 53 redirect to :%u\n",
-			 spec->dns_port, spec->dns_port);
-		if (spec->dns_ipv6)
-			text_add(&t, "\t\tmeta nfproto ipv6 udp dport 53 redirect to :%u\n"
-				 "\t\tmeta nfproto ipv6 tcp dport 53 redirect to :%u\n",
-				 spec->dns_port, spec->dns_port);
-	}
-	text_add(&t, "\t\tmeta l4proto != tcp return\n"
-		 "\t\tfib daddr type local return\n");
-	/* proxy-domains' addresses are proxied even inside a bypass network. */
-	text_add(&t, "\t\tip daddr @learn_proxy4 meta l4proto tcp redirect to :%u\n", spec->redirect_port);
-	if (spec->ipv6)
-		text_add(&t, "\t\tip6 daddr @learn_proxy6 meta l4proto tcp redirect to :%u\n", spec->redirect_port);
-	text_add(&t, "\t\tip daddr @learn_bypass4 return\n"
-		 "\t\tip6 daddr @learn_bypass6 return\n"
-		 "\t\tip daddr @bypass4 return\n"
-		 "\t\tip6 daddr @bypass6 return\n");
-	if (spec->gateway) /* the machine's own connections to its LAN stay local */
-		text_add(&t, "\t\tip daddr @lan4 return\n"
-			 "\t\tip6 daddr @lan6 return\n");
-	text_add(&t, "\t\tmeta nfproto ipv4 meta l4proto tcp redirect to :%u\n", spec->redirect_port);
-	if (spec->ipv6)
-		text_add(&t, "\t\tmeta nfproto ipv6 meta l4proto tcp redirect to :%u\n", spec->redirect_port);
-	text_add(&t, "\t}\n");
+	if (tcp_tproxy)
+		add_tcp_tproxy(&t, spec);
+	if (!tcp_tproxy || spec->dns_port) /* else nothing to redirect: no nat chain */
+		add_output_chain(&t, spec, tcp_tproxy ? NULL : redirect);
 	/* The kill switch: what was neither redirected (its destination is local now) nor
 	 * bypassed is refused, not sent out around the proxy. Link-local, broadcast and
 	 * multicast traffic and DHCP stay: they never leave the LAN. So do the replies of
@@ -473,14 +567,16 @@ char *firewall_render(const struct firewall_spec *spec)
 			 "\t\tip6 daddr fe80::/10 return\n"
 			 "\t\tudp sport 68 udp dport 67 return\n"
 			 "\t\tudp dport 547 return\n",
-			 udp_pass,
+			 tproxy_pass,
 			 spec->gateway ? "\t\tip daddr @lan4 return\n\t\tip6 daddr @lan6 return\n" : "");
 		add_refuse_tail(&t, false);
 	}
 	if (spec->udp4 || spec->udp6)
 		add_udp_chains(&t, spec);
+	if (tproxy)
+		add_tproxy_guard(&t, spec);
 	if (spec->gateway)
-		add_gateway_chains(&t, spec);
+		add_gateway_chains(&t, spec, tcp_tproxy ? NULL : redirect);
 	text_add(&t, "}\n");
 	return t.s;
 }

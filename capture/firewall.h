@@ -33,12 +33,17 @@ struct firewall_spec {
 	 * not leave through the tun (the routes capture the rest). 0: redirect mode. */
 	unsigned tun_ifindex;
 	/* Redirect mode's UDP through TPROXY (capture/udp_tproxy.c): a route chain marks the
-	 * machine's own UDP to captured destinations with udp_mark (the policy route of
+	 * machine's own UDP to captured destinations with tproxy_mark (the policy route of
 	 * tun/nltproxy.h sends it back in), a prerouting chain hands what carries the mark to
 	 * the transparent socket at udp4 / udp6 (NULL: that family's UDP is not captured and
 	 * the kill switch refuses it). */
 	const struct sockaddr_storage *udp4, *udp6;
-	uint32_t udp_mark;
+	/* redirect.method tproxy: the machine's own TCP the output chain would redirect is
+	 * marked instead (the same rules, the connection's later packets by its ct mark) and
+	 * TPROXYed to the transparent listener at tcp4 / tcp6 (both NULL: redirected; one
+	 * NULL: that family is not captured); with the gateway, the LAN's TCP too. */
+	const struct sockaddr_storage *tcp4, *tcp6;
+	uint32_t tproxy_mark; /* UDP's and TCP's; a postrouting chain drops it off lo */
 	/* capture.cgroups: only sockets of processes in these groups are redirected, marked
 	 * for TPROXY and held by the kill switch (NULL: every process). */
 	const struct cgroups *cgroups;

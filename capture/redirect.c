@@ -1,6 +1,8 @@
 /* redirect.c -- redirect mode capture: accepts connections that nftables REDIRECTed to
  * our listener, learns each one's original destination (SO_ORIGINAL_DST) and hands it
- * to the relay with a socket-backed client side. */
+ * to the relay with a socket-backed client side. With redirect.method tproxy the
+ * listeners for this machine's connections are transparent, nftables TPROXYs to them,
+ * and the original destination is the accepted socket's own local address. */
 #include "capture/redirect.h"
 
 #include <arpa/inet.h>
@@ -29,6 +31,7 @@ struct listener {
 	ev_io io;
 	struct sockaddr_storage addr;
 	bool lan_only; /* opened for the gateway: gateway.lan and loopback peers only */
+	bool transparent; /* TPROXY feeds it: the destination is the local address */
 };
 
 struct redirect {
@@ -123,6 +126,30 @@ static bool is_own_listener(const struct redirect *rd, const struct sockaddr_sto
 	return false;
 }
 
+/* The destination the application asked for, and whether TPROXY brought the connection
+ * (then that destination is its own local address: TPROXY changes no address); else it
+ * was REDIRECTed and conntrack has it. TPROXY never takes a local destination (the rules
+ * leave those alone), so on a transparent listener a local address at our port means a
+ * connection sent here directly, or REDIRECTed (the gateway's LAN, to a wildcard
+ * listener). 0 or -1 with errno. */
+static int original_dst(const struct listener *l, int fd, struct sockaddr_storage *dst,
+			bool *tproxied)
+{
+	socklen_t len = sizeof(*dst);
+
+	*tproxied = false;
+	if (l->transparent) {
+		memset(dst, 0, sizeof(*dst));
+		if (getsockname(fd, (struct sockaddr *)dst, &len) < 0)
+			return -1;
+		if (net_port(dst) != net_port(&l->addr) || !net_is_local_addr(dst)) {
+			*tproxied = true;
+			return 0;
+		}
+	}
+	return net_original_dst(fd, dst);
+}
+
 /* Whether a is the accepted socket's own local address. */
 static bool is_local_end(int fd, const struct sockaddr_storage *a)
 {
@@ -141,6 +168,7 @@ static void redirect_accept_one(struct redirect *rd, struct listener *l, int fd,
 	struct sock_client *sc;
 	struct session *s;
 	struct target t;
+	bool tproxied;
 
 	net_ntop(peer, pa, sizeof(pa));
 	net_ntop(&l->addr, la, sizeof(la));
@@ -149,14 +177,15 @@ static void redirect_accept_one(struct redirect *rd, struct listener *l, int fd,
 		net_close_reset(fd);
 		return;
 	}
-	if (net_original_dst(fd, &dst) < 0) {
+	if (original_dst(l, fd, &dst, &tproxied) < 0) {
 		log_warn("%s -> %s: refused: no original destination (not redirected?): %s", pa, la,
 			 strerror(errno));
 		net_close_reset(fd);
 		return;
 	}
-	/* Not redirected: conntrack reports the connection's own destination. */
-	if (is_own_listener(rd, &dst) || is_local_end(fd, &dst)) {
+	/* Not redirected: conntrack reports the connection's own destination (a TPROXYed
+	 * one always has it as its local end). */
+	if (is_own_listener(rd, &dst) || (!tproxied && is_local_end(fd, &dst))) {
 		log_warn("%s -> %s: refused: the original destination is this listener (would loop)",
 			 pa, la);
 		net_close_reset(fd);
@@ -220,9 +249,10 @@ static void redirect_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
-/* shared: SO_REUSEPORT, for a loopback listener and its wildcard twin on one port. */
+/* shared: SO_REUSEPORT, for a loopback listener and its wildcard twin on one port.
+ * transparent: IP_TRANSPARENT, for redirect.method tproxy. */
 static int listener_open(struct redirect *rd, const struct sockaddr_storage *addr, bool shared,
-			 bool lan_only, char *err, size_t errlen)
+			 bool lan_only, bool transparent, char *err, size_t errlen)
 {
 	struct listener *l = &rd->l[rd->n];
 	char a[NET_ADDRSTRLEN];
@@ -233,9 +263,16 @@ static int listener_open(struct redirect *rd, const struct sockaddr_storage *add
 			 net_ntop(addr, a, sizeof(a)), strerror(errno));
 		return -1;
 	}
+	if (transparent && net_set_transparent(l->fd, addr->ss_family) < 0) {
+		snprintf(err, errlen, "redirect: IP_TRANSPARENT on the listener %s (method tproxy): %s",
+			 net_ntop(addr, a, sizeof(a)), strerror(errno));
+		close(l->fd);
+		return -1;
+	}
 	l->rd = rd;
 	l->addr = *addr;
 	l->lan_only = lan_only;
+	l->transparent = transparent;
 	ev_io_init(&l->io, redirect_accept_cb, l->fd, EV_READ);
 	ev_io_start(rd->loop, &l->io);
 	rd->n++;
@@ -273,7 +310,7 @@ static int gateway_listeners(struct redirect *rd, char *err, size_t errlen)
 
 		if (net_pton(a->ss_family == AF_INET ? "0.0.0.0" : "::", net_port(a), &any) < 0)
 			continue;
-		if (listener_open(rd, &any, true, true, msg, sizeof(msg)) == 0)
+		if (listener_open(rd, &any, true, true, false, msg, sizeof(msg)) == 0)
 			continue;
 		if (i > 0) { /* the IPv6 twin's */
 			log_warn("%s; the LAN's IPv6 connections will not be redirected", msg);
@@ -308,6 +345,7 @@ struct redirect *redirect_new(struct ev_loop *loop, struct relay *relay,
 	struct redirect *rd = calloc(1, sizeof(*rd));
 	/* The LAN's connections arrive at a non-loopback address: a wildcard listener. */
 	bool lan = gw && gw->enable && is_loopback(&cfg->listen);
+	bool tproxy = cfg->method == REDIRECT_METHOD_TPROXY;
 	struct sockaddr_storage v6;
 	char msg[256];
 
@@ -322,11 +360,11 @@ struct redirect *redirect_new(struct ev_loop *loop, struct relay *relay,
 		snprintf(err, errlen, "redirect: out of memory");
 		goto fail;
 	}
-	if (listener_open(rd, &cfg->listen, lan, false, err, errlen) < 0)
+	if (listener_open(rd, &cfg->listen, lan, false, tproxy, err, errlen) < 0)
 		goto fail;
 	/* IPv6 is optional: a host without it still runs, for IPv4 only. */
 	if (ipv6_twin(&cfg->listen, &v6) &&
-	    listener_open(rd, &v6, lan, false, msg, sizeof(msg)) < 0)
+	    listener_open(rd, &v6, lan, false, tproxy, msg, sizeof(msg)) < 0)
 		log_warn("%s; IPv6 connections will not be redirected", msg);
 	if (lan && gateway_listeners(rd, err, errlen) < 0)
 		goto fail;

@@ -1,4 +1,5 @@
-/* redirect.h -- redirect mode capture: a listener for NAT-REDIRECTed TCP connections. */
+/* redirect.h -- redirect mode capture: a listener for NAT-REDIRECTed TCP connections
+ * (TPROXYed ones with redirect.method tproxy). */
 #ifndef SNET_REDIRECT_H
 #define SNET_REDIRECT_H
 
@@ -15,7 +16,9 @@ struct sockaddr_storage;
  * family on the same port, so IPv6 connections can be redirected too). With the gateway
  * on (gw->enable) and a loopback cfg->listen, also the wildcard address of each family on
  * that port, for the LAN's connections (REDIRECT in prerouting sends them to the address
- * of the interface they came in on); those refuse peers outside gw->lan and loopback. */
+ * of the interface they came in on); those refuse peers outside gw->lan and loopback.
+ * With cfg->method tproxy the listeners for this machine's connections (not the
+ * gateway's) are transparent and take their destination from getsockname. */
 struct redirect *redirect_new(struct ev_loop *loop, struct relay *relay,
 			      const struct config_redirect *cfg, const struct config_gateway *gw,
 			      char *err, size_t errlen);

@@ -114,8 +114,7 @@ static int transparent_socket(const struct sockaddr_storage *a, uint32_t fwmark)
 	if (fd < 0)
 		return -1;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
-	    setsockopt(fd, v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_TRANSPARENT : IP_TRANSPARENT, &on,
-		       sizeof(on)) < 0 ||
+	    net_set_transparent(fd, a->ss_family) < 0 ||
 	    setsockopt(fd, v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_RECVORIGDSTADDR : IP_RECVORIGDSTADDR,
 		       &on, sizeof(on)) < 0 ||
 	    (v6 && setsockopt(fd, SOL_IPV6, IPV6_V6ONLY, &on, sizeof(on)) < 0) ||

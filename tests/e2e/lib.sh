@@ -233,7 +233,8 @@ EOF
 	wait_port ns 198.18.0.2 "$1"
 }
 
-# Writes $T/NAME.yaml for redirect mode with the given proxy block (YAML lines, indented).
+# Writes $T/NAME.yaml for redirect mode with the given proxy block (YAML lines, indented);
+# redirect.method is $REDIRECT_METHOD (default redirect).
 write_config() {
 	local name=$1 proxy=$2
 	cat >"$T/$name.yaml" <<EOF
@@ -244,6 +245,7 @@ $proxy
 redirect:
   listen: 127.0.0.1:1111
   install-rules: true
+  method: ${REDIRECT_METHOD:-redirect}
 dns:
   enable: false
 EOF

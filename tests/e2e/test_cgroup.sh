@@ -169,7 +169,8 @@ mode_suite() {
 		fail "$n-run-without-instance" "exit $rc: $out"
 }
 
-mode_suite cg "goto output_cg"
+# (REDIRECT_METHOD=tproxy: TCP is marked for TPROXY in tcp_route, not redirected.)
+if [ "${REDIRECT_METHOD:-redirect}" = tproxy ]; then mode_suite cg "goto tcp_route_cg"; else mode_suite cg "goto output_cg"; fi
 # Tun mode: main's specific routes win over the tun (suppress_prefixlength 0), as they do
 # on a real machine for its LAN; so the targets move out of main into table 100, looked up
 # after tun mode's rules (as a default route in main would be).

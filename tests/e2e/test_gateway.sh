@@ -9,6 +9,8 @@
 # both modes (redirect mode: TPROXY in prerouting, the echo's source the address the
 # host sent to), and in redirect mode with proxy.udp: false the kill switch refuses it. A host on the same link
 # outside gateway.lan is not served (no proxy, no resolver, refused by the LAN listener).
+# Redirect mode runs twice: redirect.method redirect, then tproxy (the LAN's TCP, like the
+# machine's own, TPROXYed in prerouting to the transparent listener instead of REDIRECTed).
 # Forwarding is on while snet-tun runs and back to the value found after SIGTERM; every
 # rule, route and nft table is gone after SIGTERM, and after kill -9 + --cleanup (which
 # leaves forwarding as it is: it cannot know the old value).
@@ -80,7 +82,7 @@ conf() {
 		printf 'mode: %s\nlog-level: %s\nproxy:\n  type: ss\n  server: 198.18.0.2\n' "$2" "${LOG_LEVEL:-info}"
 		printf '  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW"
 		printf 'tun:\n  name: st%s\n  address: 198.18.255.1/30\n  address6: fd00:255::1/126\n' "$ID"
-		printf 'redirect:\n  listen: 127.0.0.1:1111\n'
+		printf 'redirect:\n  listen: 127.0.0.1:1111\n  method: %s\n' "${REDIRECT_METHOD:-redirect}"
 		printf 'rules:\n  bypass-cidrs: [198.18.1.3/32]\n'
 		printf 'dns:\n  enable: true\n  listen: 127.0.0.1:1153\n'
 		printf '  hosts:\n    gw.test: [198.18.9.9, "fd00:9::9"]\n'
@@ -162,11 +164,12 @@ present() {
 	[ "$1" = redirect ] || routes_present || { echo "no rule into our tables"; return 1; }
 }
 
-# phase MODE: the whole run for one capture mode.
+# phase MODE [METHOD]: the whole run for one capture mode (redirect mode with
+# redirect.method METHOD, default $REDIRECT_METHOD or redirect).
 phase() {
-	local m=$1 n=gw-$1
+	local m=$1 n=gw-$1${2:+-$2}
 	in_nc sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0
-	conf "$n" "$m"
+	REDIRECT_METHOD=${2:-${REDIRECT_METHOD:-redirect}} conf "$n" "$m"
 	if ! start_snet "$n"; then
 		fail "$n-ready" "no ready line: $(tail -n 3 "$T/snet-$n.log" | tr '\n' ' ')"
 		stop_pid "$SNET_PID"
@@ -174,6 +177,10 @@ phase() {
 	fi
 	pass "$n-ready"
 	check "$n-rules-present" present "$m"
+	if [ "${2:-}" = tproxy ]; then # the LAN's TCP is TPROXYed in prerouting, not redirected
+		check "$n-lan-tcp-tproxy-rules" eval 'in_nc nft list chain inet snet_tun lan_tcp | grep -c "tproxy ip to 127.0.0.1:1111" >/dev/null &&
+			! in_nc nft list chain inet snet_tun lan_prerouting | grep -c "tcp redirect to :1111" >/dev/null'
+	fi
 	check "$n-forwarding-on" fwd_is "1 1"
 	check "$n-lan-ipv4-through-proxy" lan_via_proxy $TARGET4
 	check "$n-lan-ipv6-through-proxy" lan_via_proxy $TARGET6
@@ -238,6 +245,7 @@ phase() {
 
 in_nc ip route add 198.18.1.0/24 via 198.18.0.2
 phase redirect
+phase redirect tproxy
 # proxy.udp: false: no TPROXY; the LAN's UDP is forwarded, and the kill switch refuses
 # it though main routes it.
 n=gw-redirect-noudp

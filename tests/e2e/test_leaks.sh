@@ -12,7 +12,9 @@
 # never around it; with the upstream down it gets no echo; with
 # rules.block-uncaptured: false and the upstream down it still goes to the relay (UDP is
 # captured now), so no UDP leaves directly, while ICMP does;
-# IPv6 TCP is reset when no IPv6 listener could be opened. Tun mode also: IPv6 with
+# IPv6 TCP is reset when no IPv6 listener could be opened. The up/down audit runs again
+# with redirect.method: tproxy (TCP through TPROXY, no NAT), once with TPROXY's policy
+# rule deleted under it: nothing leaves (the tproxy_guard chain). Tun mode also: IPv6 with
 # tun.address6 goes into the tun; IPv6 without tun.address6 is blocked (SKIPPED while
 # tun/netlink.c has no block_ipv6). In both of those IPv6-less setups a proxy-domains
 # IPv6 address inside a bypass network (it cannot be proxied) must not go out directly.
@@ -172,64 +174,95 @@ audit() {
 }
 
 # ---- redirect mode ----------------------------------------------------------------------
-N=lk-rd
-dom_config $N redirect "$RULES" ""
-if start_snet $N; then
-	pass redirect-ready
-	WL=rd-up
-	if cap_start rd-up; then
-		workload ""
+# capture_audit METHOD P W: redirect mode with redirect.method METHOD, checks named P-...,
+# workload files W-...: the audit with the upstream up, then with it killed (the kill
+# switch). TPROXY leaves TCP's addresses alone (no NAT), so what keeps a captured
+# connection from leaving directly is the mark and its policy route, checked here too.
+# no_policy_route P W: TPROXY's policy rule (5190, fwmark 0x534f) deleted under the running
+# instance: the marked connections would be routed out directly, past the kill switch
+# (which lets the mark pass); the tproxy_guard chain drops them instead. Restored after.
+no_policy_route() {
+	local P=$1 W=$2 f
+	for f in -4 -6; do in_nc ip $f rule del pref 5190; done
+	WL=$W-norule
+	if cap_start $W-norule; then
+		step who4 in_nc timeout 10 $PEER who $TARGET4 $TPORT
+		step who6 in_nc timeout 10 $PEER who $TARGET6 $TPORT
 		cap_stop
-		audit redirect-up
-		check redirect-up-bypass-domain-asked-domestic c_domestic_asked www.direct.test
-		check redirect-up-bypass-domain-not-asked-foreign eval '[ "$(fcount www.direct.test A)" = 0 ] || { echo "foreign resolver asked"; false; }'
-		check redirect-up-tcp-ipv4-get-via-proxy want_ok get4
-		check redirect-up-tcp-ipv4-via-proxy want_who who4 $TARGET4
-		check redirect-up-tcp-ipv6-via-proxy want_who who6 $TARGET6
-		check redirect-up-dns-intercepted-ipv4 want_dig dns4 "A 198.18.1.2"
-		check redirect-up-dns-intercepted-ipv6 want_dig dns6 "AAAA fd00:1::2"
-		check redirect-up-dns-domestic-name want_dig home "A 198.18.5.10"
-		check redirect-up-dns-bypass-name want_dig direct "A 198.18.20.10"
-		check redirect-up-dns-proxy-domain want_dig prox "A 198.18.21.20"
-		check redirect-up-udp-ipv4-via-proxy want_probe udp4 echo
-		check redirect-up-udp-ipv6-via-proxy want_probe udp6 echo
-		check redirect-up-udp-relayed-by-ss-server eval 'ss_log | grep -E "cache miss: \[?fd00:1::2\]?:9001|cache miss: 198\.18\.1\.2:9001" >/dev/null || { echo "ss-server relayed no UDP to the target"; false; }'
-		check redirect-up-ping4-blocked want_fail ping4
-		check redirect-up-ping6-blocked want_fail ping6
-		check redirect-up-bypass-cidr-direct-ipv4 want_who byp4 198.18.0.1
-		check redirect-up-bypass-cidr-direct-ipv6 want_who byp6 fd00::1
-		check redirect-up-bypass-domain-direct want_who bypdom 198.18.0.1
-		check redirect-up-proxy-domain-via-proxy want_who proxdom 198.18.21.20
-		check redirect-up-lan-resolver-intercepted-udp want_dig lan4 "A 198.18.21.23"
-		check redirect-up-lan-resolver-intercepted-tcp want_dig lan4t "A 198.18.21.23"
-		check redirect-up-lan-resolver-intercepted-ipv6 want_dig lan6 "AAAA fd00:1::2"
+		check $P-norule-tcp-ipv4-fails want_fail who4
+		check $P-norule-tcp-ipv6-fails want_fail who6
+		check $P-norule-no-packet-elsewhere c_no_leak
+		check $P-norule-no-packet-to-targets c_none_to "host $TARGET4 or host $TARGET6" "the targets"
+		check $P-norule-guard-dropped eval 'in_nc nft list chain inet snet_tun tproxy_guard | grep -Ec "packets [1-9]" >/dev/null || { echo "tproxy_guard dropped nothing"; false; }'
 	fi
-	# Kill the upstream: captured traffic fails, nothing goes out around it.
-	stop_pid "$SS_PID"
-	WL=rd-down
-	if cap_start rd-down; then
-		workload 2
-		cap_stop
-		audit redirect-down
-		check redirect-down-tcp-ipv4-fails want_fail who4
-		check redirect-down-tcp-ipv4-get-fails want_fail get4
-		check redirect-down-tcp-ipv6-fails want_fail who6
-		check redirect-down-proxy-domain-fails want_fail proxdom
-		check redirect-down-foreign-dns-no-answer want_not_foreign dns4 "A 198.18.6.66"
-		check redirect-down-foreign-dns6-no-answer want_not_foreign dns6 "AAAA fd00:6::66"
-		check redirect-down-domestic-dns-still-answers want_dig home "A 198.18.5.10"
-		check redirect-down-udp-no-echo want_probe udp4 "(timeout|refused)"
-		check redirect-down-udp6-no-echo want_probe udp6 "(timeout|refused)"
-		check redirect-down-bypass-cidr-still-direct want_who byp4 198.18.0.1
-		check redirect-down-bypass-domain-still-direct want_who bypdom 198.18.0.1
-		check redirect-down-lan-resolver-no-answer want_not_foreign lan4 none
+	for f in -4 -6; do in_nc ip $f rule add pref 5190 fwmark 0x534f lookup 21330; done
+}
+capture_audit() {
+	local P=$2 W=$3
+	N=lk-$W
+	REDIRECT_METHOD=$1 dom_config $N redirect "$RULES" ""
+	if start_snet $N; then
+		pass $P-ready
+		WL=$W-up
+		if cap_start $W-up; then
+			workload ""
+			cap_stop
+			audit $P-up
+			check $P-up-bypass-domain-asked-domestic c_domestic_asked www.direct.test
+			check $P-up-bypass-domain-not-asked-foreign eval '[ "$(fcount www.direct.test A)" = 0 ] || { echo "foreign resolver asked"; false; }'
+			check $P-up-tcp-ipv4-get-via-proxy want_ok get4
+			check $P-up-tcp-ipv4-via-proxy want_who who4 $TARGET4
+			check $P-up-tcp-ipv6-via-proxy want_who who6 $TARGET6
+			check $P-up-dns-intercepted-ipv4 want_dig dns4 "A 198.18.1.2"
+			check $P-up-dns-intercepted-ipv6 want_dig dns6 "AAAA fd00:1::2"
+			check $P-up-dns-domestic-name want_dig home "A 198.18.5.10"
+			check $P-up-dns-bypass-name want_dig direct "A 198.18.20.10"
+			check $P-up-dns-proxy-domain want_dig prox "A 198.18.21.20"
+			check $P-up-udp-ipv4-via-proxy want_probe udp4 echo
+			check $P-up-udp-ipv6-via-proxy want_probe udp6 echo
+			check $P-up-udp-relayed-by-ss-server eval 'ss_log | grep -E "cache miss: \[?fd00:1::2\]?:9001|cache miss: 198\.18\.1\.2:9001" >/dev/null || { echo "ss-server relayed no UDP to the target"; false; }'
+			check $P-up-ping4-blocked want_fail ping4
+			check $P-up-ping6-blocked want_fail ping6
+			check $P-up-bypass-cidr-direct-ipv4 want_who byp4 198.18.0.1
+			check $P-up-bypass-cidr-direct-ipv6 want_who byp6 fd00::1
+			check $P-up-bypass-domain-direct want_who bypdom 198.18.0.1
+			check $P-up-proxy-domain-via-proxy want_who proxdom 198.18.21.20
+			check $P-up-lan-resolver-intercepted-udp want_dig lan4 "A 198.18.21.23"
+			check $P-up-lan-resolver-intercepted-tcp want_dig lan4t "A 198.18.21.23"
+			check $P-up-lan-resolver-intercepted-ipv6 want_dig lan6 "AAAA fd00:1::2"
+		fi
+		[ "$1" = tproxy ] && no_policy_route "$P" "$W"
+		# Kill the upstream: captured traffic fails, nothing goes out around it.
+		stop_pid "$SS_PID"
+		WL=$W-down
+		if cap_start $W-down; then
+			workload 2
+			cap_stop
+			audit $P-down
+			check $P-down-tcp-ipv4-fails want_fail who4
+			check $P-down-tcp-ipv4-get-fails want_fail get4
+			check $P-down-tcp-ipv6-fails want_fail who6
+			check $P-down-proxy-domain-fails want_fail proxdom
+			check $P-down-foreign-dns-no-answer want_not_foreign dns4 "A 198.18.6.66"
+			check $P-down-foreign-dns6-no-answer want_not_foreign dns6 "AAAA fd00:6::66"
+			check $P-down-domestic-dns-still-answers want_dig home "A 198.18.5.10"
+			check $P-down-udp-no-echo want_probe udp4 "(timeout|refused)"
+			check $P-down-udp6-no-echo want_probe udp6 "(timeout|refused)"
+			check $P-down-bypass-cidr-still-direct want_who byp4 198.18.0.1
+			check $P-down-bypass-domain-still-direct want_who bypdom 198.18.0.1
+			check $P-down-lan-resolver-no-answer want_not_foreign lan4 none
+		fi
+		check $P-still-running kill -0 "$SNET_PID"
+		check_exit $P-sigterm-exit-0 $N
+	else
+		fail $P-ready "no ready line: $(tail -n 3 "$T/snet-$N.log" | tr '\n' ' ')"
+		stop_pid "$SNET_PID"
 	fi
-	check redirect-still-running kill -0 "$SNET_PID"
-	check_exit redirect-sigterm-exit-0 $N
-else
-	fail redirect-ready "no ready line: $(tail -n 3 "$T/snet-$N.log" | tr '\n' ' ')"
-	stop_pid "$SNET_PID"
-fi
+}
+capture_audit redirect redirect rd
+# The same with TCP through TPROXY (ss-server was killed above).
+start_ss >"$T/ss.out" 2>&1 || fail leaks-ss-restart-tproxy "$(tail -n 2 "$T/ss.out")"
+capture_audit tproxy tproxy tp
 
 # block-uncaptured: false (upstream still down): ICMP now leaves directly, which the audit
 # sees; captured TCP and UDP (TPROXY) still fail rather than going direct.

@@ -103,9 +103,12 @@ sed "s/^  uids: \[$UID1\]/  exclude-uids: [bob]/" "$T/rpu.yaml" >"$T/rpu-bad.yam
 out=$("$BIN" --check -c "$T/rpu-bad.yaml" 2>&1)
 case $out in *rpu-bad.yaml:*) pass "rpu-bad-exclude-uid-rejected" ;; *) fail rpu-bad-exclude-uid-rejected "$out" ;; esac
 
+# The chain and the verdict that capture TCP (REDIRECT_METHOD=tproxy: marked for TPROXY).
+TCP_CHAIN=output TCP_VERDICT="tcp redirect to"
+[ "${REDIRECT_METHOD:-redirect}" = tproxy ] && TCP_CHAIN=tcp_route TCP_VERDICT="ct mark set"
 if start_snet rpu; then
 	pass rpu-ready
-	check rpu-output-scoped scoped output "skuid != $UID1 return" "tcp redirect to"
+	check rpu-output-scoped scoped $TCP_CHAIN "skuid != $UID1 return" "$TCP_VERDICT"
 	check rpu-udp-route-scoped scoped udp_route "skuid != $UID1 return" "mark set"
 	check rpu-filter-scoped scoped filter "skuid != $UID1 return" "reject"
 	check rpu-dns-scoped scoped output "skuid != $UID1 return" "dport 53 redirect"
@@ -124,7 +127,7 @@ if start_snet rpu; then
 	sed -i "s/^  install-rules: true/  install-rules: true\n  exclude-uids: [$UID1]/" "$T/rpu.yaml"
 	kill -HUP "$SNET_PID"
 	if wait_log "$T/snet-rpu.log" "reloaded" 5; then pass rpu-hup-reload; else fail rpu-hup-reload "$(tail -n 2 "$T/snet-rpu.log" | tr '\n' ' ')"; fi
-	check rpu-exclude-scoped scoped output "skuid $UID1 return" "tcp redirect to"
+	check rpu-exclude-scoped scoped $TCP_CHAIN "skuid $UID1 return" "$TCP_VERDICT"
 	check rpu-exclude-udp-scoped scoped udp_route "skuid $UID1 return" "mark set"
 	report "rpu-exclude-$U1-direct" direct $U1
 	report "rpu-exclude-$U2-captured" captured $U2

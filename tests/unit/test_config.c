@@ -125,6 +125,7 @@ static void check_minimal_defaults(const struct config *c, const char *want)
 	CHECK(c->tun.uids.n == 0 && c->tun.exclude_uids.n == 0);
 	CHECK(sa_is(&c->redirect.listen, c->redirect.listen_len, "127.0.0.1", 1111));
 	CHECK(c->redirect.install_rules);
+	CHECK(c->redirect.method == REDIRECT_METHOD_REDIRECT);
 	CHECK(c->rules.scope == SCOPE_GLOBAL);
 	CHECK(c->rules.cn_cidr_file[0] == '\0');
 	CHECK(c->rules.bypass_cidrs.n == 0 && c->rules.cn_cidrs.n == 0);
@@ -224,6 +225,7 @@ static const char full_yaml[] =
 	"redirect:\n"
 	"  listen: \"[::1]:1112\"\n"
 	"  install-rules: false\n"
+	"  method: tproxy\n"
 	"  uids: [1000]\n"
 	"  exclude-uids: [0, 65534]\n"
 	"rules:\n"
@@ -263,6 +265,7 @@ static void check_full(const struct config *c, const char *want)
 	CHECK(c->tun.uids.n == 3 && c->tun.uids.v[2] == 4294967294u);
 	CHECK(c->tun.exclude_uids.n == 1 && c->tun.exclude_uids.v[0] == 65534);
 	CHECK(c->redirect.listen.ss_family == AF_INET6 && !c->redirect.install_rules);
+	CHECK(c->redirect.method == REDIRECT_METHOD_TPROXY);
 	CHECK(c->redirect.uids.n == 1 && c->redirect.uids.v[0] == 1000);
 	CHECK(c->redirect.exclude_uids.n == 2 && c->redirect.exclude_uids.v[1] == 65534);
 	CHECK(c->rules.bypass_cidrs.n == 4);
@@ -540,6 +543,8 @@ static const struct config_case cases[] = {
 	ERR(MINIMAL "redirect:\n  listen: 127.0.0.1\n", 8, 11,
 	    "redirect.listen: invalid address '127.0.0.1'", NULL),
 	ERR(MINIMAL "redirect:\n  listen: 127.0.0.1:0\n", 8, 11, "invalid address", NULL),
+	ERR(MINIMAL "redirect:\n  method: nat\n", 8, 11,
+	    "redirect.method: invalid value 'nat' (expected one of: redirect, tproxy)", NULL),
 	ERR(MINIMAL "dns:\n  listen: localhost:53\n", 8, 11, "dns.listen: invalid address", NULL),
 	ERR(MINIMAL "tun:\n  address: 198.18.255.1\n", 8, 12,
 	    "tun.address: invalid interface address '198.18.255.1'", NULL),
