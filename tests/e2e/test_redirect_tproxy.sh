@@ -25,7 +25,7 @@ start_target || { fail tp-target "peer server did not start"; exit 1; }
 PW=e2e-secret-$ID
 bg ss-server ns ss-server -s 198.18.0.2 -s ::0 -p 8388 -k "$PW" -m chacha20-ietf-poly1305 -u
 wait_port ns 198.18.0.2 8388 || { fail tp-ss-server "ss-server did not listen"; exit 1; }
-SS=$(printf '  type: ss\n  server: 198.18.0.2\n  port: 8388\n  method: chacha20-ietf-poly1305\n  password: "%s"\n' "$PW")
+SS=$(ss_proxy)
 
 PRIO=5190 # capture/capture_redirect.c's TPROXY_RULE_PRIORITY, table 21330
 prio_rules() { { in_nc ip rule show; in_nc ip -6 rule show; } | grep -c "^$PRIO:.*lookup 21330"; }
