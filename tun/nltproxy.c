@@ -9,14 +9,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "tun/nl_internal.h"
 #include "tun/nlbatch.h"
 
 #define ROOM 256
-
-static const char *fam_name(int family)
-{
-	return family == AF_INET ? "IPv4" : "IPv6";
-}
 
 static void rule_msg(struct nlb *b, const struct nl_tproxy *t, int family, bool add)
 {
@@ -37,7 +33,7 @@ static void rule_msg(struct nlb *b, const struct nl_tproxy *t, int family, bool 
 	}
 	mnl_attr_put_u32(nlh, FRA_TABLE, t->table);
 	nlb_done(b, add ? 0 : ENOENT, add ? 0 : ESRCH, "%s %s rule %u: fwmark 0x%x lookup %u",
-		 add ? "adding" : "removing", fam_name(family), t->priority, t->mark, t->table);
+		 add ? "adding" : "removing", nl_family_name(family), t->priority, t->mark, t->table);
 }
 
 static void route_msg(struct nlb *b, const struct nl_tproxy *t, int family, unsigned lo,
@@ -59,7 +55,7 @@ static void route_msg(struct nlb *b, const struct nl_tproxy *t, int family, unsi
 	if (add)
 		mnl_attr_put_u32(nlh, RTA_OIF, lo);
 	nlb_done(b, add ? 0 : ESRCH, add ? 0 : ENOENT, "%s %s local default route dev lo %s table %u",
-		 add ? "adding" : "removing", fam_name(family), add ? "to" : "from", t->table);
+		 add ? "adding" : "removing", nl_family_name(family), add ? "to" : "from", t->table);
 }
 
 /* Both families' rules, then routes, removed; each missing piece is fine. */
