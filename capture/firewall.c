@@ -378,6 +378,21 @@ static void add_cgroup_guard(struct text *t, const struct firewall_spec *spec, c
 	text_add(t, "\t\treturn\n\t}\n\tchain %s_cg {\n", name);
 }
 
+/* The head of PROTO_route, the output route chain that marks the machine's own PROTO
+ * for TPROXY: only the capture.cgroups' sockets (when set), never another protocol nor
+ * snet-tun's own marked sockets. */
+static void open_route_chain(struct text *t, const struct firewall_spec *spec, const char *proto)
+{
+	char name[16];
+
+	snprintf(name, sizeof(name), "%s_route", proto);
+	text_add(t, "\tchain %s {\n"
+		 "\t\ttype route hook output priority mangle; policy accept;\n", name);
+	add_cgroup_guard(t, spec, name);
+	text_add(t, "\t\tmeta l4proto != %s return\n"
+		 "\t\tmeta mark 0x%x return\n", proto, spec->cfg->fwmark);
+}
+
 /* The machine's own UDP to captured destinations: marked in a route chain (before the
  * nat chain's DNS redirect, which it leaves alone), so the policy route sends it through
  * lo back into prerouting, where TPROXY gives it to our transparent socket. What the kill
@@ -389,11 +404,7 @@ static void add_udp_chains(struct text *t, const struct firewall_spec *spec)
 	char mark[48];
 
 	snprintf(mark, sizeof(mark), "meta mark set 0x%x return", spec->tproxy_mark);
-	text_add(t, "\tchain udp_route {\n"
-		 "\t\ttype route hook output priority mangle; policy accept;\n");
-	add_cgroup_guard(t, spec, "udp_route");
-	text_add(t, "\t\tmeta l4proto != udp return\n"
-		 "\t\tmeta mark 0x%x return\n", cfg->fwmark);
+	open_route_chain(t, spec, "udp");
 	add_user_scope(t, cfg);
 	if (spec->dns_port)
 		text_add(t, "\t\tudp dport 53 return\n");
@@ -454,15 +465,10 @@ static void add_tcp_tproxy(struct text *t, const struct firewall_spec *spec)
 
 	snprintf(mark, sizeof(mark), "meta mark set 0x%x ct mark set 0x%x return",
 		 spec->tproxy_mark, spec->tproxy_mark);
-	text_add(t, "\tchain tcp_route {\n"
-		 "\t\ttype route hook output priority mangle; policy accept;\n");
-	add_cgroup_guard(t, spec, "tcp_route");
-	text_add(t, "\t\tmeta l4proto != tcp return\n"
-		 "\t\tmeta mark 0x%x return\n"
-		 "\t\tct direction reply return\n"
+	open_route_chain(t, spec, "tcp");
+	text_add(t, "\t\tct direction reply return\n"
 		 "\t\tct mark 0x%x meta mark set 0x%x return\n"
-		 "\t\tct state != new return\n", cfg->fwmark, spec->tproxy_mark,
-		 spec->tproxy_mark);
+		 "\t\tct state != new return\n", spec->tproxy_mark, spec->tproxy_mark);
 	add_user_scope(t, cfg);
 	add_dns_skip(t, spec->dns_port, spec->dns_ipv6);
 	text_add(t, "\t\tfib daddr type local return\n");
