@@ -51,22 +51,27 @@ static struct nl_tproxy tproxy_routes_spec(uint32_t mark, bool ipv6)
 				   .priority = TPROXY_RULE_PRIORITY, .ipv6 = ipv6 };
 }
 
-/* The transparent UDP sockets' addresses, by family (NULL: none). */
-static const struct sockaddr_storage *udp_addr(struct capture_redirect *c, int family,
-					       struct sockaddr_storage *v, int n)
+/* Removes TPROXY's policy route (both families; what is missing is fine) after a step
+ * that returned rc: its error goes to err unless rc already failed (then it is logged).
+ * The combined result. */
+static int tproxy_routes_remove(uint32_t mark, int rc, char *err, size_t errlen)
 {
-	for (int i = 0; c->udp && i < n; i++) {
-		if (v[i].ss_family == family && udp_tproxy_has(c->udp, family))
-			return &v[i];
+	struct nl_tproxy r = tproxy_routes_spec(mark, true);
+	char why[256];
+
+	if (nl_tproxy_remove(&r, rc < 0 ? why : err, rc < 0 ? sizeof(why) : errlen) < 0) {
+		if (rc < 0)
+			log_warn("%s", why);
+		return -1;
 	}
-	return NULL;
+	return rc;
 }
 
-/* The transparent TCP listener's address, by family (NULL: none, or TCP redirected). */
-static const struct sockaddr_storage *tcp_addr(struct capture_redirect *c, int family,
-					       struct sockaddr_storage *v, int n)
+/* The listener address of that family among v (NULL: none). */
+static const struct sockaddr_storage *addr_of(int family, const struct sockaddr_storage *v,
+					      int n)
 {
-	for (int i = 0; c->tcp_tproxy && i < n; i++) {
+	for (int i = 0; i < n; i++) {
 		if (v[i].ss_family == family)
 			return &v[i];
 	}
@@ -99,13 +104,19 @@ static int install(struct capture_redirect *c, const struct config *cfg, char *e
 	struct sockaddr_storage addrs[2];
 	int na = redirect_local_addrs(c->rd, addrs, 2);
 
-	spec.tcp4 = tcp_addr(c, AF_INET, addrs, na);
-	spec.tcp6 = tcp_addr(c, AF_INET6, addrs, na);
-
-	/* UDP is captured while the upstream carries it; else the kill switch refuses it. */
+	/* TCP goes to the transparent listeners with redirect.method tproxy (else NULL:
+	 * redirected) */
+	if (c->tcp_tproxy) {
+		spec.tcp4 = addr_of(AF_INET, addrs, na);
+		spec.tcp6 = addr_of(AF_INET6, addrs, na);
+	}
+	/* UDP to the transparent sockets of each family, while the upstream carries it;
+	 * else the kill switch refuses it. */
 	if (c->udp && udp_tproxy_enabled(c->udp)) {
-		spec.udp4 = udp_addr(c, AF_INET, addrs, na);
-		spec.udp6 = udp_addr(c, AF_INET6, addrs, na);
+		if (udp_tproxy_has(c->udp, AF_INET))
+			spec.udp4 = addr_of(AF_INET, addrs, na);
+		if (udp_tproxy_has(c->udp, AF_INET6))
+			spec.udp6 = addr_of(AF_INET6, addrs, na);
 	}
 	learned_each(c->learned, ev_now(c->loop), NULL, NULL, NULL); /* drop what expired */
 	/* One line with the time the whole table took (built, parsed and committed). */
@@ -281,13 +292,8 @@ static int cr_stop_capture(void *priv, char *err, size_t errlen)
 	}
 	/* After the rules: nothing is marked for it any more. */
 	if (c->tproxy_routes) {
-		struct nl_tproxy r = tproxy_routes_spec(c->tproxy_mark, true);
 		c->tproxy_routes = false;
-		if (nl_tproxy_remove(&r, rc < 0 ? why : err, rc < 0 ? sizeof(why) : errlen) < 0) {
-			if (rc < 0)
-				log_warn("%s", why);
-			rc = -1;
-		}
+		rc = tproxy_routes_remove(c->tproxy_mark, rc, err, errlen);
 	}
 	return rc;
 }
@@ -330,19 +336,10 @@ static void cr_learn(void *priv, bool proxy, const struct dns_learned *v, size_t
 
 static int cr_cleanup(const struct config *cfg, char *err, size_t errlen)
 {
-	int rc;
+	int rc = firewall_remove(err, errlen);
 
-	struct nl_tproxy r = tproxy_routes_spec(tproxy_mark_for(cfg), true);
-	char why[256];
-
-	rc = firewall_remove(err, errlen);
 	firewall_close();
-	if (nl_tproxy_remove(&r, rc < 0 ? why : err, rc < 0 ? sizeof(why) : errlen) < 0) {
-		if (rc < 0)
-			log_warn("%s", why);
-		rc = -1;
-	}
-	return rc;
+	return tproxy_routes_remove(tproxy_mark_for(cfg), rc, err, errlen);
 }
 
 const struct capture_ops capture_redirect_ops = {
