@@ -253,16 +253,10 @@ static void flow_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	for (int round = 0; round < READ_ROUNDS; round++) {
-		int n;
+		/* (the headers, set up once in udp_relay_new, have no name or control buffer:
+		 * recvmmsg changes only their lengths and flags) */
+		int n = recvmmsg(f->fd, u->msgs, READ_BATCH, MSG_DONTWAIT, NULL);
 
-		for (int i = 0; i < READ_BATCH; i++) {
-			u->iov[i].iov_base = u->rbufs + (size_t)i * DGRAM_MAX;
-			u->iov[i].iov_len = DGRAM_MAX;
-			memset(&u->msgs[i].msg_hdr, 0, sizeof(u->msgs[i].msg_hdr));
-			u->msgs[i].msg_hdr.msg_iov = &u->iov[i];
-			u->msgs[i].msg_hdr.msg_iovlen = 1;
-		}
-		n = recvmmsg(f->fd, u->msgs, READ_BATCH, MSG_DONTWAIT, NULL);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
 				flow_read_error(f, errno);
@@ -596,6 +590,12 @@ struct udp_relay *udp_relay_new(struct ev_loop *loop, struct relay *relay, unsig
 	if (!u->rbufs || !u->tmp || !u->out) {
 		udp_relay_free(u);
 		return NULL;
+	}
+	for (int i = 0; i < READ_BATCH; i++) {
+		u->iov[i].iov_base = u->rbufs + (size_t)i * DGRAM_MAX;
+		u->iov[i].iov_len = DGRAM_MAX;
+		u->msgs[i].msg_hdr.msg_iov = &u->iov[i];
+		u->msgs[i].msg_hdr.msg_iovlen = 1;
 	}
 	ev_timer_init(&u->sweep, sweep_cb, SWEEP_INTERVAL, SWEEP_INTERVAL);
 	u->sweep.data = u;
